@@ -1,0 +1,105 @@
+"""The `ablate` command line: train · sweep · report · list.
+
+Overrides are Hydra's grammar; everything else is a typer option defined once
+here. User mistakes end in one red line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+import ablate
+from ablate.errors import ConfigError
+
+app = typer.Typer(
+    name="ablate",
+    help="Ablation studies of CNNs: compose design choices, sweep grids, report what matters.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Overrides = Annotated[Optional[list[str]], typer.Argument(
+    help="Hydra overrides: key=value, group=choice (see `ablate list`).", show_default=False)]
+ConfigDir = Annotated[Optional[Path], typer.Option(
+    "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
+ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ablate {ablate.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Ablation studies of CNNs: compose design choices, sweep grids, report what matters."""
+
+
+@app.command()
+def train(
+    overrides: Overrides = None,
+    config_dir: ConfigDir = None,
+    results: ResultsRoot = Path("results"),
+    name: Annotated[str, typer.Option("--name", help="Folder under --results for this run.")] = "train",
+    fresh: Annotated[bool, typer.Option("--fresh", help="Train again even if this exact run already finished.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train one model, in this process, and write its run directory.
+
+    Example: ablate train norm=batch act=tanh init=xavier_normal epochs=20
+    """
+    from ablate.config.compose import load_config
+    from ablate.runid import run_id
+    from ablate.runner import RunSpec, run
+    from ablate.summary_view import print_run_result
+    from ablate.train.device import resolve_device
+
+    try:
+        config = load_config(overrides or [], config_dir)
+        resolve_device(config.device)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    run_dir = results / name / "runs" / run_id(config)
+    result = run(RunSpec(config, run_dir, resume=not fresh, progress=not quiet and err.is_terminal))
+    print_run_result(out, result, run_dir)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_choices(
+    group: Annotated[Optional[str], typer.Argument(help="One group, e.g. norm or norm.placement.")] = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """List the choices of each config group (default first)."""
+    from ablate.listing import print_choices
+
+    try:
+        print_choices(out, group, config_dir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Configuration: Hydra composes YAML, `schema` turns it into frozen typed objects."""

@@ -1,0 +1,151 @@
+"""Hydra's compose API, with its errors turned into one clear line each.
+
+No `@hydra.main`: the CLI owns the process (typer), and Hydra only composes.
+The package's `conf/` tree is the primary config; `--config-dir` adds a folder
+of the user's own groups and presets to the search path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ablate.config.schema import RunConfig, from_mapping
+from ablate.errors import ConfigError, did_you_mean, unknown_choice
+
+CONFIG_NAME = "config"
+GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "experiment")
+
+
+def package_conf_dir() -> Path:
+    return Path(str(resources.files("ablate") / "conf"))
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as e:
+        first = str(e).strip().splitlines()[0]
+        raise ConfigError(f"cannot parse override: {first}") from None
+
+
+def _search_path_override(config_dir: Path | None) -> list[str]:
+    if config_dir is None:
+        return []
+    path = Path(config_dir).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"--config-dir '{config_dir}' is not a folder")
+    return [f"hydra.searchpath=[file://{path}]"]
+
+
+@contextmanager
+def hydra_context() -> Iterator[None]:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(package_conf_dir()), version_base=None):
+        yield
+
+
+def group_options(group: str, config_dir: Path | None = None) -> list[str]:
+    """The choices of a config group, from the package's and the user's folders."""
+    with hydra_context():
+        return _group_options(group, config_dir)
+
+
+def _group_options(group: str, config_dir: Path | None) -> list[str]:
+    loader = GlobalHydra.instance().config_loader()
+    return sorted(loader.get_group_options(group, config_name=CONFIG_NAME,
+                                           overrides=_search_path_override(config_dir)))
+
+
+def _check_group_choices(parsed: list[Override], config_dir: Path | None) -> None:
+    for ov in parsed:
+        group = ov.key_or_group
+        if group not in GROUPS or ov.is_delete():
+            continue
+        options = _group_options(group, config_dir)
+        values = list(ov.sweep_iterator()) if ov.is_sweep_override() else [ov.value()]
+        for value in values:
+            names = value if isinstance(value, list) else [value]
+            for name in names:
+                if name is not None and str(name) not in options:
+                    raise unknown_choice(group, name, options)
+
+
+def _unknown_key_error(key: str, parsed: list[Override], overrides: Sequence[str],
+                       config_dir: Path | None) -> ConfigError:
+    """`unknown key 'model.depth'; keys here: name, pool` from the config as chosen."""
+    choices = [o for o, p in zip(overrides, parsed) if p.key_or_group in GROUPS]
+    try:
+        cfg = hydra_compose(CONFIG_NAME, overrides=choices + _search_path_override(config_dir))
+    except HydraException:
+        return ConfigError(f"unknown key '{key}'")
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    keys = sorted(node.keys()) if isinstance(node, DictConfig) else []
+    hint = did_you_mean(leaf, keys)
+    where = f" in {parent} ({node.get('name')})" if parent and isinstance(node, DictConfig) and "name" in node else ""
+    return ConfigError(
+        f"unknown key '{key}'{where};{hint} keys there: {', '.join(map(str, keys)) or 'none'}"
+    )
+
+
+def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> dict[str, Any]:
+    """Compose the config for `overrides` (no sweeps) into a plain dict."""
+    parsed = parse_overrides(overrides)
+    for ov in parsed:
+        if ov.is_sweep_override():
+            raise ConfigError(
+                f"'{ov.input_line}' is a sweep; run a grid with `ablate sweep`, "
+                "or quote a literal list as key='[a,b]'"
+            )
+    with hydra_context():
+        _check_group_choices(parsed, config_dir)
+        try:
+            cfg = hydra_compose(CONFIG_NAME, overrides=list(overrides) + _search_path_override(config_dir))
+        except MissingConfigException as e:
+            raise ConfigError(str(e).strip().splitlines()[0]) from None
+        except HydraException as e:
+            message = str(e).strip()
+            match = re.search(r"Could not override '([^']+)'", message)
+            if match:
+                raise _unknown_key_error(match.group(1), parsed, overrides, config_dir) from None
+            raise ConfigError(message.splitlines()[0]) from None
+        except OmegaConfBaseException as e:
+            raise ConfigError(str(e).strip().splitlines()[0]) from None
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        raise ConfigError(str(e).strip().splitlines()[0]) from None
+
+
+def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -> RunConfig:
+    """Compose, validate and type the config: the single door from YAML to code."""
+    config = from_mapping(RunConfig, compose_dict(overrides, config_dir))
+    check_buildable(config)
+    return config
+
+
+def check_buildable(config: RunConfig) -> None:
+    """Catch choices that only clash once a network exists (norm.groups vs channels)
+    by building the model on the meta device: no memory, no compute."""
+    import torch
+
+    from ablate.data.registry import input_shape
+    from ablate.models import build_model
+
+    with torch.device("meta"):
+        build_model(config.model, config.norm, config.act, config.init, config.dropout,
+                    input_shape(config.data))

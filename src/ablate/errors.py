@@ -1,0 +1,29 @@
+"""User-facing errors: one clear line, never a traceback.
+
+Anything a user can cause by what they type (a bad override, a missing dataset,
+an unknown choice) raises `ConfigError`; the CLI prints its message and exits 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration or command line."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """' did you mean 'x'?' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f" did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_choice(kind: str, value: object, choices: Iterable[str]) -> ConfigError:
+    """`unknown norm 'grop'; did you mean 'group'? choices: batch, group, ...`"""
+    choices = sorted(choices)
+    hint = did_you_mean(str(value), choices)
+    return ConfigError(
+        f"unknown {kind} '{value}';{hint} choices: {', '.join(choices)}"
+    )

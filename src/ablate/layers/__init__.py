@@ -1,0 +1,1 @@
+"""Layer choices: each module holds one registry (name → constructor)."""

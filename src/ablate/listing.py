@@ -1,0 +1,84 @@
+"""`ablate list`: the choices of every group, read from the same registries the
+code uses, so the list can never drift from what actually runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ablate.registry import Registry
+
+
+def choice_groups() -> dict[str, tuple[Registry, str]]:
+    """group key → (registry, dotted path of the chosen name in the config)."""
+    from ablate.data.registry import DATASETS, PREPROCESS
+    from ablate.layers.act import ACTS
+    from ablate.layers.dropout import DROPOUTS
+    from ablate.layers.init import INITS
+    from ablate.layers.norm import NORMS, PLACEMENTS
+    from ablate.layers.pool import POOLS
+    from ablate.models import MODELS
+    from ablate.train.optim import OPTIMIZERS
+    from ablate.train.sched import SCHEDULES
+
+    return {
+        "data": (DATASETS, "data.name"),
+        "data.preprocess": (PREPROCESS, "data.preprocess"),
+        "model": (MODELS, "model.name"),
+        "model.pool": (POOLS, "model.pool"),
+        "norm": (NORMS, "norm.name"),
+        "norm.placement": (PLACEMENTS, "norm.placement"),
+        "act": (ACTS, "act.name"),
+        "init": (INITS, "init.name"),
+        "dropout": (DROPOUTS, "dropout.name"),
+        "optim": (OPTIMIZERS, "optim.name"),
+        "sched": (SCHEDULES, "sched.name"),
+    }
+
+
+def _lookup(tree: dict, dotted: str) -> object:
+    for key in dotted.split("."):
+        tree = tree[key]
+    return tree
+
+
+def _preset_help(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.strip().lstrip("#").strip()
+        if line.startswith("#") and text and not text.startswith("@package"):
+            return text
+    return ""
+
+
+def print_choices(console: Console, group: str | None, config_dir: Path | None) -> None:
+    import ablate.data  # noqa: F401  (registers the datasets)
+    from ablate.config.compose import compose_dict, group_options, package_conf_dir
+    from ablate.errors import unknown_choice
+
+    groups = choice_groups()
+    names = [*groups, "experiment"]
+    if group is not None and group not in names:
+        raise unknown_choice("group", group, names)
+    defaults = compose_dict([], config_dir)
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("group")
+    table.add_column("choice")
+    table.add_column("")
+    for key, (registry, path) in groups.items():
+        if group not in (None, key):
+            continue
+        default = _lookup(defaults, path)
+        for i, name in enumerate(sorted(registry, key=lambda n: (n != default, n))):
+            mark = f"[bold green]{name}[/] (default)" if name == default else name
+            table.add_row(key if i == 0 else "", mark, registry.help[name])
+        table.add_row("", "", "")
+    if group in (None, "experiment"):
+        presets = group_options("experiment", config_dir)
+        for i, name in enumerate(presets):
+            file = package_conf_dir() / "experiment" / f"{name}.yaml"
+            table.add_row("experiment" if i == 0 else "", name, _preset_help(file) if file.exists() else "")
+        if not presets:
+            table.add_row("experiment", "(none)", "presets live in conf/experiment/NAME.yaml")
+    console.print(table)

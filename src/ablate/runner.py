@@ -1,0 +1,146 @@
+"""`ablate.run(spec)`: one run, start to finish, writing its own run directory.
+
+Every executor (in-process, process pool, SLURM, Ray) calls this and nothing
+else, so a run's records are the same wherever it ran. A run that raises is
+recorded as `failed` with its traceback, a run whose loss stops being finite
+as `diverged`; neither propagates, so a sweep goes on. Ctrl-C marks the run
+`interrupted` and propagates.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ablate
+from ablate.config.schema import RunConfig
+from ablate.data.device import load_data
+from ablate.models import build_model, count_params
+from ablate.runid import run_id
+from ablate.store import atomic
+from ablate.store.rundir import RunDir, now
+from ablate.summary import summarize
+from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
+from ablate.train.loop import EpochRecord, diverged, train
+from ablate.train.optim import make_optimizer
+from ablate.train.sched import make_scheduler
+
+FINISHED = ("completed", "diverged")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    config: RunConfig
+    run_dir: Path
+    resume: bool = True  # continue from checkpoint.pt; skip if already finished
+    progress: bool = False  # a live progress bar on the terminal
+    threads: int | None = None  # CPU threads for this run (a worker's share of the cores)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    skipped: bool = False  # already finished before this call
+
+
+def versions() -> dict[str, str]:
+    return {"ablate": ablate.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def run(spec: RunSpec) -> RunResult:
+    rd = RunDir(spec.run_dir)
+    rid = run_id(spec.config)
+    previous = rd.read_status().get("status")
+    if spec.resume and previous in FINISHED and rd.summary.exists():
+        return RunResult(rid, previous, rd.read_summary(), skipped=True)
+    try:
+        return _run(spec, rd, rid)
+    except KeyboardInterrupt:
+        rd.write_status("interrupted", ended=now())
+        rd.log("interrupted (Ctrl-C)")
+        raise
+    except Exception as e:  # noqa: BLE001 — any failure of a run is a result
+        error = f"{type(e).__name__}: {e}".splitlines()[0]
+        rd.log("failed\n" + traceback.format_exc())
+        rd.write_status("failed", ended=now(), error=error)
+        return RunResult(rid, "failed", error=error)
+
+
+def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
+    cfg = spec.config
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    resume_from = rd.checkpoint if spec.resume and rd.checkpoint.exists() else None
+    if resume_from is None:
+        for stale in (rd.history, rd.summary, rd.checkpoint):
+            stale.unlink(missing_ok=True)
+    rd.write_config({"run_id": rid, **cfg.to_dict()})
+    rd.write_status("running", started=now(), device=str(device), precision=precision, error=None,
+                    ended=None, resumed=resume_from is not None)
+    rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume_from else 'starting'}")
+
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data, device)
+    model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
+    optimizer = make_optimizer(model, cfg.optim)
+    steps = data.train_steps(cfg.batch_size)
+    scheduler = make_scheduler(optimizer, cfg.sched, steps, cfg.epochs)
+    history: list[dict[str, float]] = []
+    start_epoch, elapsed = 0, 0.0
+    if resume_from is not None:
+        state = torch.load(resume_from, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        start_epoch, elapsed, history = state["epoch"], state["elapsed"], state["history"]
+        rd.log(f"resumed after epoch {start_epoch}")
+    train_model = torch.compile(model) if cfg.compile else model
+
+    def on_epoch(record: EpochRecord) -> None:
+        history.append(record.__dict__.copy())
+        rd.write_history(history)
+        atomic.torch_save(rd.checkpoint, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": record.epoch, "elapsed": record.elapsed,
+            "history": history, "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        })
+        rd.write_status("running", epoch=record.epoch)
+        rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
+               f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} ({record.seconds:.2f}s)")
+
+    from ablate.display import TrainProgress
+
+    with TrainProgress(enabled=spec.progress, epochs=cfg.epochs, steps=steps, start_epoch=start_epoch) as bar:
+        last = train(
+            train_model, data, optimizer, scheduler,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
+            seed=cfg.seed, amp_dtype=autocast_dtype(precision),
+            start_epoch=start_epoch, elapsed=elapsed,
+            on_step=bar.step, on_epoch=lambda r: (on_epoch(r), bar.epoch(r)),
+        )
+    status = "diverged" if diverged(last) else "completed"
+    summary = {
+        "run_id": rid, "status": status, **summarize(history, cfg.target_acc),
+        "diverged_epoch": int(last.epoch) if status == "diverged" else None,
+        "params": count_params(model), "device": str(device), "precision": precision,
+        "host": platform.node(), "finished": now(), "versions": versions(),
+    }
+    rd.write_summary(summary)
+    rd.write_status(status, ended=now(), error=f"loss not finite at epoch {last.epoch}" if status == "diverged" else None)
+    rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}")
+    return RunResult(rid, status, summary)

@@ -1,0 +1,1 @@
+"""The results store: run directories and the tidy tables built from them."""

@@ -1,0 +1,38 @@
+"""A run's summary numbers, computed from its per-epoch history."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:
+    """Best/final accuracy and convergence speed.
+
+    epochs_to_target / seconds_to_target: the first epoch whose validation
+    accuracy reaches `target_acc`, and the training wall time until then;
+    None when the run never gets there (never averaged as if it had).
+    """
+    if not history:
+        return {"epochs_run": 0}
+    finite = [h for h in history if math.isfinite(h["val_acc"])]
+    best = max(finite, key=lambda h: h["val_acc"]) if finite else None
+    last = history[-1]
+    hit = next((h for h in history if target_acc is not None and h["val_acc"] >= target_acc), None)
+    accs = [h["val_acc"] if math.isfinite(h["val_acc"]) else 0.0 for h in history]
+    return {
+        "best_val_acc": best["val_acc"] if best else None,
+        "best_epoch": int(best["epoch"]) if best else None,
+        "final_val_acc": last["val_acc"],
+        "final_val_loss": last["val_loss"],
+        "final_train_acc": last["train_acc"],
+        "final_train_loss": last["train_loss"],
+        # Mean validation accuracy over epochs: area under the curve per epoch.
+        "auc_val_acc": sum(accs) / len(accs),
+        "target_acc": target_acc,
+        "epochs_to_target": int(hit["epoch"]) if hit else None,
+        "seconds_to_target": hit["elapsed"] if hit else None,
+        "epochs_run": int(last["epoch"]),
+        "seconds": last["elapsed"],
+    }

@@ -1,0 +1,1 @@
+"""Training: optimisers, schedules, device/precision, and the loop."""

@@ -1,0 +1,110 @@
+"""The training loop: one function, read top to bottom.
+
+Per step there is no host synchronisation: loss and accuracy accumulate in
+device tensors and are read once per epoch, so a GPU never waits for Python.
+Divergence (a non-finite loss) is detected at that once-per-epoch read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ablate.data.device import DeviceData
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based: the number of finished passes over the training split
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float  # at the end of the epoch
+    seconds: float  # wall time of this epoch, evaluation included
+    elapsed: float  # wall time since the run started training, across resumes
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast) -> tuple[float, float]:
+    """(mean loss, accuracy) over the validation split."""
+    model.eval()
+    loss_sum = torch.zeros((), device=data.val_y.device)
+    correct = torch.zeros((), device=data.val_y.device, dtype=torch.long)
+    for x, y in data.val_batches(batch_size):
+        with autocast():
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(dim=1) == y).sum()
+    n = len(data.val_y)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train(
+    model: nn.Module,
+    data: DeviceData,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    seed: int,
+    amp_dtype: torch.dtype | None,
+    start_epoch: int = 0,
+    elapsed: float = 0.0,
+    on_step: Callable[[], None] = lambda: None,
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+) -> EpochRecord | None:
+    """Train from `start_epoch` to `epochs`; returns the last epoch's record.
+
+    Stops early, after recording the epoch, when the loss is no longer finite:
+    the caller reads that as divergence.
+    """
+    device = data.train_y.device
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    record = None
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+        model.train()
+        # Shuffling seeded per epoch: a run resumed at epoch k sees the same order.
+        order = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for x, y in data.train_batches(batch_size, order):
+            with autocast():
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
+            on_step()
+        train_loss = loss_sum.item() / seen  # the epoch's one host sync
+        train_acc = correct.item() / seen
+        val_loss, val_acc = evaluate(model, data, eval_batch_size, autocast)
+        seconds = time.perf_counter() - started
+        elapsed += seconds
+        record = EpochRecord(epoch + 1, train_loss, train_acc, val_loss, val_acc,
+                             optimizer.param_groups[0]["lr"], seconds, elapsed)
+        on_epoch(record)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            break
+    return record
+
+
+def diverged(record: EpochRecord | None) -> bool:
+    return record is not None and not (math.isfinite(record.train_loss) and math.isfinite(record.val_loss))
