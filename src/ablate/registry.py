@@ -44,6 +44,9 @@ class Registry(Mapping[str, T], Generic[T]):
         except KeyError:
             raise unknown_choice(self.kind, name, self._entries) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
     def check(self, name: str) -> str:
         """Validate a name without using the entry; returns it for chaining."""
         self[name]

@@ -26,21 +26,33 @@ from torch import Tensor, nn
 from ablate.registry import Registry
 
 
-class ClassicDropout(nn.Module):
+def keep_mask(x: Tensor, p: float) -> Tensor:
+    """Bernoulli(1-p) mask shaped like x; both unit dropouts draw it the same way,
+    so with the same RNG state they drop the same units."""
+    return torch.rand_like(x) >= p
+
+
+class InvertedDropout(nn.Module):
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.p == 0.0:
+        if not self.training or self.p == 0.0:
             return x
-        if self.training:
-            keep = torch.rand_like(x) >= self.p
-            return x * keep
-        return x * (1.0 - self.p)
+        return x * keep_mask(x, self.p) / (1.0 - self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class ClassicDropout(InvertedDropout):
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0:
+            return x
+        if self.training:
+            return x * keep_mask(x, self.p)
+        return x * (1.0 - self.p)
 
 
 class DropConnectLinear(nn.Linear):
@@ -67,7 +79,7 @@ def _plain_linear(in_features: int, out_features: int, p: float) -> nn.Module:
 
 
 def _inverted(p: float) -> nn.Module:
-    return nn.Dropout(p) if p > 0 else nn.Identity()
+    return InvertedDropout(p) if p > 0 else nn.Identity()
 
 
 def _spatial(p: float) -> nn.Module:

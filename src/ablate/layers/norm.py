@@ -18,7 +18,7 @@ from ablate.registry import Registry
 NormFactory = Callable[[int], nn.Module]
 
 NORMS: Registry[Callable[..., nn.Module]] = Registry("norm")
-PLACEMENTS: Registry[bool] = Registry("norm placement")
+PLACEMENTS: Registry[bool] = Registry("norm.placement")
 # Value: True when the norm comes first (conv → norm → act, Ioffe & Szegedy 2015);
 # False puts it after the activation (conv → act → norm), the other common recipe.
 PLACEMENTS.add("before_act", True, "conv → norm → act (the batch-norm paper's order)")

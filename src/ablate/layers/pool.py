@@ -8,7 +8,7 @@ from torch import nn
 
 from ablate.registry import Registry
 
-POOLS: Registry[Callable[[], nn.Module]] = Registry("pool")
+POOLS: Registry[Callable[[], nn.Module]] = Registry("model.pool")
 POOLS.add("max", lambda: nn.MaxPool2d(2), "2×2 max pooling")
 POOLS.add("avg", lambda: nn.AvgPool2d(2), "2×2 average pooling")
 

@@ -60,6 +60,7 @@ def train(
     amp_dtype: torch.dtype | None,
     start_epoch: int = 0,
     elapsed: float = 0.0,
+    augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_step: Callable[[], None] = lambda: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
 ) -> EpochRecord | None:
@@ -80,17 +81,22 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for x, y in data.train_batches(batch_size, order):
+        for raw, y in data.train_batches(batch_size, order):
+            x, target = data.to_unit(raw), y
+            if augment is not None:  # on [0, 1] pixels; target turns soft under mixup/cutmix
+                x, target = augment(x, y, order)
+            x = data.normalize(x)
             with autocast():
                 logits = model(x)
-                loss = F.cross_entropy(logits.float(), y)
+                loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum()
+            hard = target.argmax(dim=1) if target.dim() == 2 else target
+            correct += (logits.argmax(dim=1) == hard).sum()
             seen += len(y)
             on_step()
         train_loss = loss_sum.item() / seen  # the epoch's one host sync

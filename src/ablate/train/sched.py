@@ -33,8 +33,8 @@ def _onecycle(t: float, c: SchedConfig) -> float:
     # PyTorch's OneCycleLR with cosine annealing: lr/div_factor → lr → lr/(div·final_div).
     low, final = 1.0 / c.div_factor, 1.0 / (c.div_factor * c.final_div_factor)
     if t < c.pct_start:
-        return _cos(1.0, low, t / c.pct_start)
-    return _cos(final, 1.0, (t - c.pct_start) / (1.0 - c.pct_start))
+        return _cos(low, 1.0, t / c.pct_start)
+    return _cos(1.0, final, (t - c.pct_start) / (1.0 - c.pct_start))
 
 
 SCHEDULES.add("onecycle", _onecycle, "rise to optim.lr over sched.pct_start, then anneal (Smith 2018)")

@@ -1,0 +1,143 @@
+"""File formats of a report: Markdown, CSV, JSON and LaTeX, each one text.
+
+`FORMATS` maps a `--format` name to its writer; `--out` writes every one of
+them (report.md, report.csv, report.json, report.tex) beside the plots.
+
+CSV and JSON carry raw numbers (interval bounds, unrounded p-values) for
+further analysis; Markdown and LaTeX carry the same cells as the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ablate.registry import Registry
+from ablate.report.build import Report
+from ablate.report.present import cells, numeric_columns, pivot_cells
+
+
+@dataclass(frozen=True)
+class Format:
+    extension: str
+    write: Callable[[Report], str]
+
+
+# -- CSV: one tidy table, every section stacked, a `table` column naming it.
+
+def tidy(report: Report) -> pd.DataFrame:
+    """Every section in one long table; key columns a section does not use are empty."""
+    keys = list(dict.fromkeys(k for s in report.sections for k in s.keys))
+    frames = []
+    for section in report.sections:
+        frame = section.table.copy()
+        frame.insert(0, "table", section.title)
+        frames.append(frame)
+    long = pd.concat(frames, ignore_index=True)
+    first = ["table", "rank", *keys]
+    return long[first + [c for c in long.columns if c not in first]]
+
+
+def to_csv(report: Report) -> str:
+    return tidy(report).to_csv(index=False, lineterminator="\n")
+
+
+# -- JSON: header facts plus each section's rows; NaN becomes null.
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalar → Python number
+        return _clean(value.item())
+    return value
+
+
+def to_json(report: Report) -> str:
+    document = {
+        "sweeps": [{"name": s.name, "planned": s.planned, "done": s.done, "completed": s.completed,
+                    "diverged": s.diverged, "failed": s.failed, "partial": s.partial} for s in report.sweeps],
+        "where": report.where,
+        "factors": report.factors,
+        "fixed": report.fixed,
+        "metric": report.rank_by.column,
+        "confidence": report.confidence,
+        "target": {"value": report.target.value, "source": report.target.source,
+                   "rescored": report.target.rescored},
+        "notes": report.notes,
+        "tables": [{"title": s.title, "keys": s.keys,
+                    "rows": [{k: _clean(v) for k, v in row.items()} for row in s.table.to_dict("records")]}
+                   for s in report.sections],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- Markdown: GitHub pipe tables.
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def md_table(frame: pd.DataFrame, numeric: list[bool], index: bool = False) -> str:
+    if index:
+        frame = frame.reset_index()
+        numeric = [False] * (frame.shape[1] - len(numeric)) + numeric
+    head = "| " + " | ".join(_md_cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---:" if right else ":---" for right in numeric) + "|"
+    body = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def to_markdown(report: Report) -> str:
+    parts = ["# ablate report", "", *[f"- {line}" for line in report.header()]]
+    for section in report.sections:
+        parts += ["", f"## {section.title}", "", md_table(cells(report, section), numeric_columns(report, section))]
+        if section.interaction:
+            grid = pivot_cells(report, section)
+            parts += ["", f"{report.rank_by.label}, {section.keys[-1]} across:", "",
+                      md_table(grid, [True] * grid.shape[1], index=True)]
+    return "\n".join(parts) + "\n"
+
+
+# -- LaTeX: booktabs tabulars, one per section.
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "±": r"$\pm$", "−": "$-$", "Δ": r"$\Delta$", "×": r"$\times$", "—": "---"}
+
+
+def latex_escape(text: object) -> str:
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def latex_table(frame: pd.DataFrame, numeric: list[bool], caption: str) -> str:
+    spec = "".join("r" if right else "l" for right in numeric)
+    rows = [" & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.itertuples(index=False)]
+    return "\n".join([
+        r"\begin{table}[ht]", r"\centering\small", f"\\caption{{{latex_escape(caption)}}}",
+        f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+        " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule",
+        *rows, r"\bottomrule", r"\end{tabular}", r"\end{table}",
+    ])
+
+
+def to_latex(report: Report) -> str:
+    """Tables for a paper (needs \\usepackage{booktabs}); header lines as comments."""
+    parts = [f"% {line}" for line in report.header()]
+    for section in report.sections:
+        parts += ["", latex_table(cells(report, section), numeric_columns(report, section), section.title)]
+        if section.interaction:
+            grid = pivot_cells(report, section).reset_index()
+            numeric = [False] * (len(section.keys) - 1) + [True] * (grid.shape[1] - len(section.keys) + 1)
+            parts += ["", latex_table(grid, numeric, f"{report.rank_by.label}: {section.title}")]
+    return "\n".join(parts) + "\n"
+
+
+FORMATS: Registry[Format] = Registry("format")
+FORMATS.add("md", Format("md", to_markdown), "Markdown pipe tables")
+FORMATS.add("csv", Format("csv", to_csv), "one tidy CSV table, raw numbers")
+FORMATS.add("json", Format("json", to_json), "everything, raw numbers, NaN as null")
+FORMATS.add("latex", Format("tex", to_latex), "booktabs tables for a paper")

@@ -1,0 +1,78 @@
+"""`--where` and `--by`: which runs and which factors a report looks at.
+
+Both are checked against what the store actually holds, so a typo is one line
+naming the valid keys (or values) and the closest match, never an empty table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ablate.errors import ConfigError, unknown_choice
+from ablate.report.load import REPETITION
+
+# Columns of runs.csv that can be filtered on besides the swept keys.
+FILTERABLE = ("status", "sweep")
+
+
+def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
+    """`['norm=batch,group', 'act=relu']` → [('norm', ['batch', 'group']), ('act', ['relu'])]."""
+    parsed = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--where needs key=value (e.g. --where norm=batch), got '{item}'")
+        parsed.append((key.strip(), [v.strip() for v in value.split(",")]))
+    return parsed
+
+
+def _same(level: str, wanted: str) -> bool:
+    """Exact text, or the same number ('0.1' matches a level written '0.10')."""
+    if level == wanted:
+        return True
+    try:
+        return float(level) == float(wanted)
+    except ValueError:
+        return False
+
+
+def _matches(column: pd.Series, wanted: list[str], key: str) -> pd.Series:
+    levels = list(pd.unique(column))
+    keep = []
+    for value in wanted:
+        hits = [level for level in levels if _same(level, value)]
+        if not hits:
+            raise unknown_choice(f"value for --where {key}", value, [str(v) for v in levels])
+        keep.extend(hits)
+    return column.isin(keep)
+
+
+def apply_where(runs: pd.DataFrame, where: list[str], keys: list[str]) -> pd.DataFrame:
+    """Keep the runs that match every `key=v1,v2` (any of the values)."""
+    valid = list(dict.fromkeys([*keys, *FILTERABLE]))
+    mask = pd.Series(True, index=runs.index)
+    for key, values in parse_where(where):
+        if key not in valid:
+            raise unknown_choice("--where key", key, valid)
+        mask &= _matches(runs[key].astype(str), values, key)
+    if not mask.any():
+        raise ConfigError(f"no runs match --where {' '.join(where)}")
+    return runs[mask]
+
+
+def parse_by(by: str | None, factors: list[str]) -> list[str] | None:
+    """`'norm,act'` → ['norm', 'act'], each a factor of the store, no repeats."""
+    if by is None:
+        return None
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError("--by needs factor names, e.g. --by norm,act")
+    for key in keys:
+        if key == REPETITION:
+            raise ConfigError(f"--by {key}: seeds are the repetitions, not a factor; "
+                              f"factors: {', '.join(factors)}")
+        if key not in factors:
+            raise unknown_choice("--by factor", key, factors)
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"--by names a factor twice: {by}")
+    return keys

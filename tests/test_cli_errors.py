@@ -1,0 +1,65 @@
+"""Every bad input is one clear line, exit code 2, and nothing written."""
+
+from pathlib import Path
+
+import pytest
+
+CASES = [
+    (["norm=grop"], ["unknown norm 'grop'", "did you mean 'group'", "batch", "instance"]),
+    (["act=rellu"], ["unknown act 'rellu'", "did you mean 'relu'"]),
+    (["model=resnt"], ["unknown model 'resnt'", "did you mean 'resnet'"]),
+    (["foo=1"], ["unknown key 'foo'"]),
+    (["model.depth=3"], ["unknown key 'model.depth'", "lenet5", "pool"]),
+    (["optim.lrr=0.1"], ["unknown key 'optim.lrr'", "did you mean 'lr'"]),
+    (["+optim.foo=1"], ["unknown key 'optim.foo'"]),
+    (["epochs=abc"], ["epochs must be an integer", "'abc'"]),
+    (["optim.lr=fast"], ["optim.lr must be a number"]),
+    (["dropout.p=1.5"], ["dropout.p=1.5", "[0, 1)"]),
+    (["optim.lr=-1"], ["optim.lr=-1", "> 0"]),
+    (["epochs=0"], ["epochs=0", ">= 1"]),
+    (["norm=group", "norm.groups=4"], ["norm.groups=4", "6 channels"]),
+    (["model=resnet", "model.depth=10"], ["model.depth=10", "6n+2"]),
+    (["norm.placement=middle"], ["unknown norm.placement 'middle'", "after_act", "before_act"]),
+    (["model.pool=min"], ["unknown model.pool 'min'", "avg", "max"]),
+    (["data.preprocess=whiten"], ["unknown data.preprocess 'whiten'", "standardize"]),
+    (["device=tpu"], ["unknown device 'tpu'"]),
+    (["precision=fp8"], ["unknown precision 'fp8'"]),
+    (["norm=batch,group"], ["is a sweep", "ablate sweep"]),
+    (["norm="], ["norm"]),
+    (["experiment=nope"], ["unknown experiment 'nope'"]),
+]
+
+
+@pytest.mark.parametrize("args,expected", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_is_one_clear_line(cli, tmp_path, args, expected):
+    result = cli("train", "-q", *args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:")
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 1, message
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not (Path(tmp_path) / "results").exists(), "a rejected command must not write results"
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(cli):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = cli("train", "-q", "device=cuda")
+    assert result.exit_code == 2
+    assert "no CUDA device" in result.output
+
+
+def test_list_unknown_group(cli):
+    result = cli("list", "nrom")
+    assert result.exit_code == 2 and "did you mean 'norm'" in result.output
+
+
+def test_help_and_version(cli):
+    assert cli("-h").exit_code == 0
+    assert "Train one model" in cli("train", "--help").output
+    version = cli("--version")
+    assert version.exit_code == 0 and "ablate" in version.output

@@ -1,0 +1,109 @@
+"""A run writes the contract's run directory; failures and divergence are results."""
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from ablate.config.compose import load_config
+from ablate.runner import RunSpec, run
+from ablate.store.rundir import HISTORY_COLUMNS, RunDir
+
+FAST = ["epochs=2", "device=cpu"]
+
+
+def test_run_writes_every_record(tmp_path):
+    config = load_config(FAST + ["target_acc=0.5"])
+    result = run(RunSpec(config, tmp_path / "r"))
+    assert result.status == "completed"
+    rd = RunDir(tmp_path / "r")
+    assert {p.name for p in rd.path.iterdir()} >= {"config.yaml", "status.json", "history.csv", "summary.json",
+                                                   "checkpoint.pt", "log.txt"}
+    assert not list(rd.path.glob("*.tmp")), "no temporary files left behind"
+    with open(rd.history) as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 2
+    summary = json.loads(rd.summary.read_text())
+    assert summary["best_val_acc"] == max(float(r["val_acc"]) for r in rows)
+    assert summary["final_val_acc"] == float(rows[-1]["val_acc"])
+    assert summary["params"] > 0 and summary["device"] == "cpu" and summary["versions"]["torch"]
+    if summary["epochs_to_target"] is not None:
+        assert float(rows[summary["epochs_to_target"] - 1]["val_acc"]) >= 0.5
+    status = json.loads(rd.status_file.read_text())
+    assert status["status"] == "completed" and status["host"] and status["started"] and status["ended"]
+    assert yaml.safe_load(rd.config.read_text())["optim"]["lr"] == config.optim.lr
+
+
+def test_nan_loss_is_diverged_with_its_epoch(tmp_path):
+    config = load_config(["epochs=3", "device=cpu", "optim.lr=1e6", "sched=constant", "optim.weight_decay=0"])
+    result = run(RunSpec(config, tmp_path / "r"))
+    assert result.status == "diverged"
+    assert result.summary["diverged_epoch"] == 1
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "diverged"
+
+
+def test_an_exception_is_a_failed_result_with_traceback(tmp_path, monkeypatch):
+    import ablate.runner
+
+    def boom(*a, **k):
+        raise RuntimeError("out of cheese")
+
+    monkeypatch.setattr(ablate.runner, "make_optimizer", boom)
+    result = run(RunSpec(load_config(FAST), tmp_path / "r"))
+    assert result.status == "failed" and "out of cheese" in result.error
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["status"] == "failed" and "out of cheese" in status["error"]
+    assert "Traceback" in (tmp_path / "r" / "log.txt").read_text()
+
+
+def test_finished_run_is_skipped_and_fresh_retrains(tmp_path):
+    config = load_config(FAST)
+    first = run(RunSpec(config, tmp_path / "r"))
+    again = run(RunSpec(config, tmp_path / "r"))
+    assert again.skipped and again.summary == first.summary
+    fresh = run(RunSpec(config, tmp_path / "r", resume=False))
+    assert not fresh.skipped and fresh.status == "completed"
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    """Stop after epoch 2 of 4, resume: same weights-derived metrics as straight through."""
+    full = run(RunSpec(load_config(["epochs=4", "device=cpu", "dropout.p=0.3"]), tmp_path / "full"))
+
+    import ablate.train.loop as loop
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+    original = loop.EpochRecord
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    config = load_config(["epochs=4", "device=cpu", "dropout.p=0.3"])
+    loop.EpochRecord = interrupting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(RunSpec(config, tmp_path / "part"))
+    finally:
+        loop.EpochRecord = original
+    rd = RunDir(tmp_path / "part")
+    assert rd.read_status()["status"] == "interrupted"
+    assert len(rd.read_history()) == 2
+    resumed = run(RunSpec(config, tmp_path / "part"))
+    assert resumed.status == "completed"
+    got = [h["val_acc"] for h in rd.read_history()]
+    want = [h["val_acc"] for h in RunDir(tmp_path / "full").read_history()]
+    assert got == pytest.approx(want, abs=1e-6)
+    assert "resumed after epoch 2" in rd.log_file.read_text()
+
+
+def test_cpu_runs_are_deterministic(tmp_path):
+    a = run(RunSpec(load_config(FAST), tmp_path / "a"))
+    b = run(RunSpec(load_config(FAST), tmp_path / "b"))
+    assert a.summary["final_val_loss"] == b.summary["final_val_loss"]
