@@ -83,6 +83,68 @@ def train(
         raise typer.Exit(1)
 
 
+@app.command()
+def sweep(
+    overrides: Overrides = None,
+    config_dir: ConfigDir = None,
+    results: ResultsRoot = Path("results"),
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="Folder under --results. Default: derived from the command, so re-running it resumes.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", "-w", min=1, help="Runs in parallel. Default: 1 on CPU; GPUs × --runs-per-gpu on CUDA.")] = None,
+    runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
+    max_failures: Annotated[Optional[int], typer.Option(
+        "--max-failures", min=1, help="Stop launching runs after this many failures.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any run failed.")] = False,
+) -> None:
+    """Train every combination of a grid; re-run the same command to resume.
+
+    Example: ablate sweep norm=none,batch,group act=relu,tanh seed=0,1,2 epochs=10 --workers 2
+    """
+    import shlex
+    import sys
+
+    from ablate.plan import default_name, make_plan
+    from ablate.sweep import run_sweep
+    from ablate.sweep_display import SweepDisplay
+
+    try:
+        plan = make_plan(overrides or [], config_dir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    sweep_dir = results / (name or default_name(plan.factors, overrides or []))
+    if dry_run:
+        from ablate.plan_view import print_plan
+
+        print_plan(out, plan, sweep_dir)
+        return
+    gpus = _visible_gpus(plan)
+    workers = workers or (gpus * runs_per_gpu if gpus else 1)
+    command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    display = SweepDisplay(err)
+    err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
+    try:
+        counts = run_sweep(plan, sweep_dir, command=command, workers=workers, runs_per_gpu=runs_per_gpu,
+                           gpus=gpus, retry_failed=retry_failed, max_failures=max_failures, display=display)
+    except KeyboardInterrupt:
+        err.print("interrupted; run the same command again to resume", highlight=False)
+        raise typer.Exit(130) from None
+    if strict and counts.get("failed"):
+        raise typer.Exit(1)
+
+
+def _visible_gpus(plan) -> int:
+    """CUDA devices a local sweep spreads runs over (0 when runs are on CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0
+    devices = {p.config.device for p in plan.runs}
+    return torch.cuda.device_count() if devices <= {"auto", "cuda"} else 0
+
+
 @app.command("list")
 def list_choices(
     group: Annotated[Optional[str], typer.Argument(help="One group, e.g. norm or norm.placement.")] = None,

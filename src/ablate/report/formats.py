@@ -18,7 +18,7 @@ import pandas as pd
 
 from ablate.registry import Registry
 from ablate.report.build import Report
-from ablate.report.present import cells, numeric_columns, pivot_cells
+from ablate.report.present import cells, grid_caption, numeric_columns, pivot_cells
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def to_csv(report: Report) -> str:
 # -- JSON: header facts plus each section's rows; NaN becomes null.
 
 def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
+    if value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
         return None
     if hasattr(value, "item"):  # numpy scalar → Python number
         return _clean(value.item())
@@ -97,7 +97,7 @@ def to_markdown(report: Report) -> str:
         parts += ["", f"## {section.title}", "", md_table(cells(report, section), numeric_columns(report, section))]
         if section.interaction:
             grid = pivot_cells(report, section)
-            parts += ["", f"{report.rank_by.label}, {section.keys[-1]} across:", "",
+            parts += ["", grid_caption(report, section), "",
                       md_table(grid, [True] * grid.shape[1], index=True)]
     return "\n".join(parts) + "\n"
 
@@ -132,7 +132,7 @@ def to_latex(report: Report) -> str:
         if section.interaction:
             grid = pivot_cells(report, section).reset_index()
             numeric = [False] * (len(section.keys) - 1) + [True] * (grid.shape[1] - len(section.keys) + 1)
-            parts += ["", latex_table(grid, numeric, f"{report.rank_by.label}: {section.title}")]
+            parts += ["", latex_table(grid, numeric, grid_caption(report, section))]
     return "\n".join(parts) + "\n"
 
 

@@ -94,7 +94,10 @@ def read_sweep_yaml(path: Path) -> dict:
 def read_runs_csv(file: Path) -> pd.DataFrame:
     # Everything as text first: level labels stay exactly as written ('0.10' is
     # not '0.1', 'None' is a norm and not a missing value); metrics converted below.
-    runs = pd.read_csv(file, dtype=str, keep_default_na=False)
+    try:
+        runs = pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise NotASweepError(f"{file} is not a readable table: {str(e).strip().splitlines()[0]}") from None
     for column in METRIC_COLUMNS:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column].replace("", np.nan), errors="coerce")
@@ -132,8 +135,11 @@ def load(paths: list[Path]) -> Store:
     override value, else UNSET, so its runs stay in the marginal tables."""
     if not paths:
         raise NotASweepError("give at least one sweep folder, e.g. results/norm-vs-act")
-    unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
-    pairs = [read_sweep(p) for p in unique]
+    # The same folder named twice (results/a and ./results/a/) is read once.
+    unique: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        unique.setdefault(path.resolve(), path)
+    pairs = [read_sweep(p) for p in unique.values()]
     keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
     frames = []
     for sweep, runs in pairs:

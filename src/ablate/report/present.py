@@ -71,8 +71,8 @@ def columns(report: Report) -> list[Column]:
     first (what ran), then the ranking metric and its test, then the rest."""
     rank_by = report.rank_by
     ranking = rank_by.column  # registry names are the column names
-    others = [(n, m) for n, m in METRICS.items() if n != ranking and not m.convergence]
-    speed = [(n, m) for n, m in METRICS.items() if m.convergence and n != ranking]
+    rest = {kind: [(n, m) for n, m in METRICS.items() if m.kind == kind and n != ranking]
+            for kind in ("accuracy", "convergence", "overfitting")}
     return [
         Column("done", lambda r, rep: f"{r['runs'] - r['pending']}/{r['runs']}"),
         Column("n", lambda r, rep: str(int(r["completed"]))),
@@ -81,9 +81,9 @@ def columns(report: Report) -> list[Column]:
         _metric_column(ranking, rank_by),
         Column(f"Δ {rank_by.label}", lambda r, rep: signed(r["diff"], rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),
-        *[_metric_column(n, m) for n, m in others],
+        *[_metric_column(n, m) for n, m in rest["accuracy"]],
         Column("reached target", _reached),
-        *[_metric_column(n, m) for n, m in speed],
+        *[_metric_column(n, m) for n, m in rest["convergence"] + rest["overfitting"]],
     ]
 
 
@@ -93,7 +93,7 @@ def cells(report: Report, section: Section) -> pd.DataFrame:
     rows = []
     for _, row in section.table.iterrows():
         rank = row["rank"]
-        rows.append([str(int(rank)) if math.isfinite(rank) else MISSING,
+        rows.append([str(int(rank)) if pd.notna(rank) else MISSING,
                      *[str(row[k]) for k in section.keys],
                      *[c.cell(row, report) for c in cols]])
     return pd.DataFrame(rows, columns=["rank", *section.keys, *[c.header for c in cols]])
@@ -117,3 +117,8 @@ def pivot_cells(report: Report, section: Section) -> pd.DataFrame:
     grid = report.pivot(Section(section.title, section.keys, table), "_cell").fillna(MISSING)
     grid.columns = [str(c) for c in grid.columns]
     return grid
+
+
+def grid_caption(report: Report, section: Section) -> str:
+    rows = " / ".join(section.keys[:-1])
+    return f"{report.rank_by.label} (mean ± half-width, n): {rows} in rows, {section.keys[-1]} in columns"

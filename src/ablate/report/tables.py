@@ -25,7 +25,7 @@ class Metric:
     label: str
     higher_is_better: bool
     spec: str  # format spec of a value in the tables
-    convergence: bool = False  # empty for runs that never reached the target
+    kind: str = "accuracy"  # accuracy | convergence (empty for runs that never reached the target) | overfitting
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -35,11 +35,11 @@ METRICS.add("final_val_acc", Metric("final_val_acc", "final val acc", True, ".4f
             "validation accuracy after the last epoch")
 METRICS.add("auc_val_acc", Metric("auc_val_acc", "AUC val acc", True, ".4f"),
             "area under the validation-accuracy curve, per epoch (mean accuracy over epochs)")
-METRICS.add("epochs_to_target", Metric("epochs_to_target", "epochs to target", False, ".1f", True),
+METRICS.add("epochs_to_target", Metric("epochs_to_target", "epochs to target", False, ".1f", "convergence"),
             "first epoch whose validation accuracy reaches the target")
-METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target", False, ".1f", True),
+METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target", False, ".1f", "convergence"),
             "training wall time (s) until that epoch")
-METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False, ".4f"),
+METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False, ".4f", "overfitting"),
             "final train accuracy minus final validation accuracy (overfitting)")
 
 # Statuses that mean "not finished yet" (a partial sweep); the others are results.
@@ -105,7 +105,8 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
 
     d = described[rank_by.column]
     score = d["mean"] if rank_by.higher_is_better else -d["mean"]
-    table["rank"] = pd.Series(score).rank(ascending=False, method="min").to_numpy()
+    # Ties share the better rank (1, 2, 2, 4); levels without a completed run have none.
+    table["rank"] = pd.Series(score).rank(ascending=False, method="min").astype("Int64").array
     table["diff"], table["p"], table["p_holm"] = _versus_best(d, score)
     order = np.lexsort((np.arange(k), np.where(np.isfinite(score), -score, np.inf)))
     return table.iloc[order].reset_index(drop=True)

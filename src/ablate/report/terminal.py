@@ -15,7 +15,7 @@ from rich.table import Table
 from ablate.registry import Registry
 from ablate.report.build import Report, Section
 from ablate.report.formats import FORMATS
-from ablate.report.present import cells, numeric_columns, pivot_cells
+from ablate.report.present import cells, grid_caption, numeric_columns, pivot_cells
 
 # Colour of the status columns, matching `ablate train`'s summary.
 STYLE = {"diverged": "yellow", "failed": "red"}
@@ -45,7 +45,7 @@ def _print_section(console: Console, report: Report, section: Section) -> None:
     if section.interaction:
         grid = pivot_cells(report, section).reset_index()
         rows = len(section.keys) - 1
-        console.print(_rich_table(f"{report.rank_by.label}: {section.title}", grid,
+        console.print(_rich_table(grid_caption(report, section), grid,
                                   [False] * rows + [True] * (grid.shape[1] - rows), best_first=False))
 
 

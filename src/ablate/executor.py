@@ -1,0 +1,143 @@
+"""The local executor: runs `RunSpec`s in this process or in a process pool.
+
+Every executor shares one contract: take run specs, call `ablate.run(spec)`
+(which writes its own run directory) and hand back `RunResult`s as they
+finish. Here: `--workers 1` runs in-process; more workers are spawned
+processes. On CPU the cores are split between workers (threads per worker);
+on GPU, workers are spread over the visible devices, `runs_per_gpu` to a
+device, because one small CNN leaves most of a GPU idle.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from ablate.runner import RunResult, RunSpec, run
+from ablate.store.lock import run_lock
+
+LOCKED = "locked"  # RunResult.status when another sweep holds the run
+
+_active = False  # a worker is inside a run (SIGTERM then interrupts it cleanly)
+
+
+def execute(spec: RunSpec) -> RunResult:
+    """Run one spec under its lock; skip it when another process holds the lock."""
+    with run_lock(spec.run_dir) as held:
+        if not held:
+            return RunResult(spec.run_dir.name, LOCKED, skipped=True, error="running in another process")
+        return run(spec)
+
+
+def _execute_in_worker(spec: RunSpec) -> RunResult:
+    global _active
+    _active = True
+    try:
+        return execute(spec)
+    except KeyboardInterrupt:
+        # run() has recorded the run as interrupted; leave before the pool
+        # hands this worker another run.
+        os._exit(130)
+    finally:
+        _active = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    if _active:
+        raise KeyboardInterrupt
+    os._exit(143)
+
+
+def _init_worker(gpu_slots) -> None:
+    # Ctrl-C goes to the whole process group; the parent decides what stops
+    # and tells workers with SIGTERM, so idle workers never print tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if gpu_slots is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_slots.get())
+
+
+def cpu_threads(workers: int) -> int:
+    """Each worker's share of the cores (at least one thread)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+class LocalExecutor:
+    def __init__(self, workers: int = 1, runs_per_gpu: int = 1, gpus: int = 0) -> None:
+        self.workers = workers
+        self.runs_per_gpu = runs_per_gpu
+        self.gpus = gpus
+
+    def map(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool] = lambda: True) -> Iterator[RunResult]:
+        """Yield results as runs finish; stop launching new ones once `keep_going()` is False."""
+        if self.workers == 1:
+            for spec in specs:
+                if not keep_going():
+                    return
+                yield execute(spec)
+            return
+        yield from self._pool(specs, keep_going)
+
+    def _pool(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool]) -> Iterator[RunResult]:
+        ctx = mp.get_context("spawn")  # fork + CUDA or OpenMP thread pools is unsafe
+        slots = None
+        if self.gpus:
+            slots = ctx.Queue()
+            for i in range(self.workers):
+                slots.put(i % self.gpus)
+
+        def new_pool() -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,))
+
+        pool = new_pool()
+        pending: dict[Future, RunSpec] = {}
+        queue = list(specs)
+        try:
+            while queue or pending:
+                # Keep exactly `workers` runs in flight: the pool would otherwise
+                # pre-queue extra work that a Ctrl-C or --max-failures must not start.
+                while queue and len(pending) < self.workers and keep_going():
+                    spec = queue.pop(0)
+                    pending[pool.submit(_execute_in_worker, spec)] = spec
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in done:
+                    spec = pending.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool as e:
+                        # A worker died (out of memory, killed): that run failed,
+                        # the sweep goes on in a fresh pool.
+                        broken = True
+                        yield worker_lost(spec, e)
+                if broken:
+                    for future, spec in list(pending.items()):
+                        queue.insert(0, spec)  # its run resumes from its checkpoint
+                    pending.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = new_pool()
+        except BaseException:
+            # Ctrl-C (or a crash here): interrupt the runs in flight; each
+            # records itself as interrupted before its worker exits.
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                if process.is_alive():
+                    process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+def worker_lost(spec: RunSpec, error: BaseException) -> RunResult:
+    from ablate.store.rundir import RunDir, now
+
+    message = f"worker process died: {error}".splitlines()[0]
+    rd = RunDir(spec.run_dir)
+    rd.write_status("failed", ended=now(), error=message)
+    rd.log(message)
+    return RunResult(spec.run_dir.name, "failed", error=message)

@@ -1,0 +1,160 @@
+"""Report plots (matplotlib, Agg, PNG), one registry entry per kind.
+
+Figures are built with `matplotlib.figure.Figure`, never pyplot: no global
+figure state, no GUI backend, nothing left open between reports.
+
+  curves     validation accuracy against epoch, mean and band per level, a panel per factor
+  intervals  mean and interval of the ranking metric per level, a panel per factor
+  gap        final train − validation accuracy per level (overfitting), a panel per factor
+  heatmap    the `--by a,b` interaction, mean of the ranking metric per cell
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ablate.registry import Registry
+from ablate.report import stats
+from ablate.report.build import Report
+from ablate.report.tables import METRICS, level_order
+
+PANEL = (5.0, 3.4)  # inches per panel: legible at 100 dpi in a 1200-px page
+DPI = 100
+MAX_COLUMNS = 3  # panels per row
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # file stem under plots/
+    title: str
+    path: Path
+
+
+def _panels(n: int, height: float = PANEL[1]) -> tuple[Figure, list]:
+    cols = min(n, MAX_COLUMNS)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(PANEL[0] * cols, height * rows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
+def _save(fig: Figure, out: Path, name: str, title: str) -> Plot:
+    path = out / f"{name}.png"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return Plot(name, title, path)
+
+
+def _colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def val_curves(report: Report, factor: str) -> pd.DataFrame:
+    """Per level and epoch: mean, low and high validation accuracy over the
+    completed runs of the level (Student t band, like the tables)."""
+    runs = report.runs[report.runs["status"] == "completed"][["sweep", "run_id", factor]]
+    epochs = report.store.epochs()
+    acc = epochs.loc[epochs["metric"] == "val_acc", ["sweep", "run_id", "epoch", "value"]]
+    joined = acc.merge(runs, on=["sweep", "run_id"], how="inner")
+    grouped = joined.groupby([factor, "epoch"], sort=True)["value"].agg(["mean", "std", "count"]).reset_index()
+    half = stats.t_halfwidth(grouped["std"], grouped["count"], report.confidence)
+    grouped["low"], grouped["high"] = grouped["mean"] - half, grouped["mean"] + half
+    return grouped
+
+
+def plot_curves(report: Report, out: Path) -> list[Plot]:
+    if report.store.epochs().empty:
+        return []  # no per-epoch history in the store: nothing to draw
+    factors = list(report.marginals)
+    fig, axes = _panels(len(factors))
+    for ax, factor in zip(axes, factors):
+        curves = val_curves(report, factor)
+        levels = [lv for lv in level_order(report.runs[factor]) if lv in set(curves[factor])]
+        for level, colour in zip(levels, _colours(len(levels))):
+            c = curves[curves[factor] == level]
+            ax.plot(c["epoch"], c["mean"], color=colour, label=str(level), lw=1.5)
+            ax.fill_between(c["epoch"], c["low"], c["high"], color=colour, alpha=0.2, lw=0)
+        if report.target.value is not None:
+            ax.axhline(report.target.value, color="grey", ls="--", lw=0.8, label="target")
+        ax.set(title=factor, xlabel="epoch", ylabel="val acc")
+        ax.legend(fontsize="small", loc="lower right")
+    return [_save(fig, out, "curves", f"Validation accuracy per epoch (mean, {report.confidence:.0%} band)")]
+
+
+def _point_intervals(report: Report, out: Path, name: str, metric_name: str, title: str) -> list[Plot]:
+    metric = METRICS[metric_name]
+    factors = list(report.marginals)
+    longest = max(len(report.marginals[f]) for f in factors)
+    fig, axes = _panels(len(factors), height=max(PANEL[1], 0.35 * longest + 1.2))
+    for ax, factor in zip(axes, factors):
+        table = report.marginals[factor]
+        mean = table[f"{metric_name}_mean"].to_numpy(dtype=float)
+        low = table[f"{metric_name}_low"].to_numpy(dtype=float)
+        high = table[f"{metric_name}_high"].to_numpy(dtype=float)
+        y = np.arange(len(table))[::-1]  # the first (best-ranked) level on top
+        err = np.vstack([mean - low, high - mean])
+        ax.errorbar(mean, y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3)
+        if len(table) and np.isfinite(mean[0]):
+            ax.plot(mean[0], y[0], "o", color="tab:orange", zorder=3)
+        ax.set_yticks(y, [str(v) for v in table[factor]])
+        ax.set(title=factor, xlabel=metric.label)
+        ax.grid(axis="x", alpha=0.3)
+    return [_save(fig, out, name, title)]
+
+
+def plot_intervals(report: Report, out: Path) -> list[Plot]:
+    return _point_intervals(report, out, "intervals", report.rank_by.column,
+                            f"{report.rank_by.label} per level, mean and {report.confidence:.0%} interval "
+                            "(best in orange)")
+
+
+def plot_gap(report: Report, out: Path) -> list[Plot]:
+    return _point_intervals(report, out, "gap", "train_val_gap",
+                            "Overfitting: final train − validation accuracy per level")
+
+
+def plot_heatmap(report: Report, out: Path) -> list[Plot]:
+    plots = []
+    for section in (s for s in report.sections if s.interaction):
+        grid = report.pivot(section, f"{report.rank_by.column}_mean").astype(float)
+        rows = [" / ".join(map(str, r)) if isinstance(r, tuple) else str(r) for r in grid.index]
+        fig = Figure(figsize=(1.2 * grid.shape[1] + 3, 0.6 * grid.shape[0] + 2), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+        image = ax.imshow(grid.to_numpy(), cmap="viridis", aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), rows)
+        ax.set(xlabel=section.keys[-1], ylabel=" / ".join(section.keys[:-1]), title=section.title)
+        finite = grid.to_numpy()[np.isfinite(grid.to_numpy())]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+        for (i, j), value in np.ndenumerate(grid.to_numpy()):
+            if np.isfinite(value):
+                ax.text(j, i, format(value, report.rank_by.spec), ha="center", va="center", fontsize="small",
+                        color="black" if value > middle else "white")  # viridis is light at the top
+        fig.colorbar(image, ax=ax, label=report.rank_by.label)
+        plots.append(_save(fig, out, f"heatmap-{section.slug}", f"{report.rank_by.label}: {section.title}"))
+    return plots
+
+
+PlotFn = Callable[[Report, Path], list[Plot]]
+PLOTS: Registry[PlotFn] = Registry("plot")
+PLOTS.add("curves", plot_curves, "validation accuracy per epoch, mean and band per level")
+PLOTS.add("intervals", plot_intervals, "point and interval of the ranking metric per level")
+PLOTS.add("heatmap", plot_heatmap, "interaction of --by a,b")
+PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
+
+
+def write_plots(report: Report, out: Path) -> list[Plot]:
+    """Every plot kind that applies, as PNGs under `out`."""
+    return [plot for make in PLOTS.values() for plot in make(report, out)]

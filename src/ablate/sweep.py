@@ -1,0 +1,113 @@
+"""`ablate sweep`: a plan, a results folder, an executor, and the tables.
+
+Re-running the same command is how a sweep resumes: finished runs (completed
+or diverged) are skipped, interrupted runs and runs left `running` by a dead
+process continue from their checkpoint, failed runs re-run only with
+`retry_failed`. Tables are rewritten when the sweep ends or is interrupted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+import ablate
+from ablate.executor import LOCKED, LocalExecutor, cpu_threads
+from ablate.plan import Plan
+from ablate.runner import RunResult, RunSpec
+from ablate.store import atomic
+from ablate.store.lock import is_locked
+from ablate.store.rundir import RunDir, now
+from ablate.store.tables import write_tables
+
+DONE = ("completed", "diverged")
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(ablate.__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> None:
+    path = sweep_dir / "sweep.yaml"
+    previous = yaml.safe_load(path.read_text()) if path.exists() else {}
+    record = {
+        "name": sweep_dir.name, "command": command, "overrides": plan.overrides, "grid": plan.grid,
+        "factors": plan.factors, "planned": len(plan.runs), "ablate_version": ablate.__version__,
+        "git_commit": git_commit(), "started": (previous or {}).get("started", now()), "last_started": now(),
+    }
+    atomic.write_text(path, yaml.safe_dump(record, sort_keys=False))
+
+
+def existing_status(run_dir: Path) -> str | None:
+    return RunDir(run_dir).read_status().get("status")
+
+
+@dataclass
+class Triage:
+    """What this invocation does with each planned run."""
+    to_run: list = field(default_factory=list)  # PlannedRun
+    done: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # failed before, not retried
+    elsewhere: list = field(default_factory=list)  # locked by another live process
+
+
+def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
+    t = Triage()
+    for planned in plan.runs:
+        run_dir = sweep_dir / "runs" / planned.run_id
+        status = existing_status(run_dir)
+        if status in DONE and RunDir(run_dir).summary.exists():
+            t.done.append(planned)
+        elif status == "failed" and not retry_failed:
+            t.failed.append(planned)
+        elif status in ("running", "queued") and is_locked(run_dir):
+            t.elsewhere.append(planned)
+        else:
+            t.to_run.append(planned)
+    return t
+
+
+def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, runs_per_gpu: int = 1,
+              gpus: int = 0, retry_failed: bool = False, max_failures: int | None = None,
+              display=None) -> Counter:
+    """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_sweep_yaml(sweep_dir, plan, command)
+    t = triage(plan, sweep_dir, retry_failed)
+    for planned in t.to_run:
+        rd = RunDir(sweep_dir / "runs" / planned.run_id)
+        if not rd.config.exists():
+            rd.write_config({"run_id": planned.run_id, **planned.config.to_dict()})
+        if existing_status(rd.path) is None:
+            rd.write_status("queued", queued=now())
+    threads = cpu_threads(workers) if workers > 1 and not gpus else None
+    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads) for p in t.to_run]
+    labels = {p.run_id: p.factors for p in plan.runs}
+    failures = 0
+    if display is not None:
+        display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
+                      elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
+    executor = LocalExecutor(workers=workers, runs_per_gpu=runs_per_gpu, gpus=gpus)
+    try:
+        for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
+            failures += result.status == "failed"
+            if display is not None:
+                display.finished(result, labels.get(result.run_id, {}))
+    finally:
+        write_tables(sweep_dir, [(p.run_id, p.factors) for p in plan.runs], plan.factors)
+        counts = Counter(existing_status(sweep_dir / "runs" / p.run_id) or "queued" for p in plan.runs)
+        if display is not None:
+            display.end(counts)
+    return counts
+
+
+__all__ = ["run_sweep", "triage", "RunResult", "LOCKED"]
