@@ -128,3 +128,45 @@ def grid_runs(levels: dict[str, list[str]], seeds: int, curve, status=None) -> l
 def ramp(final: float, epochs: int = 6, start: float = 0.3) -> list[float]:
     """A curve rising linearly from `start` to `final` over `epochs` epochs."""
     return [start + (final - start) * e / (epochs - 1) for e in range(epochs)]
+
+
+def holm_reference(p: list[float]) -> list[float]:
+    """Holm (1979) step by step, as a textbook states it: sorted ascending,
+    p_(i) × (m - i + 1), a running maximum, capped at 1."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+NORM_BASE = {"none": 0.80, "batch": 0.90, "group": 0.885}  # the final accuracy each norm aims at
+ACT_SHIFT = {"relu": 0.0, "tanh": -0.03}
+
+
+def norm_act_runs(seeds: int = 4, noise_seed: int = 0) -> list[Run]:
+    """norm × act × seed with known statuses: in `none`, seed 2 diverges (with a
+    suspiciously *high* curve, so counting its accuracy would be visible);
+    group/tanh seed 1 fails; the last run is still queued."""
+    import random
+
+    rng = random.Random(noise_seed)
+
+    def curve(combo, seed):
+        if combo["norm"] == "none" and seed == 2:
+            return ramp(0.99)
+        return ramp(NORM_BASE[combo["norm"]] + ACT_SHIFT[combo["act"]] + rng.gauss(0, 0.012))
+
+    def status(combo, seed):
+        if combo["norm"] == "none" and seed == 2:
+            return "diverged"
+        if combo == {"norm": "group", "act": "tanh"} and seed == 1:
+            return "failed"
+        return "completed"
+
+    runs = grid_runs({"norm": list(NORM_BASE), "act": list(ACT_SHIFT)}, seeds, curve, status)
+    runs[-1].status = "queued"
+    return runs

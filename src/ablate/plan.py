@@ -80,7 +80,9 @@ def _expand(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
 def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
     """Deterministic, so the very same command finds (and resumes) the same folder."""
     digest = hashlib.sha256("\0".join(sorted(overrides)).encode()).hexdigest()[:6]
-    stem = "-".join(re.sub(r"[^A-Za-z0-9_.]", "", f) for f in factors) or "sweep"
+    presets = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
+    stem = presets[0] if presets else "-".join(factors) or "sweep"
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "", stem)
     return f"{stem[:60]}-{digest}"
 
 

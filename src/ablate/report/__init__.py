@@ -10,8 +10,7 @@ sweeps and several sweeps at once. One direction of flow, one job per module:
   tables       per-level status counts, means, intervals, ranks, p-values
   build        all of the above into one `Report`
   present      numbers → cells shared by terminal, Markdown, LaTeX and HTML
-  terminal     rich tables; `--format` dispatch to stdout
-  formats      Markdown, CSV, JSON and LaTeX writers
+  render       rich tables on the terminal; Markdown, CSV, JSON, LaTeX writers
   plots        PNG plots (matplotlib, Agg)
   html         index.html, self-contained
   command      the typer command

@@ -60,7 +60,7 @@ class Report:
     runs: pd.DataFrame  # after --where, with the target's convergence columns
     sweeps: list[SweepStatus]
     factors: list[str]  # keys that vary among `runs`, seed excluded
-    fixed: dict[str, str]  # swept keys that --where pinned to one value
+    fixed: dict[str, str]  # swept keys with one value among `runs` (pinned by --where, or a one-value grid)
     rank_by: Metric
     target: Target
     sections: list[Section]

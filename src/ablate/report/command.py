@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 # The choices as plain names, so the help text needs no heavy import; a test
-# keeps them equal to the registries (terminal.OUTPUTS, tables.METRICS).
+# keeps them equal to the registries (render.OUTPUTS, tables.METRICS).
 FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
 METRIC_NAMES = ("best_val_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
                 "train_val_gap")
@@ -38,7 +38,7 @@ Confidence = Annotated[float, typer.Option(
 
 def write_folder(report, out: Path) -> list[Path]:
     """Plots, every file format and index.html under `out`; returns what was written."""
-    from ablate.report.formats import FORMATS
+    from ablate.report.render import FORMATS
     from ablate.report.html import write_html
     from ablate.report.plots import write_plots
     from ablate.store import atomic
@@ -82,17 +82,19 @@ def report(
       ablate report results/norm-vs-act --format md > report.md
     """
     from rich.console import Console
+    from rich.markup import escape
+    from rich.text import Text
 
     from ablate.cli import fail
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
-    from ablate.report.terminal import OUTPUTS
+    from ablate.report.render import OUTPUTS
 
     try:
         emit = OUTPUTS[output_format]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
     except ConfigError as e:
-        raise fail(str(e)) from None
+        raise fail(escape(str(e))) from None  # `fail` prints markup; levels like [flip,crop] are not
     console = Console()
     if not console.is_terminal:
         console = Console(width=WIDE)
@@ -100,8 +102,10 @@ def report(
     if out is not None:
         try:
             written = write_folder(built, out)
+        except ConfigError as e:  # e.g. an unreadable epochs.csv, first read for the plots
+            raise fail(escape(str(e))) from None
         except OSError as e:
-            raise fail(f"cannot write to {out}: {e.strerror or e}") from None
+            raise fail(escape(f"cannot write to {out}: {e.strerror or e}")) from None
         # stderr, so `--format json --out dir > x.json` keeps stdout parseable.
-        Console(stderr=True).print(f"[dim]wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}[/]",
-                                   highlight=False)
+        Console(stderr=True).print(Text(f"wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}",
+                                        style="dim"))

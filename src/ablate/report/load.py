@@ -148,6 +148,9 @@ def load(paths: list[Path]) -> Store:
                 runs[key] = sweep.fixed.get(key, UNSET)
         frames.append(runs)
     runs = pd.concat(frames, ignore_index=True)
+    if runs.empty:
+        names = ", ".join(str(s.path) for s, _ in pairs)
+        raise NotASweepError(f"{names}: runs.csv lists no runs yet")
     for key in keys:
         runs[key] = runs[key].astype(str)
     for column in METRIC_COLUMNS:
@@ -163,11 +166,14 @@ def read_epochs(sweep: Sweep) -> pd.DataFrame:
     """epochs.csv of one sweep; per-run history.csv files when it is missing
     (a sweep still running may not have rebuilt its tables yet)."""
     file = sweep.path / "epochs.csv"
-    if file.exists():
-        epochs = pd.read_csv(file, dtype={"run_id": str, "metric": str},
-                             usecols=["run_id", "epoch", "metric", "value"])
-    else:
-        epochs = _epochs_from_histories(sweep.path / "runs")
+    try:
+        if file.exists():
+            epochs = pd.read_csv(file, dtype={"run_id": str, "metric": str},
+                                 usecols=["run_id", "epoch", "metric", "value"])
+        else:
+            epochs = _epochs_from_histories(sweep.path / "runs")
+    except (ValueError, pd.errors.EmptyDataError) as e:  # ParserError is a ValueError
+        raise NotASweepError(f"{sweep.path}: unreadable per-epoch history: {str(e).strip().splitlines()[0]}") from None
     epochs["sweep"] = sweep.name
     epochs["value"] = pd.to_numeric(epochs["value"], errors="coerce")
     return epochs
@@ -187,9 +193,3 @@ def _epochs_from_histories(runs_dir: Path) -> pd.DataFrame:
                              "metric": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
-
-def metric_by_epoch(store: Store, metric: str) -> pd.DataFrame:
-    """Wide view of one per-epoch metric: index (sweep, run_id), one column per epoch."""
-    epochs = store.epochs()
-    one = epochs[epochs["metric"] == metric]
-    return one.pivot_table(index=["sweep", "run_id"], columns="epoch", values="value", aggfunc="last")

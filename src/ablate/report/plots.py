@@ -64,7 +64,8 @@ def _colours(n: int) -> list:
 def val_curves(report: Report, factor: str) -> pd.DataFrame:
     """Per level and epoch: mean, low and high validation accuracy over the
     completed runs of the level (Student t band, like the tables)."""
-    runs = report.runs[report.runs["status"] == "completed"][["sweep", "run_id", factor]]
+    columns = list(dict.fromkeys(["sweep", "run_id", factor]))  # the factor may be `sweep` itself
+    runs = report.runs.loc[report.runs["status"] == "completed", columns]
     epochs = report.store.epochs()
     acc = epochs.loc[epochs["metric"] == "val_acc", ["sweep", "run_id", "epoch", "value"]]
     joined = acc.merge(runs, on=["sweep", "run_id"], how="inner")

@@ -75,7 +75,7 @@ def columns(report: Report) -> list[Column]:
             for kind in ("accuracy", "convergence", "overfitting")}
     return [
         Column("done", lambda r, rep: f"{r['runs'] - r['pending']}/{r['runs']}"),
-        Column("n", lambda r, rep: str(int(r["completed"]))),
+        Column("completed", lambda r, rep: str(int(r["completed"]))),
         Column("diverged", _diverged),
         Column("failed", lambda r, rep: str(int(r["failed"]))),
         _metric_column(ranking, rank_by),

@@ -15,6 +15,18 @@ from ablate.report.load import REPETITION
 FILTERABLE = ("status", "sweep")
 
 
+def split_values(text: str) -> list[str]:
+    """Split on commas outside brackets, as Hydra's sweep grammar does:
+    `[],[flip,crop]` → ['[]', '[flip,crop]'] (two values of `aug`, not three)."""
+    values, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "(": 1, "{": 1, "]": -1, ")": -1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            values.append(text[start:i].strip())
+            start = i + 1
+    return values + [text[start:].strip()]
+
+
 def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
     """`['norm=batch,group', 'act=relu']` → [('norm', ['batch', 'group']), ('act', ['relu'])]."""
     parsed = []
@@ -22,7 +34,7 @@ def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ConfigError(f"--where needs key=value (e.g. --where norm=batch), got '{item}'")
-        parsed.append((key.strip(), [v.strip() for v in value.split(",")]))
+        parsed.append((key.strip(), split_values(value)))
     return parsed
 
 

@@ -1,10 +1,16 @@
-"""File formats of a report: Markdown, CSV, JSON and LaTeX, each one text.
+"""Rendering a report: rich tables on the terminal, and Markdown, CSV, JSON and
+LaTeX as text.
 
-`FORMATS` maps a `--format` name to its writer; `--out` writes every one of
-them (report.md, report.csv, report.json, report.tex) beside the plots.
+`FORMATS` maps a file format to its writer; `--out` writes every one of them
+(report.md, report.csv, report.json, report.tex) beside the plots. `OUTPUTS`
+maps a `--format` name to what prints it: the terminal tables or one format.
 
 CSV and JSON carry raw numbers (interval bounds, unrounded p-values) for
-further analysis; Markdown and LaTeX carry the same cells as the terminal.
+further analysis; the terminal, Markdown and LaTeX show the same cells.
+
+On the terminal each section prints as two tables, so each fits a normal
+terminal: what ran and how accurate it was, then how fast it converged and how
+much it overfit. An interaction also prints as a grid of the ranking metric.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from ablate.registry import Registry
-from ablate.report.build import Report
+from ablate.report.build import Report, Section
 from ablate.report.present import cells, grid_caption, numeric_columns, pivot_cells
 
 
@@ -141,3 +150,62 @@ FORMATS.add("md", Format("md", to_markdown), "Markdown pipe tables")
 FORMATS.add("csv", Format("csv", to_csv), "one tidy CSV table, raw numbers")
 FORMATS.add("json", Format("json", to_json), "everything, raw numbers, NaN as null")
 FORMATS.add("latex", Format("tex", to_latex), "booktabs tables for a paper")
+
+
+# -- Terminal: rich tables. Every cell is a `Text`, never markup: a level such
+# as aug's `[flip,crop]` would otherwise be read as a style tag and vanish.
+
+# Colour of the status columns, matching `ablate train`'s summary.
+STYLE = {"diverged": "yellow", "failed": "red"}
+SPLIT_AT = "reached target"  # the first column of the convergence table
+
+
+def _rich_table(title: str | None, frame, numeric: list[bool], best_first: bool) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    for header, right in zip(frame.columns, numeric):
+        table.add_column(Text(str(header)), justify="right" if right else "left", style=STYLE.get(header),
+                         no_wrap=right)
+    for i, row in enumerate(frame.itertuples(index=False)):
+        table.add_row(*[Text(str(v)) for v in row], style="bold" if best_first and i == 0 else None)
+    return table
+
+
+def _print_section(console: Console, report: Report, section: Section) -> None:
+    frame = cells(report, section)
+    numeric = numeric_columns(report, section)
+    split = list(frame.columns).index(SPLIT_AT)
+    lead = 1 + len(section.keys)  # rank and level columns start both tables
+    console.print(_rich_table(f"{section.title} — {report.rank_by.label}", frame.iloc[:, :split],
+                              numeric[:split], best_first=True))
+    speed = list(range(lead)) + list(range(split, frame.shape[1]))
+    console.print(_rich_table(f"{section.title} — convergence and overfitting", frame.iloc[:, speed],
+                              [numeric[i] for i in speed], best_first=False))
+    if section.interaction:
+        grid = pivot_cells(report, section).reset_index()
+        rows = len(section.keys) - 1
+        # The caption on its own line: a table title would wrap to the (narrow) grid's width.
+        console.print(Text(grid_caption(report, section), style="bold"))
+        console.print(_rich_table(None, grid, [False] * rows + [True] * (grid.shape[1] - rows), best_first=False))
+
+
+def print_terminal(console: Console, report: Report) -> None:
+    for line in report.header():
+        console.print(Text(line, style="dim"))
+    for section in report.sections:
+        console.print()
+        _print_section(console, report, section)
+
+
+def _print_text(name: str) -> Callable[[Console, Report], None]:
+    def emit(console: Console, report: Report) -> None:
+        # Straight to the file: rich would wrap and colour what must stay parseable.
+        console.file.write(FORMATS[name].write(report))
+        console.file.flush()
+
+    return emit
+
+
+OUTPUTS: Registry[Callable[[Console, Report], None]] = Registry("format")
+OUTPUTS.add("terminal", print_terminal, "rich tables (the default)")
+for _name in FORMATS:
+    OUTPUTS.add(_name, _print_text(_name), FORMATS.help[_name])

@@ -1,0 +1,146 @@
+"""Benchmark: `ablate report` over a store of 10,000 runs must finish in under 10 s.
+
+Generates a sweep in a temporary folder, in the store's contract layout
+(sweep.yaml, runs.csv, epochs.csv: 10,000 runs × 20 epochs × 7 metrics = 1.4 M
+rows), then times the report in this process, the way `ablate report` runs it:
+
+  cold       ablate report DIR in a fresh interpreter: start-up and every
+             import included, what a user waits for
+  terminal   ablate report DIR                  (no target set: every run is
+                                                 re-scored from epochs.csv)
+  by         ablate report DIR --by norm,act
+  out        ablate report DIR --out OUT        (tables, 4 PNG plots, index.html)
+
+In-process calls share imports: `terminal` pays scipy's and rich's, `out`
+matplotlib's. Measured on the shared 2-core development VM (Python 3.11,
+pandas 3.0): cold 5.2 s, terminal 3.0 s, by 1.3 s, out 5.1 s.
+
+    python bench/bench_report.py [--runs 10000] [--epochs 20] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from ablate.report.command import report
+
+LIMIT_S = 10.0  # the issue's bound for 10,000 runs
+GRID = {"norm": ["none", "batch", "layer", "instance", "group"],
+        "act": ["relu", "tanh", "sigmoid", "gelu", "elu"],
+        "init": ["default", "xavier_normal", "kaiming_normal", "orthogonal"]}
+
+
+def generate(root: Path, runs: int, epochs: int, seed: int = 0) -> Path:
+    """A sweep of `runs` runs: the GRID crossed with as many seeds as it takes."""
+    rng = np.random.default_rng(seed)
+    combos = pd.MultiIndex.from_product(list(GRID.values()), names=list(GRID)).to_frame(index=False)
+    seeds = -(-runs // len(combos))
+    table = combos.loc[combos.index.repeat(seeds)].reset_index(drop=True).iloc[:runs]
+    table["seed"] = np.tile(np.arange(seeds), len(combos))[:runs].astype(str)
+    n = len(table)
+    run_id = np.array([f"{i:08x}" for i in range(n)])
+    # Accuracy curves: a per-run ceiling that depends on the factors, approached exponentially.
+    effect = sum(table[k].map({v: 0.02 * i for i, v in enumerate(levels)}).to_numpy() for k, levels in GRID.items())
+    ceiling = np.clip(0.80 + effect / 3 + rng.normal(0, 0.01, n), 0, 0.999)
+    speed = rng.uniform(0.15, 0.45, n)
+    e = np.arange(1, epochs + 1)
+    val = ceiling[:, None] * (1 - np.exp(-speed[:, None] * e)) + rng.normal(0, 0.003, (n, epochs))
+    train = np.minimum(val + 0.03 * e / epochs, 1.0)
+    seconds = rng.uniform(1.5, 2.5, (n, epochs))
+    elapsed = seconds.cumsum(axis=1)
+    status = rng.choice(["completed", "diverged", "failed", "queued"], size=n, p=[0.96, 0.02, 0.01, 0.01])
+
+    path = root / "bench-sweep"
+    path.mkdir(parents=True)
+    (path / "sweep.yaml").write_text(yaml.safe_dump({
+        "name": "bench-sweep", "command": "ablate sweep ...", "overrides": ["epochs=20"],
+        "grid": {**GRID, "seed": list(range(seeds))}, "factors": [*GRID, "seed"], "planned": n,
+        "ablate_version": "0.1.0", "git_commit": "bench", "started": "2024-01-01T00:00:00"}), encoding="utf-8")
+    done = np.isin(status, ["completed", "diverged"])
+    metrics = {
+        "best_val_acc": val.max(axis=1), "best_epoch": val.argmax(axis=1) + 1, "final_val_acc": val[:, -1],
+        "final_val_loss": 1 - val[:, -1], "final_train_acc": train[:, -1], "final_train_loss": 1 - train[:, -1],
+        "auc_val_acc": val.mean(axis=1), "target_acc": np.nan, "epochs_to_target": np.nan,
+        "seconds_to_target": np.nan, "epochs_run": epochs, "seconds": elapsed[:, -1],
+        "diverged_epoch": np.where(status == "diverged", epochs, np.nan), "params": 61706,
+    }
+    runs_csv = pd.DataFrame({"run_id": run_id, "sweep": "bench-sweep", "status": status, **table})
+    for name, values in metrics.items():
+        runs_csv[name] = np.where(done, values, np.nan)
+    runs_csv["device"], runs_csv["host"], runs_csv["error"] = "cpu", "bench", ""
+    runs_csv.to_csv(path / "runs.csv", index=False)
+
+    per_epoch = {"train_loss": 1 - train, "train_acc": train, "val_loss": 1 - val, "val_acc": val,
+                 "lr": np.full_like(val, 0.1), "seconds": seconds, "elapsed": elapsed}
+    keep = done  # queued and failed runs have no history
+    frames = [pd.DataFrame({"run_id": np.repeat(run_id[keep], epochs), "epoch": np.tile(e, keep.sum()),
+                            "metric": name, "value": values[keep].ravel()}) for name, values in per_epoch.items()]
+    pd.concat(frames, ignore_index=True).to_csv(path / "epochs.csv", index=False)
+    return path
+
+
+def timed(app: typer.Typer, args: list[str]) -> float:
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["report", *args])
+    seconds = time.perf_counter() - start
+    if result.exit_code != 0:
+        sys.exit(f"ablate report {' '.join(args)} failed:\n{result.output}")
+    return seconds
+
+
+# A fresh interpreter running the command as `ablate report` would (the same
+# typer registration as ablate.cli, without depending on it).
+COLD = ("import typer; from ablate.report.command import report; app = typer.Typer(); "
+        "app.command('report')(report); app.command('noop')(lambda: None); app()")
+
+
+def timed_cold(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", COLD, "report", *args], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="generate here and keep it, instead of a temporary folder")
+    args = parser.parse_args()
+
+    app = typer.Typer()
+    app.command("report")(report)
+    app.command("noop")(lambda: None)  # keeps `report` a subcommand, as in ablate.cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        start = time.perf_counter()
+        sweep = generate(root, args.runs, args.epochs)
+        size = sum(f.stat().st_size for f in sweep.iterdir()) / 2**20
+        print(f"generated {args.runs} runs × {args.epochs} epochs ({size:.0f} MiB) in "
+              f"{time.perf_counter() - start:.1f} s")
+        figures = {
+            "cold": timed_cold([str(sweep)]),
+            "terminal": timed(app, [str(sweep)]),
+            "by": timed(app, [str(sweep), "--by", "norm,act"]),
+            "out": timed(app, [str(sweep), "--out", str(root / "report")]),
+        }
+    for name, seconds in figures.items():
+        print(f"ablate report ({name}): {seconds:.2f} s")
+    worst = max(figures.values())
+    print(f"{'PASS' if worst < LIMIT_S else 'FAIL'}: slowest {worst:.2f} s (limit {LIMIT_S:.0f} s)")
+    sys.exit(0 if worst < LIMIT_S else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Sweeps: grid expansion, identity, failure isolation, resume, tables."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ablate.plan import default_name, make_plan
+from ablate.store.lock import run_lock
+from ablate.store.tables import METRICS
+
+FAST = ["epochs=2", "device=cpu"]
+
+
+def _grid(*overrides):
+    plan = make_plan(list(overrides))
+    return [tuple(p.factors.values()) for p in plan.runs], plan
+
+
+# ------------------------------------------------------------------ grid grammar
+
+def test_comma_lists_multiply():
+    cells, plan = _grid("norm=none,batch", "act=relu,tanh,gelu", *FAST)
+    assert len(cells) == 6 and plan.factors == ["norm", "act"]
+    assert cells[0] == ("none", "relu") and cells[-1] == ("batch", "gelu")
+    assert {p.config.norm.name for p in plan.runs} == {"none", "batch"}
+
+
+def test_range_and_choice():
+    cells, plan = _grid("seed=range(0,3)", "act=choice(relu,tanh)", *FAST)
+    assert [c[0] for c in cells[::2]] == ["0", "1", "2"]
+    assert sorted(p.config.seed for p in plan.runs) == [0, 0, 1, 1, 2, 2]
+
+
+def test_glob_over_a_group():
+    cells, plan = _grid("norm=glob(*)", *FAST)
+    assert {c[0] for c in cells} == {"none", "batch", "layer", "instance", "group", "lrn"}
+    cells, _ = _grid("init=glob(kaiming_*)", *FAST)
+    assert {c[0] for c in cells} == {"kaiming_normal", "kaiming_uniform"}
+
+
+def test_quoted_list_values_are_one_value_each():
+    cells, plan = _grid("optim=adam", "optim.betas=[0.9,0.99],[0.8,0.999]", *FAST)
+    assert cells == [("[0.9,0.99]",), ("[0.8,0.999]",)]
+    assert [p.config.optim.betas for p in plan.runs] == [(0.9, 0.99), (0.8, 0.999)]
+
+
+def test_preset_grid_and_command_line_wins():
+    _, plan = _grid("experiment=zero_init")
+    assert plan.factors == ["init", "norm", "seed"] and len(plan.runs) == 18
+    assert {p.config.epochs for p in plan.runs} == {10}
+    cells, plan = _grid("experiment=zero_init", "seed=7", "norm=batch,layer")
+    assert len(plan.runs) == 6 and {p.config.seed for p in plan.runs} == {7}
+    assert {p.config.norm.name for p in plan.runs} == {"batch", "layer"}
+
+
+def test_a_bad_cell_fails_the_whole_plan_at_once():
+    from ablate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dropout.p=1.5.*in grid cell dropout.p=1.5"):
+        make_plan(["dropout.p=0.1,0.5,1.5", *FAST])
+    with pytest.raises(ConfigError, match="unknown norm 'btach'"):
+        make_plan(["norm=none,btach", *FAST])
+
+
+def test_run_ids_are_stable_and_shared_between_sweeps():
+    a = {p.factors["norm"]: p.run_id for p in make_plan(["norm=none,batch", *FAST]).runs}
+    b = {p.factors["norm"]: p.run_id for p in make_plan(["norm=batch,group", "device=cpu", "epochs=2"]).runs}
+    assert a["batch"] == b["batch"] and a["none"] != a["batch"]
+    from ablate.config.compose import load_config
+    from ablate.runid import run_id
+
+    assert a["batch"] == run_id(load_config(["norm=batch", "epochs=2", "device=auto"]))
+
+
+def test_duplicate_cells_collapse_and_names_are_deterministic():
+    plan = make_plan(["seed=0,0,1", *FAST])
+    assert len(plan.runs) == 2 and plan.duplicates == 1
+    assert default_name(["norm"], ["norm=a,b", "x=1"]) == default_name(["norm"], ["x=1", "norm=a,b"])
+    assert default_name(["seed"], ["experiment=bn_lr"]).startswith("bn_lr-")
+
+
+# ------------------------------------------------------------------ running
+
+def _sweep(cli, *args):
+    result = cli("sweep", "--name", "s", *args)
+    return result, Path("results/s")
+
+
+def test_sweep_writes_tables_with_documented_columns(cli):
+    result, sweep = _sweep(cli, "norm=none,batch", "seed=0,1", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "4 runs: 4 completed" in result.output
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert list(runs.columns[:5]) == ["run_id", "sweep", "status", "norm", "seed"]
+    assert set(METRICS) | {"device", "host", "error"} <= set(runs.columns)
+    assert (runs.status == "completed").all() and runs.best_val_acc.between(0, 1).all()
+    assert pd.read_parquet(sweep / "runs.parquet").shape == runs.shape
+    epochs = pd.read_csv(sweep / "epochs.csv")
+    assert list(epochs.columns) == ["run_id", "epoch", "metric", "value"]
+    assert len(epochs) == 4 * 2 * 7  # runs × epochs × metrics
+    meta = yaml.safe_load((sweep / "sweep.yaml").read_text())
+    assert meta["factors"] == ["norm", "seed"] and meta["planned"] == 4
+    assert meta["grid"] == {"norm": ["none", "batch"], "seed": ["0", "1"]}
+    assert {"command", "ablate_version", "git_commit", "started"} <= set(meta)
+
+
+def test_a_run_that_raises_is_failed_and_the_others_complete(cli, monkeypatch):
+    import ablate.runner
+
+    real = ablate.runner.build_model
+
+    def flaky(model, norm, *args):
+        if norm.name == "layer":
+            raise RuntimeError("layer norm exploded")
+        return real(model, norm, *args)
+
+    monkeypatch.setattr(ablate.runner, "build_model", flaky)
+    result, sweep = _sweep(cli, "norm=none,layer,batch", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "layer norm exploded" in result.output
+    assert "3 runs: 2 completed, 1 failed" in result.output
+    runs = pd.read_csv(sweep / "runs.csv").set_index("norm")
+    assert runs.loc["layer", "status"] == "failed" and "exploded" in runs.loc["layer", "error"]
+    assert cli("sweep", "--name", "s", "--strict", "norm=none,layer,batch", *FAST).exit_code == 1
+    monkeypatch.setattr(ablate.runner, "build_model", real)
+    again = cli("sweep", "--name", "s", "norm=none,layer,batch", *FAST)
+    assert "1 failed before" in again.output and "3 runs: 2 completed, 1 failed" in again.output
+    retried = cli("sweep", "--name", "s", "--retry-failed", "norm=none,layer,batch", *FAST)
+    assert "3 runs: 3 completed" in retried.output
+
+
+def test_max_failures_stops_launching(cli, monkeypatch):
+    import ablate.runner
+
+    monkeypatch.setattr(ablate.runner, "make_optimizer", lambda *a: 1 / 0)
+    result, sweep = _sweep(cli, "seed=0,1,2,3", "--max-failures", "2", *FAST)
+    assert "2 failed" in result.output and "2 queued" in result.output
+    assert (pd.read_csv(sweep / "runs.csv").status == "queued").sum() == 2
+
+
+def test_diverged_is_a_result_not_a_failure(cli):
+    result, sweep = _sweep(cli, "optim.lr=0.05,1e6", "sched=constant", "optim.weight_decay=0", *FAST)
+    assert result.exit_code == 0 and "1 completed, 1 diverged" in result.output
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert runs.diverged_epoch.notna().sum() == 1
+
+
+def test_a_run_locked_by_another_sweep_is_not_run_twice(cli):
+    plan = make_plan(["seed=0,1", *FAST])
+    locked = Path("results/s/runs") / plan.runs[0].run_id
+    (locked).mkdir(parents=True)
+    (locked / "status.json").write_text(json.dumps({"status": "running"}))
+    with run_lock(locked):
+        result, sweep = _sweep(cli, "seed=0,1", *FAST)
+    assert "1 running in another process" in result.output
+    assert not (locked / "history.csv").exists()
+    assert (sweep / "runs" / plan.runs[1].run_id / "summary.json").exists()
+
+
+def test_dry_run_runs_nothing_and_counts_what_is_done(cli):
+    _sweep(cli, "seed=0", *FAST)
+    result, sweep = _sweep(cli, "seed=0,1,2", "--dry-run", *FAST)
+    assert result.exit_code == 0 and "3 runs planned" in result.output and "1 already done" in result.output
+    assert len(list((sweep / "runs").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_metrics_as_one(cli):
+    one, _ = _sweep(cli, "norm=none,batch", "act=relu,tanh", "epochs=3", "device=cpu", "--workers", "1")
+    two = cli("sweep", "--name", "t", "norm=none,batch", "act=relu,tanh", "epochs=3", "device=cpu", "--workers", "2")
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    a = pd.read_csv("results/s/runs.csv").set_index("run_id").sort_index()
+    b = pd.read_csv("results/t/runs.csv").set_index("run_id").sort_index()
+    assert list(a.index) == list(b.index)
+    pd.testing.assert_series_equal(a.final_val_loss, b.final_val_loss, rtol=1e-5)
+    pd.testing.assert_series_equal(a.best_val_acc, b.best_val_acc)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_rerun_completes_each_run_exactly_once(tmp_path):
+    args = [sys.executable, "-m", "ablate", "sweep", "--name", "k", "--results", str(tmp_path), "seed=0,1,2",
+            "epochs=5", "data=synthetic", "data.size=16", "data.n_train=2048", "device=cpu"]
+    runs_dir = tmp_path / "k" / "runs"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim, before = None, None
+    deadline = time.time() + 120
+    while time.time() < deadline and victim is None:
+        time.sleep(0.05)
+        for run in runs_dir.glob("*") if runs_dir.exists() else []:
+            status = json.loads((run / "status.json").read_text()) if (run / "status.json").exists() else {}
+            history = (run / "history.csv").read_text().splitlines() if (run / "history.csv").exists() else []
+            if status.get("status") == "running" and len(history) >= 3 and (run / "checkpoint.pt").exists():
+                victim, before = run, history
+                break
+    assert victim is not None, "never caught a run mid-training"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len((victim / "history.csv").read_text().splitlines()) - 1  # epochs finished at the kill
+    finished_before = {r.name for r in runs_dir.glob("*") if (r / "summary.json").exists()}
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "3 runs: 3 completed" in again.stderr + again.stdout
+    for run in runs_dir.glob("*"):
+        log = (run / "log.txt").read_text()
+        epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
+        assert epochs == [str(e) for e in range(1, 6)], f"{run.name}: epochs {epochs}"
+        assert log.count("; starting") == 1, f"{run.name} started more than once"
+        if run.name in finished_before:
+            assert "resuming" not in log
+    log = (victim / "log.txt").read_text()
+    assert log.count("resuming") == 1 and f"resumed after epoch {killed_at}" in log
+    # The epochs finished before the kill are kept as they were, not recomputed.
+    after = (victim / "history.csv").read_text().splitlines()
+    assert after[:len(before)] == before
