@@ -140,7 +140,8 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         "params": count_params(model), "device": str(device), "precision": precision,
         "host": platform.node(), "finished": now(), "versions": versions(),
     }
+    reason = f"loss not finite at epoch {last.epoch}" if status == "diverged" else None
     rd.write_summary(summary)
-    rd.write_status(status, ended=now(), error=f"loss not finite at epoch {last.epoch}" if status == "diverged" else None)
+    rd.write_status(status, ended=now(), error=reason)
     rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}")
-    return RunResult(rid, status, summary)
+    return RunResult(rid, status, summary, error=reason)
