@@ -34,7 +34,10 @@ ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for ou
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: messages quote user values such as 'aug=[flip,crop]', which rich would read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -157,6 +160,11 @@ def list_choices(
         print_choices(out, group, config_dir)
     except ConfigError as e:
         raise fail(str(e)) from None
+
+
+from ablate.report.command import report  # noqa: E402  (light: pandas/matplotlib load inside)
+
+app.command("report")(report)
 
 
 def main() -> None:

@@ -125,8 +125,12 @@ def _compose(parsed: list[Override], config_dir: Path | None) -> DictConfig:
     changes, ~0.1 s each), then the value overrides, applied by Hydra's own
     `_apply_overrides_to_config` exactly as `compose` would after the tree."""
     groups = _groups(config_dir)
-    by_group = tuple(o.input_line for o in parsed if o.key_or_group.split(".")[0] in groups)
-    values = [o for o in parsed if o.key_or_group.split(".")[0] not in groups]
+    # A group choice (`norm=batch`, `aug=[flip]`) or Hydra's own settings shape
+    # the defaults tree; everything else (`norm.groups=4`) is a value on top.
+    in_tree = [o.key_or_group in groups or o.key_or_group.startswith("hydra.") or o.package is not None
+               for o in parsed]
+    by_group = tuple(o.input_line for o, t in zip(parsed, in_tree) if t)
+    values = [o for o, t in zip(parsed, in_tree) if not t]
     cfg = copy.deepcopy(_compose_groups(by_group, config_dir))
     try:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
