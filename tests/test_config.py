@@ -13,6 +13,15 @@ from ablate.runid import run_id
 YAML_GROUPS = ["data", "model", "norm", "act", "init", "dropout", "optim", "sched"]
 
 
+def test_aug_yaml_files_and_registry_are_the_same_set():
+    from ablate.data.augment import AUGS
+
+    assert {p.stem for p in (package_conf_dir() / "aug").glob("*.yaml")} == set(AUGS)
+    c = load_config(["aug=[flip,crop]", "aug.flip.p=0.25"])
+    assert [a.name for a in c.aug] == ["crop", "flip"] and c.aug[1].p == 0.25
+    assert load_config([]).aug == ()
+
+
 @pytest.mark.parametrize("group", YAML_GROUPS)
 def test_yaml_files_and_registry_are_the_same_set(group):
     registry, _ = choice_groups()[group]

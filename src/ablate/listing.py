@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ablate.registry import Registry
@@ -13,7 +14,9 @@ from ablate.registry import Registry
 
 def choice_groups() -> dict[str, tuple[Registry, str]]:
     """group key → (registry, dotted path of the chosen name in the config)."""
+    from ablate.data.augment import AUGS
     from ablate.data.registry import DATASETS, PREPROCESS
+    from ablate.data.tta import TTAS
     from ablate.layers.act import ACTS
     from ablate.layers.dropout import DROPOUTS
     from ablate.layers.init import INITS
@@ -33,6 +36,8 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
         "act": (ACTS, "act.name"),
         "init": (INITS, "init.name"),
         "dropout": (DROPOUTS, "dropout.name"),
+        "aug": (AUGS, "aug"),
+        "eval.tta": (TTAS, "eval.tta"),
         "optim": (OPTIMIZERS, "optim.name"),
         "sched": (SCHEDULES, "sched.name"),
     }
@@ -40,7 +45,7 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
 
 def _lookup(tree: dict, dotted: str) -> object:
     for key in dotted.split("."):
-        tree = tree[key]
+        tree = (tree or {}).get(key)
     return tree
 
 
@@ -70,9 +75,13 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
         if group not in (None, key):
             continue
         default = _lookup(defaults, path)
-        for i, name in enumerate(sorted(registry, key=lambda n: (n != default, n))):
+        # aug is a set applied in registry order; other groups list the default first.
+        names = list(registry) if key == "aug" else sorted(registry, key=lambda n: (n != default, n))
+        if key == "aug":
+            table.add_row(key, "[bold green]\\[][/] (default)", escape("no augmentation; choose a set: aug=[flip,crop]"))
+        for i, name in enumerate(names):
             mark = f"[bold green]{name}[/] (default)" if name == default else name
-            table.add_row(key if i == 0 else "", mark, registry.help[name])
+            table.add_row(key if i == 0 and key != "aug" else "", mark, escape(registry.help[name]))
         table.add_row("", "", "")
     if group in (None, "experiment"):
         presets = group_options("experiment", config_dir)

@@ -109,6 +109,11 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         start_epoch, elapsed, history = state["epoch"], state["elapsed"], state["history"]
         rd.log(f"resumed after epoch {start_epoch}")
     train_model = torch.compile(model) if cfg.compile else model
+    augment = None
+    if cfg.aug:
+        from ablate.data.augment import AugContext, build_pipeline
+
+        augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, data.train_x))
 
     def on_epoch(record: EpochRecord) -> None:
         history.append(record.__dict__.copy())
@@ -129,7 +134,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         last = train(
             train_model, data, optimizer, scheduler,
             epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
-            seed=cfg.seed, amp_dtype=autocast_dtype(precision),
+            seed=cfg.seed, amp_dtype=autocast_dtype(precision), augment=augment, tta=cfg.eval.tta,
             start_epoch=start_epoch, elapsed=elapsed,
             on_step=bar.step, on_epoch=lambda r: (on_epoch(r), bar.epoch(r)),
         )

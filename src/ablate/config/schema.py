@@ -196,12 +196,20 @@ class SchedConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    tta: str = "none"
+    tta: str = "none"  # test-time augmentation; history records val acc with and without it
     batch_size: int = 1024  # evaluation only; no gradients, so much larger than training's
 
     def __post_init__(self) -> None:
-        require_choice("eval.tta", self.tta, ("none",))
+        from ablate.data.tta import TTAS
+
+        require_choice("eval.tta", self.tta, TTAS)
         require(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
+
+
+def _parse_aug(value: Any) -> tuple:
+    from ablate.data.augment import parse_aug
+
+    return parse_aug(value)
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
@@ -216,6 +224,9 @@ class RunConfig:
     act: ActConfig = field(default_factory=ActConfig)
     init: InitConfig = field(default_factory=InitConfig)
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    # The augmentation set: frozen parameter objects in application order
+    # (ablate.data.augment.AUGS); `{flip: {p: 0.5}, crop: {...}}` in YAML.
+    aug: tuple = field(default=(), metadata={"parse": _parse_aug})
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -240,7 +251,9 @@ class RunConfig:
         require_choice("precision", self.precision, PRECISIONS)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        from ablate.data.augment import aug_to_dict
+
+        return {**dataclasses.asdict(self), "aug": aug_to_dict(self.aug)}
 
 
 # ---------------------------------------------------------------- conversion
@@ -281,11 +294,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass `cls` from a plain mapping, checking keys, types and ranges."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in mapping.items():
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in hints:
-            raise ConfigError(f"unknown key '{full}';{did_you_mean(key, names)} keys here: {', '.join(names)}")
-        kwargs[key] = _coerce(value, hints[key], full)
+            raise ConfigError(f"unknown key '{full}';{did_you_mean(key, fields)} keys here: {', '.join(fields)}")
+        parse = fields[key].metadata.get("parse")
+        kwargs[key] = parse(value) if parse else _coerce(value, hints[key], full)
     return cls(**kwargs)

@@ -82,7 +82,6 @@ def report(
       ablate report results/norm-vs-act --format md > report.md
     """
     from rich.console import Console
-    from rich.markup import escape
     from rich.text import Text
 
     from ablate.cli import fail
@@ -94,7 +93,7 @@ def report(
         emit = OUTPUTS[output_format]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
     except ConfigError as e:
-        raise fail(escape(str(e))) from None  # `fail` prints markup; levels like [flip,crop] are not
+        raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
     console = Console()
     if not console.is_terminal:
         console = Console(width=WIDE)
@@ -103,9 +102,9 @@ def report(
         try:
             written = write_folder(built, out)
         except ConfigError as e:  # e.g. an unreadable epochs.csv, first read for the plots
-            raise fail(escape(str(e))) from None
+            raise fail(str(e)) from None
         except OSError as e:
-            raise fail(escape(f"cannot write to {out}: {e.strerror or e}")) from None
+            raise fail(f"cannot write to {out}: {e.strerror or e}") from None
         # stderr, so `--format json --out dir > x.json` keeps stdout parseable.
         Console(stderr=True).print(Text(f"wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}",
                                         style="dim"))

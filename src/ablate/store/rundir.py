@@ -19,7 +19,7 @@ import yaml
 from ablate.store import atomic
 
 STATUSES = ("queued", "running", "completed", "failed", "diverged", "interrupted")
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "elapsed")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
 
 
 def now() -> str:
@@ -74,7 +74,8 @@ class RunDir:
         if not self.history.exists():
             return []
         with open(self.history, encoding="utf-8", newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            # An empty cell (val_acc_tta without TTA) reads back as None.
+            return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
 
     # -- summary
     def write_summary(self, summary: dict[str, Any]) -> None:

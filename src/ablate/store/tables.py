@@ -16,11 +16,11 @@ from pathlib import Path
 from ablate.store import atomic
 from ablate.store.rundir import RunDir
 
-METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "final_val_loss", "final_train_acc", "final_train_loss",
+METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "best_val_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
            "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
            "diverged_epoch", "params")
 TAIL = ("device", "host", "error")
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "elapsed")
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
 
 
 def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
@@ -50,6 +50,6 @@ def write_tables(sweep_dir: Path, runs: Sequence[tuple[str, Mapping[str, str]]],
     long = []
     for rid, _ in runs:
         for h in RunDir(sweep_dir / "runs" / rid).read_history():
-            long += [(rid, int(h["epoch"]), m, h[m]) for m in EPOCH_METRICS if m in h]
+            long += [(rid, int(h["epoch"]), m, h[m]) for m in EPOCH_METRICS if h.get(m) is not None]
     epochs = pd.DataFrame(long, columns=["run_id", "epoch", "metric", "value"])
     atomic.write_text(sweep_dir / "epochs.csv", epochs.to_csv(index=False))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate.data.device import DeviceData
+from ablate.data.tta import predict_tta
 
 
 @dataclass(frozen=True)
@@ -27,24 +28,30 @@ class EpochRecord:
     train_acc: float
     val_loss: float
     val_acc: float
+    val_acc_tta: float | None  # with test-time augmentation; None when eval.tta=none
     lr: float  # at the end of the epoch
     seconds: float  # wall time of this epoch, evaluation included
     elapsed: float  # wall time since the run started training, across resumes
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast) -> tuple[float, float]:
-    """(mean loss, accuracy) over the validation split."""
+def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast,
+             tta: str = "none") -> tuple[float, float, float | None]:
+    """(mean loss, accuracy, accuracy with test-time augmentation or None)."""
     model.eval()
-    loss_sum = torch.zeros((), device=data.val_y.device)
-    correct = torch.zeros((), device=data.val_y.device, dtype=torch.long)
+    device = data.val_y.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    correct_tta = torch.zeros((), device=device, dtype=torch.long)
     for x, y in data.val_batches(batch_size):
         with autocast():
             logits = model(x)
+            if tta != "none":
+                correct_tta += (predict_tta(model, x, tta).argmax(dim=1) == y).sum()
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(dim=1) == y).sum()
     n = len(data.val_y)
-    return loss_sum.item() / n, correct.item() / n
+    return loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta != "none" else None)
 
 
 def train(
@@ -58,6 +65,7 @@ def train(
     eval_batch_size: int,
     seed: int,
     amp_dtype: torch.dtype | None,
+    tta: str = "none",
     start_epoch: int = 0,
     elapsed: float = 0.0,
     augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
@@ -101,10 +109,10 @@ def train(
             on_step()
         train_loss = loss_sum.item() / seen  # the epoch's one host sync
         train_acc = correct.item() / seen
-        val_loss, val_acc = evaluate(model, data, eval_batch_size, autocast)
+        val_loss, val_acc, val_acc_tta = evaluate(model, data, eval_batch_size, autocast, tta)
         seconds = time.perf_counter() - started
         elapsed += seconds
-        record = EpochRecord(epoch + 1, train_loss, train_acc, val_loss, val_acc,
+        record = EpochRecord(epoch + 1, train_loss, train_acc, val_loss, val_acc, val_acc_tta,
                              optimizer.param_groups[0]["lr"], seconds, elapsed)
         on_epoch(record)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):

@@ -1,0 +1,328 @@
+"""Per-layer training diagnostics: *why* a configuration trains or stalls.
+
+Accuracy tables show that sigmoid with small random init stalls; these numbers
+show the mechanism (Glorot & Bengio 2010, He et al. 2015): activations
+shrinking layer by layer, units pinned at a sigmoid/tanh bound, ReLUs that
+never fire, gradients vanishing toward the input.
+
+`Recorder.record(epoch)` runs one forward and backward pass on a fixed probe
+batch with temporary hooks and returns long-format rows
+(epoch, layer, depth, statistic, value):
+
+  per activation module   act_mean, act_std (its output), pre_mean, pre_std
+                          (its input), dead_frac (relu only), saturated_frac
+                          (sigmoid, tanh only)
+  per parameter tensor    grad_norm (L2, of the probe loss), weight_norm (L2),
+                          update_ratio (‖Δw‖/‖w‖ of the last optimizer step;
+                          only when an optimizer is tracked and has stepped)
+
+Choices, and why:
+- Train mode: batch norm normalises with the probe's own statistics, as it
+  does during training, and gradients flow as they do in training. Dropout
+  runs too, with the global RNG forked and seeded (`seed`), so each recording
+  draws the same masks and training's random stream is untouched. Running
+  statistics (every buffer) are copied before and written back after;
+  gradients come from `torch.autograd.grad`, so `.grad` is never touched;
+  every module's own train/eval flag is restored. fp32 throughout (no
+  autocast): statistics of the weights, not of a precision's rounding.
+- Dead units are counted for relu only: a unit (a conv channel or a linear
+  feature, dim 1 of the output) is dead when its output is ≤ 0 for every
+  sample and position of the probe, so it passes no gradient to its weights.
+  leaky_relu, prelu, elu, selu, gelu and silu have a non-zero slope (or a
+  non-zero output) below 0 and never stop passing gradient; no row for them.
+- Saturation is counted per output element for the bounded activations of
+  `ablate.layers.act.SATURATING`: within 2% of the range of a bound
+  (sigmoid < 0.02 or > 0.98; tanh |y| > 0.96), where the derivative is below
+  0.02 (sigmoid: y(1-y) ≤ 0.0196) or 0.08 (tanh: 1-y² ≤ 0.078).
+- `depth` counts conv and linear layers in the order the probe's forward pass
+  runs them, from 0 at the input: a weight, bias or norm parameter and an
+  activation carry the depth of the latest conv/linear layer run before them
+  (-1: its module never ran on the probe). In a ResNet a projection
+  shortcut's 1×1 conv counts as a layer.
+- `layer` is the module path, with a `ConvBlock`'s children named by role
+  (`features.0.conv.weight`, `features.0.norm.bias`, `features.0.act`) so the
+  same layer keeps its name whether the norm sits before or after the
+  activation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ablate.layers.act import ACTS, SATURATING
+from ablate.store import atomic
+
+# ablate.config.schema and ablate.models are imported where used: the config
+# schema holds DiagnosticsConfig, and ablate.models imports the schema.
+
+COLUMNS = ("epoch", "layer", "depth", "statistic", "value")
+DEAD_UNIT_ACTS = ("relu",)  # exactly 0 below 0: the only ones whose units can die
+SATURATION_MARGIN = 0.02  # fraction of the activation's range, at each bound
+WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)  # the layers that define depth
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    every: int = 0  # 0: epoch 0 (before training), the middle and the end; N: every N epochs
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        from ablate.config.schema import require
+
+        require(self.every >= 0, "diagnostics.every", self.every,
+                ">= 0 epochs (0: before training, the middle and the end)")
+
+
+def record_epochs(cfg: DiagnosticsConfig, epochs: int) -> set[int]:
+    """Epochs to record: 0 is before training, k after the k-th epoch.
+
+    Every cadence includes 0 and the last epoch, so the start can be compared
+    with the end and `warnings` always reads the final state.
+    """
+    if not cfg.enabled:
+        return set()
+    if cfg.every == 0:
+        return {0, epochs // 2, epochs}
+    return {0, *range(cfg.every, epochs + 1, cfg.every), epochs}
+
+
+def layer_names(model: nn.Module, act_type: type[nn.Module]) -> dict[nn.Module, str]:
+    """Module → readable name: its path, with a ConvBlock's children as conv/norm/act."""
+    from ablate.models.blocks import ConvBlock
+
+    names: dict[nn.Module, str] = {model: ""}
+    for path, module in model.named_modules():
+        for child_name, child in module.named_children():
+            if isinstance(module, ConvBlock):
+                child_name = "conv" if child is module[0] else "act" if isinstance(child, act_type) else "norm"
+            names.setdefault(child, f"{path}.{child_name}" if path else child_name)
+    return names
+
+
+class Recorder:
+    """Records per-layer statistics of `model` on one fixed probe batch.
+
+    `probe_x` is a normalised float batch on the model's device (e.g. the first
+    256 validation images), `probe_y` its labels. Pass the *uncompiled* model:
+    hooks run eagerly. Pass `optimizer` to get `update_ratio`: a step pre-hook
+    then copies the weights before every step (one fused copy, no host sync),
+    and the last step's update is the difference at recording time. Call
+    `close()` (or use `with`) to remove that hook.
+    """
+
+    def __init__(self, model: nn.Module, probe_x: Tensor, probe_y: Tensor, act_name: str,
+                 *, optimizer: torch.optim.Optimizer | None = None, seed: int = 0) -> None:
+        self.model = model
+        self.probe_x, self.probe_y = probe_x, probe_y
+        self.act_type = type(ACTS[act_name].make(0.01))  # the class this config's act builds
+        self.bounds = SATURATING.get(act_name)
+        self.counts_dead = act_name in DEAD_UNIT_ACTS
+        self.seed = seed  # fixes the probe pass's dropout masks
+        self.names = layer_names(model, self.act_type)
+        self.rows: list[dict] = []
+        # (name, owning module, tensor) of every trainable parameter, in module order
+        self._params = [(f"{self.names[m]}.{local}".lstrip("."), m, p)
+                        for m in model.modules()
+                        for local, p in m.named_parameters(recurse=False) if p.requires_grad]
+        self._snapshot: list[Tensor] | None = None
+        self._stepped = False
+        self._step_hook = None
+        if optimizer is not None:
+            self._snapshot = [torch.empty_like(p) for _, _, p in self._params]
+            self._step_hook = optimizer.register_step_pre_hook(self._snap)
+
+    @torch.no_grad()
+    def _snap(self, optimizer, args, kwargs) -> None:
+        torch._foreach_copy_(self._snapshot, [p for _, _, p in self._params])
+        self._stepped = True
+
+    def close(self) -> None:
+        """Remove the optimizer's step hook; `record` still works, without update_ratio."""
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
+            self._snapshot = None
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record(self, epoch: int) -> list[dict]:
+        """One probe pass; returns this epoch's rows and appends them to `rows`."""
+        model = self.model
+        modes = [(m, m.training) for m in model.modules()]
+        buffers = [(b, b.clone()) for b in model.buffers()]
+        stats: list[tuple[str, nn.Module, str, Tensor]] = []  # (layer, module, statistic, 0-d value)
+        depth_of: dict[nn.Module, int] = {}
+        latest = [-1]  # index of the latest conv/linear layer run
+
+        @torch.no_grad()
+        def before_act(module: nn.Module, args) -> None:
+            if module not in depth_of:  # first call only (a shared module runs twice)
+                std, mean = torch.std_mean(args[0].detach().float(), correction=0)
+                name = self.names[module]
+                stats.extend([(name, module, "pre_mean", mean), (name, module, "pre_std", std)])
+
+        @torch.no_grad()
+        def after(module: nn.Module, args, out) -> None:
+            if module in depth_of:
+                return
+            if isinstance(module, WEIGHTED):
+                latest[0] += 1
+            depth_of[module] = latest[0]
+            if isinstance(module, self.act_type):
+                name = self.names[module]
+                stats.extend((name, module, s, v) for s, v in self._act_stats(out.detach().float()))
+
+        handles = []
+        try:
+            for m in model.modules():
+                if isinstance(m, self.act_type):
+                    handles.append(m.register_forward_pre_hook(before_act))
+                if isinstance(m, (self.act_type, *WEIGHTED)) or any(True for _ in m.parameters(recurse=False)):
+                    handles.append(m.register_forward_hook(after))
+            model.train()
+            with _forked_rng(self.probe_x.device), torch.enable_grad():
+                torch.manual_seed(self.seed)
+                logits = model(self.probe_x)
+                loss = F.cross_entropy(logits.float(), self.probe_y)
+                grads = torch.autograd.grad(loss, [p for _, _, p in self._params], allow_unused=True)
+        finally:
+            for h in handles:
+                h.remove()
+            for m, mode in modes:
+                m.train(mode)
+            with torch.no_grad():
+                for b, saved in buffers:
+                    b.copy_(saved)
+        stats += self._param_stats(grads)
+        values = torch.stack([v.float() for *_, v in stats]).tolist() if stats else []  # one host sync
+        rows = [{"epoch": epoch, "layer": layer, "depth": depth_of.get(module, -1),
+                 "statistic": statistic, "value": value}
+                for (layer, module, statistic, _), value in zip(stats, values)]
+        self.rows += rows
+        return rows
+
+    def _act_stats(self, out: Tensor) -> list[tuple[str, Tensor]]:
+        std, mean = torch.std_mean(out, correction=0)
+        result = [("act_mean", mean), ("act_std", std)]
+        if self.counts_dead:
+            # A unit is dim 1 (conv channel, linear feature); dead when its
+            # maximum over every sample and position is ≤ 0 (NaN: not dead).
+            others = [d for d in range(out.dim()) if d != 1]
+            peak = out.amax(dim=others) if out.dim() > 1 else out
+            result.append(("dead_frac", (peak <= 0).float().mean()))
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            margin = SATURATION_MARGIN * (hi - lo)
+            result.append(("saturated_frac", ((out <= lo + margin) | (out >= hi - margin)).float().mean()))
+        return result
+
+    @torch.no_grad()
+    def _param_stats(self, grads) -> list[tuple[str, nn.Module, str, Tensor]]:
+        weights = [p.detach() for _, _, p in self._params]
+        w_norms = torch._foreach_norm(weights) if weights else []
+        stats = [(n, m, "grad_norm", torch.linalg.vector_norm(g))
+                 for (n, m, _), g in zip(self._params, grads) if g is not None]  # None: not on the loss's path
+        stats += [(n, m, "weight_norm", w) for (n, m, _), w in zip(self._params, w_norms)]
+        if self._snapshot is not None and self._stepped:
+            deltas = torch._foreach_norm(torch._foreach_sub(weights, self._snapshot))
+            stats += [(n, m, "update_ratio", d / w) for (n, m, _), d, w in zip(self._params, deltas, w_norms)]
+        return stats
+
+    def write_csv(self, path: Path) -> None:
+        """Every row recorded so far, atomically (long format, `COLUMNS`)."""
+        write_csv(path, self.rows)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in rows:
+        writer.writerow([r["epoch"], r["layer"], r["depth"], r["statistic"], f"{r['value']:.7g}"])
+    atomic.write_text(path, buffer.getvalue())
+
+
+def _forked_rng(device: torch.device):
+    """Save and restore the global RNGs that the probe's dropout draws from."""
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    count = torch.get_device_module(device.type).device_count()
+    return torch.random.fork_rng(devices=range(count), device_type=device.type)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a diagnostics.csv, typed (e.g. to continue a resumed run's file)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return [{"epoch": int(r["epoch"]), "layer": r["layer"], "depth": int(r["depth"]),
+                 "statistic": r["statistic"], "value": float(r["value"])} for r in csv.DictReader(f)]
+
+
+def warnings(rows: list[dict], *, grad_ratio: float = 100.0, act_ratio: float = 100.0,
+             dead: float = 0.5, saturated: float = 0.5) -> list[str]:
+    """One line per problem a practitioner would act on, from the last recorded epoch.
+
+    - vanishing gradients: the first layer's gradient norm `grad_ratio` times
+      (default 100×, two orders of magnitude) or more below the last layer's.
+      A layer's norm is that of all its parameters' gradients together
+      (√Σ grad_norm² at one depth): with tiny weights the *weight* gradients of
+      every layer shrink alike (forward signal × backward signal), while the
+      bias gradients, the backward signal itself, show the decay.
+    - collapsing activations: the deepest activation's std `act_ratio` times
+      or more below the first's.
+    - dead units: more than `dead` of a layer's units never fire on the probe.
+    - saturation: more than `saturated` of a layer's outputs sit at a bound.
+    """
+    if not rows:
+        return []
+    epoch = max(int(r["epoch"]) for r in rows)
+    now = [r for r in rows if int(r["epoch"]) == epoch]
+    out: list[str] = []
+
+    grad_sq: dict[int, float] = {}
+    grad_layer: dict[int, str] = {}
+    for r in now:
+        if r["statistic"] == "grad_norm" and int(r["depth"]) >= 0:
+            d = int(r["depth"])
+            grad_sq[d] = grad_sq.get(d, 0.0) + float(r["value"]) ** 2
+            grad_layer.setdefault(d, str(r["layer"]).rsplit(".", 1)[0])
+    if len(grad_sq) >= 2:
+        first, last = min(grad_sq), max(grad_sq)
+        g0, g1 = math.sqrt(grad_sq[first]), math.sqrt(grad_sq[last])
+        if g1 > 0 and (g0 == 0 or g1 / g0 >= grad_ratio):
+            factor = "∞" if g0 == 0 else f"{g1 / g0:.3g}"
+            out.append(f"vanishing gradients (epoch {epoch}): gradient norm {g0:.3g} at the first layer "
+                       f"({grad_layer[first]}, depth {first}) is {factor}× below {g1:.3g} at the last "
+                       f"({grad_layer[last]}, depth {last}); threshold {grad_ratio:g}×")
+
+    stds = sorted((int(r["depth"]), float(r["value"]), r["layer"]) for r in now if r["statistic"] == "act_std")
+    if len(stds) >= 2:
+        (d0, s0, l0), (d1, s1, l1) = stds[0], stds[-1]
+        if s0 > 0 and s1 * act_ratio <= s0:
+            factor = "∞" if s1 == 0 else f"{s0 / s1:.3g}"
+            out.append(f"collapsing activations (epoch {epoch}): std {s1:.3g} at the deepest activation ({l1}, "
+                       f"depth {d1}) is {factor}× below {s0:.3g} at the first ({l0}, depth {d0}); "
+                       f"threshold {act_ratio:g}×")
+
+    for statistic, limit, what, detail in (
+        ("dead_frac", dead, "dead units", "of units whose ReLU never fires on the probe"),
+        ("saturated_frac", saturated, "saturation", f"of outputs within {SATURATION_MARGIN:.0%} of the range of a bound"),
+    ):
+        layers = [(float(r["value"]), r["layer"], int(r["depth"])) for r in now if r["statistic"] == statistic]
+        over = [x for x in layers if x[0] > limit]
+        if over:
+            value, layer, depth = max(over)
+            out.append(f"{what} (epoch {epoch}): {len(over)} of {len(layers)} activation layers have more "
+                       f"than {limit:.0%} {detail}; worst {layer} (depth {depth}) at {value:.1%}")
+    return out
