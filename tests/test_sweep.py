@@ -221,3 +221,10 @@ def test_sigkill_mid_sweep_then_rerun_completes_each_run_exactly_once(tmp_path):
     # The epochs finished before the kill are kept as they were, not recomputed.
     after = (victim / "history.csv").read_text().splitlines()
     assert after[:len(before)] == before
+
+
+def test_augmentation_sets_sweep_as_one_factor():
+    cells, plan = _grid("aug=[],[flip],[flip,crop]", *FAST)
+    assert cells == [("[]",), ("[flip]",), ("[flip,crop]",)]
+    assert [tuple(a.name for a in p.config.aug) for p in plan.runs] == [(), ("flip",), ("crop", "flip")]
+    assert len({p.run_id for p in plan.runs}) == 3

@@ -61,3 +61,16 @@ def test_cuda_bf16_run(cli, tmp_path):
     summary = _summary(tmp_path)
     assert summary["precision"] == "bf16" and summary["device"].startswith("cuda")
     assert summary["best_val_acc"] > 0.9
+
+
+@pytest.mark.slow
+def test_augmentation_and_tta_from_the_command_line(cli, tmp_path):
+    result = cli("train", "-q", "data=synthetic", "data.size=16", "data.n_train=512", "data.n_val=128",
+                 "aug=[flip,crop,mixup]", "aug.crop.padding=2", "eval.tta=ten_crop", "epochs=2")
+    assert result.exit_code == 0, result.output
+    (history,) = list((tmp_path / "results" / "train" / "runs").glob("*/history.csv"))
+    header, *rows = history.read_text().splitlines()
+    assert "val_acc_tta" in header.split(",")
+    tta = [float(r.split(",")[header.split(",").index("val_acc_tta")]) for r in rows]
+    assert len(tta) == 2 and all(0 <= t <= 1 for t in tta)
+    assert _summary(tmp_path)["best_val_acc_tta"] == max(tta)

@@ -322,7 +322,7 @@ def warnings(rows: list[dict], *, grad_ratio: float = 100.0, act_ratio: float = 
         layers = [(float(r["value"]), r["layer"], int(r["depth"])) for r in now if r["statistic"] == statistic]
         over = [x for x in layers if x[0] > limit]
         if over:
-            value, layer, depth = max(over)
+            value, layer, depth = max(over, key=lambda x: (x[0], -x[2]))  # ties: the shallowest, the cause
             out.append(f"{what} (epoch {epoch}): {len(over)} of {len(layers)} activation layers have more "
                        f"than {limit:.0%} {detail}; worst {layer} (depth {depth}) at {value:.1%}")
     return out
