@@ -77,10 +77,10 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 ReturnToService=2
 # Seconds between scancel's SIGTERM and its SIGKILL (default 30). submitit
-# ignores SIGTERM (it waits for the USR2 that precedes preemption/time-out),
-# so this is how long a cancelled task lingers; short keeps tests quick.
-KillWait=5
-# Requeued tasks may start again at once (default: 120 s).
+# ignores SIGTERM (it waits for the USR2 that precedes a time-out), so this is
+# how long a cancelled task goes on training; short keeps the tests short.
+KillWait=2
+# Finished jobs stay visible to squeue this long (s): how ablate learns how a task ended.
 MinJobAge=300
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem_mb} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP

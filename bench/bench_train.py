@@ -134,16 +134,17 @@ def baseline_loader(case: Case, data, workers: int) -> DataLoader:
 
 
 def tune_workers(case: Case, data) -> int:
-    """The fastest num_workers on this machine, timed over 30 batches each."""
+    """The fastest num_workers on this machine, timed over up to 30 batches each."""
     best, best_rate = 0, 0.0
     for workers in range(0, min(8, os.cpu_count() or 1) + 1):
         loader = baseline_loader(case, data, workers)
+        batches = min(30, len(loader) - 1)
         it = iter(loader)
-        next(it)
+        next(it)  # worker start-up is paid once per training run, not per batch
         started = time.perf_counter()
-        for _ in range(30):
+        for _ in range(batches):
             next(it)
-        rate = 30 / (time.perf_counter() - started)
+        rate = batches / (time.perf_counter() - started)
         del it, loader
         if rate > best_rate * 1.05:
             best, best_rate = workers, rate

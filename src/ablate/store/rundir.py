@@ -55,7 +55,8 @@ class RunDir:
             return {}
 
     def write_status(self, status: str, **fields: Any) -> dict[str, Any]:
-        assert status in STATUSES, status
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status '{status}'; choices: {', '.join(STATUSES)}")
         record = {**self.read_status(), **fields, "status": status, "updated": now(),
                   "host": socket.gethostname(), "pid": os.getpid()}
         atomic.write_json(self.status_file, record)
