@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import torch
 import ablate
 from ablate.config.schema import RunConfig
 from ablate.data.device import load_data
+from ablate.diagnostics.session import RunDiagnostics
 from ablate.models import build_model, count_params
 from ablate.runid import run_id
 from ablate.store import atomic
@@ -83,7 +85,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     precision = resolve_precision(cfg.precision, device)
     resume_from = rd.checkpoint if spec.resume and rd.checkpoint.exists() else None
     if resume_from is None:
-        for stale in (rd.history, rd.summary, rd.checkpoint):
+        for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
             stale.unlink(missing_ok=True)
     rd.write_config({"run_id": rid, **cfg.to_dict()})
     rd.write_status("running", started=now(), device=str(device), precision=precision, error=None,
@@ -115,7 +117,12 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
 
         augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, data.train_x))
 
+    diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=model, data=data, act=cfg.act.name,
+                                 optimizer=optimizer, seed=cfg.seed, batch_size=cfg.batch_size,
+                                 path=rd.path / "diagnostics.csv", start_epoch=start_epoch)
+
     def on_epoch(record: EpochRecord) -> None:
+        diagnostics.after_epoch(record.epoch, diverged(record))
         history.append(record.__dict__.copy())
         rd.write_history(history)
         atomic.torch_save(rd.checkpoint, {
@@ -130,7 +137,8 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
 
     from ablate.display import TrainProgress
 
-    with TrainProgress(enabled=spec.progress, epochs=cfg.epochs, steps=steps, start_epoch=start_epoch) as bar:
+    with TrainProgress(enabled=spec.progress, epochs=cfg.epochs, steps=steps, start_epoch=start_epoch) as bar, \
+            closing(diagnostics):
         last = train(
             train_model, data, optimizer, scheduler,
             epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
@@ -144,6 +152,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         "diverged_epoch": int(last.epoch) if status == "diverged" else None,
         "params": count_params(model), "device": str(device), "precision": precision,
         "host": platform.node(), "finished": now(), "versions": versions(),
+        "warnings": diagnostics.warnings(),
     }
     reason = f"loss not finite at epoch {last.epoch}" if status == "diverged" else None
     rd.write_summary(summary)

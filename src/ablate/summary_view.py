@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ablate.runner import RunResult
@@ -38,4 +39,6 @@ def print_run_result(console: Console, result: RunResult, run_dir: Path) -> None
                                 f" ({s.get('precision')})")
         table.add_row("parameters", f"{s.get('params', 0):,}")
         console.print(table)
+        for warning in s.get("warnings") or []:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     console.print(f"[dim]{run_dir}[/]")

@@ -29,7 +29,7 @@ from ablate.config.schema import RunConfig, from_mapping
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
 
 CONFIG_NAME = "config"
-GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "experiment")
+GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "experiment")
 
 
 def package_conf_dir() -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ablate.diagnostics.config import DiagnosticsConfig
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
 
 T = TypeVar("T")
@@ -230,6 +231,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     seed: int = 0
     epochs: int = 30
     batch_size: int = 64

@@ -172,16 +172,18 @@ class SlurmLauncher:
                     scancel("--state=PENDING", array_id)
                     dropped = True
                 states = squeue(list(pending))
+                if dropped and states is not None:
+                    # Cancelled before they started: SLURM forgets those at once, and
+                    # their runs stay queued for the next sweep.
+                    for job_id in [j for j, (job, spec) in pending.items() if states.get(j) not in ACTIVE
+                                   and not job.paths.result_pickle.exists()
+                                   and RunDir(spec.run_dir).read_status().get("status") == "queued"]:
+                        del pending[job_id]
                 done = [(job_id, end) for job_id, (job, _) in pending.items()
                         if (end := watch.finished(job, states)) is not None]
                 for job_id, end in done:
                     job, spec = pending.pop(job_id)
-                    if end == "result":
-                        yield self._result(job, spec)
-                    elif dropped and RunDir(spec.run_dir).read_status().get("status") == "queued":
-                        continue  # cancelled before it started: stays queued for the next sweep
-                    else:
-                        yield self._lost(job, spec, end)
+                    yield self._result(job, spec) if end == "result" else self._lost(job, spec, end)
                 poll = 0.5 if done else min(POLL_MAX_S, poll * 1.5)
                 if pending:
                     time.sleep(poll)

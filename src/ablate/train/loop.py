@@ -121,4 +121,5 @@ def train(
 
 
 def diverged(record: EpochRecord | None) -> bool:
+    """The epoch's loss is NaN or infinite: training has blown up."""
     return record is not None and not (math.isfinite(record.train_loss) and math.isfinite(record.val_loss))

@@ -1,0 +1,55 @@
+"""Diagnostics over one run: when to record, the probe batch, the CSV kept current.
+
+The probe is the first `batch_size` validation images (at most 256): one
+training batch's worth of forward and backward, so a recording costs about one
+optimiser step (bench/bench_diagnostics.py measures it), and the same images
+every time, so epochs compare like with like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ablate.data.device import DeviceData
+from ablate.diagnostics.alerts import warnings
+from ablate.diagnostics.config import DiagnosticsConfig, record_epochs
+from ablate.diagnostics.recorder import Recorder
+from ablate.diagnostics.table import read_csv
+
+PROBE_MAX = 256  # images
+
+
+class RunDiagnostics:
+    def __init__(self, cfg: DiagnosticsConfig, *, epochs: int, model: nn.Module, data: DeviceData, act: str,
+                 optimizer, seed: int, batch_size: int, path: Path, start_epoch: int = 0) -> None:
+        self.when = record_epochs(cfg, epochs)
+        self.path = path
+        self.recorder: Recorder | None = None
+        if not self.when:
+            return
+        n = min(batch_size, PROBE_MAX, len(data.val_y))
+        probe_x = data.normalize(data.to_unit(data.val_x[:n]))
+        self.recorder = Recorder(model, probe_x, data.val_y[:n], act, optimizer=optimizer, seed=seed)
+        if start_epoch > 0 and path.exists():  # resumed: keep what was recorded up to the checkpoint
+            self.recorder.rows = [r for r in read_csv(path) if int(r["epoch"]) <= start_epoch]
+        elif start_epoch == 0 and 0 in self.when:
+            self._record(0)
+
+    def _record(self, epoch: int) -> None:
+        self.recorder.record(epoch)
+        self.recorder.write_csv(self.path)
+
+    def after_epoch(self, epoch: int, diverged: bool) -> None:
+        # A diverging run stops early; record its last epoch so the picture of
+        # how it blew up is in the file.
+        if self.recorder is not None and (epoch in self.when or diverged):
+            self._record(epoch)
+
+    def warnings(self) -> list[str]:
+        return warnings(self.recorder.rows) if self.recorder is not None and self.recorder.rows else []
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
