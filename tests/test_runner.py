@@ -107,3 +107,37 @@ def test_cpu_runs_are_deterministic(tmp_path):
     a = run(RunSpec(load_config(FAST), tmp_path / "a"))
     b = run(RunSpec(load_config(FAST), tmp_path / "b"))
     assert a.summary["final_val_loss"] == b.summary["final_val_loss"]
+
+
+def test_diagnostics_are_recorded_at_start_middle_and_end(tmp_path):
+    import pandas as pd
+
+    result = run(RunSpec(load_config(["epochs=4", "device=cpu"]), tmp_path / "r"))
+    table = pd.read_csv(tmp_path / "r" / "diagnostics.csv")
+    assert list(table.columns) == ["epoch", "layer", "depth", "statistic", "value"]
+    assert sorted(table.epoch.unique()) == [0, 2, 4]
+    assert {"act_std", "grad_norm", "dead_frac"} <= set(table.statistic)
+    assert result.summary["warnings"] == []  # a healthy LeNet on digits
+
+
+def test_diagnostics_off_writes_nothing_and_keeps_the_run_id(tmp_path):
+    from ablate.runid import run_id
+
+    config = load_config(["epochs=1", "device=cpu", "diagnostics=off"])
+    run(RunSpec(config, tmp_path / "r"))
+    assert not (tmp_path / "r" / "diagnostics.csv").exists()
+    assert run_id(config) == run_id(load_config(["epochs=1", "device=cpu"]))
+
+
+def test_recording_does_not_change_training(tmp_path):
+    on = run(RunSpec(load_config(["epochs=2", "device=cpu", "dropout.p=0.3"]), tmp_path / "on"))
+    off = run(RunSpec(load_config(["epochs=2", "device=cpu", "dropout.p=0.3", "diagnostics=off"]), tmp_path / "off"))
+    assert on.summary["final_val_loss"] == off.summary["final_val_loss"]
+
+
+@pytest.mark.slow
+def test_deep_sigmoid_with_small_init_warns_of_vanishing_gradients(tmp_path):
+    config = load_config(["epochs=2", "device=cpu", "act=sigmoid", "init=normal", "model=convnet",
+                          "model.depth=6", "model.width=8"])
+    result = run(RunSpec(config, tmp_path / "r"))
+    assert any("vanishing gradients" in w for w in result.summary["warnings"])
