@@ -56,6 +56,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
+# cred_expire also holds a requeued job back this long before it may start
+# again (default 120 s); the requeue test need not wait two minutes.
+AuthInfo=cred_expire=10
 MpiDefault=none
 # No cgroups in CI containers: track processes by parent pid, bind nothing.
 ProctrackType=proctrack/linuxproc
@@ -65,6 +68,9 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Look for startable jobs every 2 s, not every 30-60 s: a requeued task waits
+# for such a pass once it is eligible again.
+SchedulerParameters=sched_interval=2,bf_interval=2
 # No accounting database (sacct is unavailable); ablate polls squeue instead.
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

@@ -2,14 +2,20 @@
 
 Generates a sweep in a temporary folder, in the store's contract layout
 (sweep.yaml, runs.csv, epochs.csv: 10,000 runs × 20 epochs × 7 metrics = 1.4 M
-rows), then times the report in this process, the way `ablate report` runs it:
+rows; a folder per run under runs/, and in --diagnostics (10%) of the finished
+ones a diagnostics.csv of a 6-conv + 2-linear net recorded at epochs 0, 10 and
+20: 276 rows each), then times the report in this process, the way `ablate
+report` runs it:
 
   cold       ablate report DIR in a fresh interpreter: start-up and every
              import included, what a user waits for
   terminal   ablate report DIR                  (no target set: every run is
                                                  re-scored from epochs.csv)
   by         ablate report DIR --by norm,act
-  out        ablate report DIR --out OUT        (tables, 4 PNG plots, index.html)
+  out        ablate report DIR --out OUT        (tables, 4 PNG plots, a diagnostics
+                                                 plot per factor, index.html)
+  diagnostics  reading and averaging the diagnostics.csv files alone (part of
+             terminal and out)
 
 In-process calls share imports: `terminal` pays scipy's and rich's, `out`
 matplotlib's. Measured on the shared 2-core development VM (Python 3.11,
@@ -41,7 +47,33 @@ GRID = {"norm": ["none", "batch", "layer", "instance", "group"],
         "init": ["default", "xavier_normal", "kaiming_normal", "orthogonal"]}
 
 
-def generate(root: Path, runs: int, epochs: int, seed: int = 0) -> Path:
+ACTS = 7  # activation layers of the fake net: depths 0-6; depth 7 is the last linear layer
+
+
+def diagnostics_csv(rng: np.random.Generator, act: str, epochs: int) -> str:
+    """A diagnostics.csv as the recorder writes it: every statistic, 3 recorded epochs."""
+    lines = ["epoch,layer,depth,statistic,value"]
+    for epoch in (0, epochs // 2, epochs):
+        for d in range(ACTS + 1):
+            if d < ACTS:
+                name = f"features.{d}.act"
+                stats = {"act_mean": rng.uniform(0, 1), "act_std": 0.8 ** d * rng.uniform(0.5, 1.5),
+                         "pre_mean": rng.normal(), "pre_std": rng.uniform(0.5, 2)}
+                if act == "relu":
+                    stats["dead_frac"] = rng.uniform(0, 0.3)
+                elif act in ("tanh", "sigmoid"):
+                    stats["saturated_frac"] = rng.uniform(0, 0.5)
+                lines += [f"{epoch},{name},{d},{k},{v:.7g}" for k, v in stats.items()]
+            for part in ("weight", "bias"):
+                name = f"features.{d}.conv.{part}"
+                lines += [f"{epoch},{name},{d},grad_norm,{10.0 ** (d - 6) * rng.uniform(0.5, 2):.7g}",
+                          f"{epoch},{name},{d},weight_norm,{rng.uniform(0.1, 2):.7g}"]
+                if epoch:
+                    lines.append(f"{epoch},{name},{d},update_ratio,{rng.uniform(1e-4, 1e-2):.7g}")
+    return "\n".join(lines) + "\n"
+
+
+def generate(root: Path, runs: int, epochs: int, seed: int = 0, diagnostics: float = 0.1) -> Path:
     """A sweep of `runs` runs: the GRID crossed with as many seeds as it takes."""
     rng = np.random.default_rng(seed)
     combos = pd.MultiIndex.from_product(list(GRID.values()), names=list(GRID)).to_frame(index=False)
@@ -87,7 +119,26 @@ def generate(root: Path, runs: int, epochs: int, seed: int = 0) -> Path:
     frames = [pd.DataFrame({"run_id": np.repeat(run_id[keep], epochs), "epoch": np.tile(e, keep.sum()),
                             "metric": name, "value": values[keep].ravel()}) for name, values in per_epoch.items()]
     pd.concat(frames, ignore_index=True).to_csv(path / "epochs.csv", index=False)
+
+    # A folder per run; a diagnostics.csv in a share of the finished ones.
+    recorded = done & (rng.uniform(size=n) < diagnostics)
+    for rid, act, has in zip(run_id, table["act"], recorded):
+        folder = path / "runs" / rid
+        folder.mkdir(parents=True)
+        if has:
+            (folder / "diagnostics.csv").write_text(diagnostics_csv(rng, act, epochs), encoding="utf-8")
     return path
+
+
+def timed_diagnostics(sweep: Path) -> float:
+    from ablate.report.build import build_report
+
+    report = build_report([sweep])
+    start = time.perf_counter()
+    diag = report.diagnostics
+    seconds = time.perf_counter() - start
+    print(f"diagnostics: {diag.describe() if diag else 'none'}")
+    return seconds
 
 
 def timed(app: typer.Typer, args: list[str]) -> float:
@@ -116,6 +167,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="generate here and keep it, instead of a temporary folder")
+    parser.add_argument("--diagnostics", type=float, default=0.1,
+                        help="share of the finished runs with a diagnostics.csv (0: none)")
     args = parser.parse_args()
 
     app = typer.Typer()
@@ -125,8 +178,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         start = time.perf_counter()
-        sweep = generate(root, args.runs, args.epochs)
-        size = sum(f.stat().st_size for f in sweep.iterdir()) / 2**20
+        sweep = generate(root, args.runs, args.epochs, diagnostics=args.diagnostics)
+        size = sum(f.stat().st_size for f in sweep.rglob("*") if f.is_file()) / 2**20
         print(f"generated {args.runs} runs × {args.epochs} epochs ({size:.0f} MiB) in "
               f"{time.perf_counter() - start:.1f} s")
         figures = {
@@ -134,6 +187,7 @@ def main() -> None:
             "terminal": timed(app, [str(sweep)]),
             "by": timed(app, [str(sweep), "--by", "norm,act"]),
             "out": timed(app, [str(sweep), "--out", str(root / "report")]),
+            "diagnostics": timed_diagnostics(sweep),
         }
     for name, seconds in figures.items():
         print(f"ablate report ({name}): {seconds:.2f} s")

@@ -170,3 +170,52 @@ def norm_act_runs(seeds: int = 4, noise_seed: int = 0) -> list[Run]:
     runs = grid_runs({"norm": list(NORM_BASE), "act": list(ACT_SHIFT)}, seeds, curve, status)
     runs[-1].status = "queued"
     return runs
+
+
+# -- diagnostics.csv in run folders (the layout of `ablate.diagnostics.table`).
+
+DIAGNOSTICS_HEADER = ("epoch", "layer", "depth", "statistic", "value")
+
+
+@dataclass
+class Layer:
+    """One conv/linear layer at `depth` of a fake net and what the probe saw at one epoch."""
+    depth: int
+    grad_weight: float
+    grad_bias: float
+    act_std: float | None = None  # None: no activation after it (the last linear layer)
+    dead: float | None = None  # relu only
+    saturated: float | None = None  # sigmoid, tanh only
+
+
+def diagnostics_rows(epochs: dict[int, list[Layer]]) -> list[tuple]:
+    """Rows as the recorder writes them, noise statistics included (act_mean,
+    pre_*, weight_norm, update_ratio) that the report must ignore."""
+    rows = []
+    for epoch, layers in epochs.items():
+        for layer in layers:
+            name = f"features.{layer.depth}"
+            if layer.act_std is not None:
+                rows += [(epoch, f"{name}.act", layer.depth, "act_mean", 0.5),
+                         (epoch, f"{name}.act", layer.depth, "act_std", layer.act_std),
+                         (epoch, f"{name}.act", layer.depth, "pre_mean", 0.0),
+                         (epoch, f"{name}.act", layer.depth, "pre_std", 9.0)]
+                if layer.dead is not None:
+                    rows.append((epoch, f"{name}.act", layer.depth, "dead_frac", layer.dead))
+                if layer.saturated is not None:
+                    rows.append((epoch, f"{name}.act", layer.depth, "saturated_frac", layer.saturated))
+            rows += [(epoch, f"{name}.conv.weight", layer.depth, "grad_norm", layer.grad_weight),
+                     (epoch, f"{name}.conv.bias", layer.depth, "grad_norm", layer.grad_bias),
+                     (epoch, f"{name}.conv.weight", layer.depth, "weight_norm", 123.0),
+                     (epoch, f"{name}.conv.weight", layer.depth, "update_ratio", 7.0)]
+    return rows
+
+
+def write_diagnostics(sweep: Path, run: Run, rows: list[tuple]) -> Path:
+    path = Path(sweep) / "runs" / run.run_id / "diagnostics.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(DIAGNOSTICS_HEADER)
+        writer.writerows([e, layer, d, s, f"{v:.7g}"] for e, layer, d, s, v in rows)
+    return path

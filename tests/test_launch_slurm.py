@@ -59,7 +59,7 @@ def grid(tmp_path_factory):
 
 
 def _launcher(**options):
-    return LAUNCHERS["slurm"](LaunchOptions(launcher="slurm", slurm_time=10, **options), 1, 0)
+    return LAUNCHERS["slurm"](LaunchOptions(launcher="slurm", **options), 1, 0)
 
 
 def _slurm_task(run: RunDir, timeout: float = 300) -> str:

@@ -15,8 +15,10 @@ class TrainProgress:
     thread at 10 Hz, so the bar costs the training loop next to nothing.
     """
 
-    def __init__(self, enabled: bool, epochs: int, steps: int, start_epoch: int = 0) -> None:
+    def __init__(self, enabled: bool, epochs: int, steps: int, start_epoch: int = 0,
+                 console: Console | None = None) -> None:
         self.enabled = enabled
+        self.console = console or Console(stderr=True)
         self.epochs = epochs
         self.steps = steps
         self.start_epoch = start_epoch
@@ -26,7 +28,7 @@ class TrainProgress:
         if self.enabled:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
             )
             self.progress.start()
             self.task = self.progress.add_task(self._text(self.start_epoch, None), total=self.epochs * self.steps,

@@ -36,10 +36,13 @@ def sweep_dir_of(specs: Sequence[RunSpec]) -> Path:
     return Path(specs[0].run_dir).parent.parent
 
 
-def with_threads(specs: Sequence[RunSpec], cpus: int) -> list[RunSpec]:
-    """Give each run the cores its task booked, as torch threads; torch would
-    otherwise start one thread per core of the whole node and oversubscribe it."""
-    return [s if s.threads else dataclasses.replace(s, threads=max(1, int(cpus))) for s in specs]
+def for_cluster(specs: Sequence[RunSpec], cpus: int) -> list[RunSpec]:
+    """Specs as a task on another node needs them: an absolute run folder (a
+    worker's working directory is not the sweep's: Ray's is its session folder)
+    and the cores the task booked as torch threads (torch would otherwise start
+    one thread per core of the whole node, and the thread count the local pool
+    worked out is this machine's)."""
+    return [dataclasses.replace(s, run_dir=Path(s.run_dir).absolute(), threads=max(1, int(cpus))) for s in specs]
 
 
 def write_probe(sweep_dir: str) -> str:

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -22,20 +23,23 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ablate.errors import ConfigError
 from ablate.executor import execute
-from ablate.launchers.base import check_writable_here, lost, mark_interrupted, not_writable, with_threads, \
-    write_probe
+from ablate.launchers.base import check_writable_here, for_cluster, lost, mark_interrupted, not_writable, \
+    sweep_dir_of, write_probe
 from ablate.launchers.options import LaunchOptions
 from ablate.runner import RunResult, RunSpec
 from ablate.store.rundir import RunDir
 
 WAIT_S = 1.0  # ray.wait slices, so Ctrl-C and --max-failures are seen promptly
 PROBE_TIMEOUT_S = 300.0  # a node that cannot start a zero-CPU task in 5 min is not usable
-SETTLE_S = 30.0  # after Ctrl-C: how long cancelled tasks get to record `interrupted`
+GRACE_S = 5.0  # after Ctrl-C: how long running tasks get to record `interrupted` before a force-kill
+SETTLE_S = 30.0  # after Ctrl-C: how long to wait for cancelled tasks to stop at all
 
 
 def _run_task(spec: RunSpec) -> RunResult:
-    # Which worker runs (or ran) the run: its pid is the one to kill when testing retries.
-    RunDir(spec.run_dir).log(f"ray task on {socket.gethostname()}, worker pid {os.getpid()}")
+    # Where the run is: host, worker process (a retry is a new one), and the
+    # GPU Ray gave it (several runs share one with fractional gpus_per_run).
+    gpus = ",".join(str(g) for g in ray.get_gpu_ids()) or "none"
+    RunDir(spec.run_dir).log(f"ray task on {socket.gethostname()}, worker pid {os.getpid()}, gpu {gpus}")
     return execute(spec)
 
 
@@ -43,6 +47,7 @@ class RayLauncher:
     def __init__(self, options: LaunchOptions, workers: int = 1, gpus: int = 0) -> None:
         # `workers` and `gpus` describe this machine; Ray's scheduler decides placement.
         self.options = options
+        self.checked: set[Path] = set()  # sweep folders every node has written to
 
     def _connect(self) -> None:
         if ray.is_initialized():
@@ -73,7 +78,9 @@ class RayLauncher:
     def check_writable(self, sweep_dir: Path) -> None:
         """A zero-CPU task on every node that can take a run writes and deletes a
         file in the sweep folder."""
-        sweep_dir = Path(sweep_dir).resolve()
+        sweep_dir = Path(sweep_dir).absolute()
+        if sweep_dir in self.checked:
+            return
         check_writable_here(sweep_dir)
         self._connect()
         nodes = [n for n in ray.nodes() if n.get("Alive") and self._fits(n.get("Resources", {}))]
@@ -94,16 +101,18 @@ class RayLauncher:
             except (ray.exceptions.RayError, TimeoutError) as e:
                 raise not_writable(sweep_dir, f"node {node.get('NodeManagerAddress')}: "
                                               f"{str(e).strip().splitlines()[0]}") from None
+        self.checked.add(sweep_dir)
 
     def map(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool] = lambda: True) -> Iterator[RunResult]:
         """One task per run, at most the cluster's capacity in flight; yield results as they finish."""
-        if not specs:
+        if not specs or not keep_going():
             return
+        queue = for_cluster(specs, self.options.cpus_per_run)
         self._connect()
+        self.check_writable(sweep_dir_of(queue))  # once per folder: a no-op when the CLI checked it first
         o = self.options
         task = ray.remote(_run_task).options(num_cpus=o.cpus_per_run, num_gpus=o.gpus_per_run,
                                              max_retries=o.ray_max_retries, retry_exceptions=False)
-        queue = with_threads(specs, o.cpus_per_run)
         in_flight: dict[ray.ObjectRef, RunSpec] = {}
         try:
             while queue or in_flight:
@@ -117,16 +126,29 @@ class RayLauncher:
                 for ref in done:
                     yield self._result(ref, in_flight.pop(ref))
         except BaseException:
-            # Ctrl-C: ray.cancel raises KeyboardInterrupt inside each running
-            # task, whose run records `interrupted` as it would locally.
-            for ref in in_flight:
-                ray.cancel(ref)
-            try:
-                ray.wait(list(in_flight), num_returns=len(in_flight), timeout=SETTLE_S)
-            except KeyboardInterrupt:
-                pass  # a second Ctrl-C: stop waiting
+            self._cancel(list(in_flight))
             mark_interrupted(in_flight.values(), "interrupted: ray task cancelled")
             raise
+
+    @staticmethod
+    def _cancel(refs: list) -> None:
+        """Stop the tasks in flight, so their run folders are final before the sweep ends.
+
+        ray.cancel raises KeyboardInterrupt inside a running task, whose run then
+        records `interrupted` as it would locally. A cancel that reaches a task
+        while its worker is still starting can be lost, so it is repeated, and
+        what is still going after GRACE_S is force-killed (its run keeps the
+        last checkpoint).
+        """
+        start = time.monotonic()
+        try:
+            while refs and time.monotonic() - start < SETTLE_S:
+                force = time.monotonic() - start > GRACE_S
+                for ref in refs:
+                    ray.cancel(ref, force=force)
+                _, refs = ray.wait(refs, num_returns=len(refs), timeout=1.0)
+        except (KeyboardInterrupt, Exception):  # noqa: BLE001 — a second Ctrl-C, or Ray already gone
+            pass  # what did not record its end is marked by the caller
 
     def _result(self, ref: ray.ObjectRef, spec: RunSpec) -> RunResult:
         try:

@@ -24,8 +24,8 @@ import submitit
 
 from ablate.errors import ConfigError
 from ablate.executor import execute
-from ablate.launchers.base import check_writable_here, lost, mark_interrupted, not_writable, sweep_dir_of, \
-    with_threads, write_probe
+from ablate.launchers.base import check_writable_here, for_cluster, lost, mark_interrupted, not_writable, \
+    sweep_dir_of, write_probe
 from ablate.launchers.options import LaunchOptions
 from ablate.runner import RunResult, RunSpec
 from ablate.store.rundir import RunDir
@@ -39,6 +39,7 @@ ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEU
 # caches hold ~30 s); submitit itself waits 15 s before calling a job lost.
 RESULT_GRACE_S = 30.0
 POLL_MAX_S = 10.0  # squeue at most this far apart once nothing changes
+RESULT_POLL_S = 0.5  # result files are looked for this often (a stat per task in flight)
 SETTLE_S = 60.0  # after Ctrl-C: how long to wait for cancelled tasks to leave (SLURM's KillWait is 30 s)
 
 
@@ -81,7 +82,10 @@ def task_error(error: Exception) -> str:
 
 
 def scancel(*args: str) -> None:
-    subprocess.run(["scancel", *args], capture_output=True, timeout=60, check=False)
+    try:
+        subprocess.run(["scancel", *args], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # best effort: the caller is already stopping
 
 
 class _Watch:
@@ -115,6 +119,7 @@ class SlurmLauncher:
             raise ConfigError("--launcher slurm needs SLURM's commands (sbatch, squeue, scancel) on this "
                               "machine's PATH; run the sweep from a login node of the cluster")
         self.options = options
+        self.checked: set[Path] = set()  # sweep folders a node has written to
 
     def _executor(self, sweep_dir: Path, tasks: int, name: str, minutes: int) -> submitit.SlurmExecutor:
         o = self.options
@@ -134,7 +139,9 @@ class SlurmLauncher:
 
     def check_writable(self, sweep_dir: Path) -> None:
         """A one-task job writes and deletes a file in the sweep folder, from a node."""
-        sweep_dir = Path(sweep_dir).resolve()
+        sweep_dir = Path(sweep_dir).absolute()
+        if sweep_dir in self.checked:
+            return
         check_writable_here(sweep_dir)
         executor = self._executor(sweep_dir, 1, f"ablate-probe-{sweep_dir.name}", min(5, self.options.slurm_time))
         job = executor.submit(write_probe, str(sweep_dir))
@@ -142,7 +149,7 @@ class SlurmLauncher:
         try:
             while (end := watch.finished(job, squeue([job.job_id]))) is None:
                 time.sleep(poll)
-                poll = min(POLL_MAX_S, poll * 1.5)
+                poll = min(2.0, poll * 1.5)  # one small job: squeue every 2 s is cheap
         except BaseException:
             scancel(job.job_id)
             raise
@@ -153,25 +160,32 @@ class SlurmLauncher:
             job.result()
         except Exception as e:  # noqa: BLE001 — the worker's error, shown in one line
             raise not_writable(sweep_dir, task_error(e)) from None
+        self.checked.add(sweep_dir)
 
     def map(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool] = lambda: True) -> Iterator[RunResult]:
         """Submit every run as one array job; yield results as tasks finish."""
-        if not specs:
+        if not specs or not keep_going():
             return
-        specs = with_threads(specs, self.options.cpus_per_run)
-        sweep_dir = sweep_dir_of(specs).resolve()
+        specs = for_cluster(specs, self.options.cpus_per_run)
+        sweep_dir = sweep_dir_of(specs)
+        self.check_writable(sweep_dir)  # once per folder: a no-op when the CLI checked it first
         executor = self._executor(sweep_dir, len(specs), f"ablate-{sweep_dir.name}", self.options.slurm_time)
         jobs = executor.map_array(SlurmRun(), specs)
         pending = {job.job_id: (job, spec) for job, spec in zip(jobs, specs)}
         array_id = jobs[0].job_id.split("_")[0]
-        watch, poll, dropped = _Watch(), 0.5, False
+        watch, dropped, next_squeue, squeue_every = _Watch(), False, 0.0, 1.0
         try:
             while pending:
                 if not dropped and not keep_going():
                     # --max-failures reached: the tasks that have not started never will.
                     scancel("--state=PENDING", array_id)
                     dropped = True
-                states = squeue(list(pending))
+                # Result files show finished tasks (checked every poll, cheap); squeue,
+                # the lost ones (asked less often as nothing changes).
+                states = squeue(list(pending)) if time.monotonic() >= next_squeue else None
+                if states is not None:
+                    next_squeue = time.monotonic() + squeue_every
+                    squeue_every = min(POLL_MAX_S, squeue_every * 1.5)
                 if dropped and states is not None:
                     # Cancelled before they started: SLURM forgets those at once, and
                     # their runs stay queued for the next sweep.
@@ -184,9 +198,10 @@ class SlurmLauncher:
                 for job_id, end in done:
                     job, spec = pending.pop(job_id)
                     yield self._result(job, spec) if end == "result" else self._lost(job, spec, end)
-                poll = 0.5 if done else min(POLL_MAX_S, poll * 1.5)
+                if done:
+                    squeue_every = 1.0
                 if pending:
-                    time.sleep(poll)
+                    time.sleep(RESULT_POLL_S)
         except BaseException:
             # Ctrl-C (or the consumer went away): SIGINT lets each running run
             # record `interrupted` itself, as it would locally; scancel then

@@ -6,12 +6,14 @@ from the `Report` built here; they compute nothing of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 from ablate.report import stats
 from ablate.report.convergence import Target, apply_target
+from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.load import Store, load
 from ablate.report.select import apply_where, parse_by
 from ablate.report.tables import METRICS, Metric, level_table, pivot, varying
@@ -68,6 +70,12 @@ class Report:
     where: list[str] = field(default_factory=list)
     confidence: float = stats.CONFIDENCE
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def diagnostics(self) -> Diagnostics | None:
+        """Per-layer diagnostics per level of each factor; None when no finished
+        run has a diagnostics.csv. Read on first use: CSV output never needs it."""
+        return summarise(self.runs, {s.name: s.path for s in self.store.sweeps}, list(self.marginals))
 
     def pivot(self, section: Section, column: str) -> pd.DataFrame:
         return pivot(section.table, section.keys, column, self.runs)

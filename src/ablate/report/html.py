@@ -15,8 +15,9 @@ import pandas as pd
 
 import ablate
 from ablate.report.build import Report
-from ablate.report.plots import Plot
-from ablate.report.present import cells, grid_caption, numeric_columns, pivot_cells
+from ablate.report.plots import Plot, diagnostics_name
+from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
+                                   numeric_columns, pivot_cells)
 from ablate.store import atomic
 
 STYLE = """
@@ -68,6 +69,22 @@ def _header(report: Report) -> str:
     return f'<ul class="header">{"".join(items)}</ul>'
 
 
+def _diagnostics(report: Report, plots: list[Plot]) -> list[str]:
+    """Per factor: its table (first → last at every depth) and its plot."""
+    diag = report.diagnostics
+    if diag is None:
+        return []
+    by_name = {p.name: p for p in plots}
+    parts = ['<h2 id="diagnostics">Diagnostics</h2>', f'<p class="note">{_escape(diag.describe())}</p>']
+    for f in diag.factors:
+        frame = diagnostic_cells(f)
+        parts.append(f"<p>{_escape(diagnostic_caption(f))}</p>")
+        parts.append(table_html(frame, diagnostic_numeric(frame)))
+        if diagnostics_name(f.factor) in by_name:
+            parts.append(image_html(by_name[diagnostics_name(f.factor)]))
+    return parts
+
+
 def render(report: Report, plots: list[Plot]) -> str:
     names = ", ".join(s.name for s in report.sweeps)
     parts = [f"<h1>ablate report: {_escape(names)}</h1>", _header(report)]
@@ -78,9 +95,11 @@ def render(report: Report, plots: list[Plot]) -> str:
             grid = pivot_cells(report, section)
             parts.append(f"<p>{_escape(grid_caption(report, section))}</p>")
             parts.append(table_html(grid, [True] * grid.shape[1], index=True))
-    if plots:
+    shown = [p for p in plots if p.group == "plots"]
+    if shown:
         parts.append('<h2 id="plots">Plots</h2>')
-        parts.extend(image_html(p) for p in plots)
+        parts.extend(image_html(p) for p in shown)
+    parts += _diagnostics(report, [p for p in plots if p.group == "diagnostics"])
     parts.append(f"<footer>ablate {_escape(ablate.__version__)}</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -7,6 +7,8 @@ figure state, no GUI backend, nothing left open between reports.
   intervals  mean and interval of the ranking metric per level, a panel per factor
   gap        final train − validation accuracy per level (overfitting), a panel per factor
   heatmap    the `--by a,b` interaction, mean of the ranking metric per cell
+  diagnostics  per factor: activation std and gradient norm (log) by depth, first
+             and last recorded epoch, and the dead / saturated fraction per level
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from ablate.registry import Registry
 from ablate.report import stats
 from ablate.report.build import Report
+from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
+from ablate.report.present import sig
 from ablate.report.tables import METRICS, level_order
 
 PANEL = (5.0, 3.4)  # inches per panel: legible at 100 dpi in a 1200-px page
@@ -35,6 +41,7 @@ class Plot:
     name: str  # file stem under plots/
     title: str
     path: Path
+    group: str = "plots"  # the page's section that shows it: plots | diagnostics
 
 
 def _panels(n: int, height: float = PANEL[1]) -> tuple[Figure, list]:
@@ -47,11 +54,11 @@ def _panels(n: int, height: float = PANEL[1]) -> tuple[Figure, list]:
     return fig, list(axes[:n])
 
 
-def _save(fig: Figure, out: Path, name: str, title: str) -> Plot:
+def _save(fig: Figure, out: Path, name: str, title: str, group: str = "plots") -> Plot:
     path = out / f"{name}.png"
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
-    return Plot(name, title, path)
+    return Plot(name, title, path, group)
 
 
 def _colours(n: int) -> list:
@@ -148,12 +155,97 @@ def plot_heatmap(report: Report, out: Path) -> list[Plot]:
     return plots
 
 
+def diagnostics_name(factor: str) -> str:
+    return "diagnostics-" + factor.replace(".", "_")
+
+
+def _by_depth(ax, diag: FactorDiagnostics, quantity: str, colours: list) -> None:
+    depths = diag.depths()
+    for level, colour in zip(diag.levels, colours):
+        points = [(d, cell) for d in depths if (cell := diag.value(level, quantity, d)) is not None]
+        if not points:
+            continue
+        x = [d for d, _ in points]
+        ax.plot(x, [cell[0] for _, cell in points], color=colour, ls="--", lw=1, marker=".", alpha=0.7)
+        ax.plot(x, [cell[1] for _, cell in points], color=colour, lw=1.8, marker="o", ms=3,
+                label=f"{level} (n={diag.runs[level]})")
+    cells = [diag.value(lv, quantity, d) for lv in diag.levels for d in depths]
+    values = np.array([v for c in cells if c is not None for v in c[:2]], dtype=float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    # Gradient norms span orders of magnitude by nature; activation stds when they collapse.
+    if quantity == "grad_norm" or (positive.size and positive.max() > 100 * positive.min()):
+        ax.set_yscale("log")
+        # Plain labels (1e−5, 0.01, 10), no minor ticks: matplotlib's default mathtext
+        # labels of a log axis cost ~0.25 s a panel to lay out, most of a plot's time.
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: sig(v, 1)))
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(depths)
+    ax.set(xlabel="depth (conv/linear layer from the input)", ylabel=LABELS[quantity])
+    ax.grid(alpha=0.3)
+
+
+def _rotated(levels: list[str]) -> bool:
+    """Level names too long to sit side by side under a panel (~60 characters wide)."""
+    return sum(len(lv) + 3 for lv in levels) > 55
+
+
+def _fractions(ax, diag: FactorDiagnostics, colours: list) -> None:
+    """Dead and saturated fraction per level: a bar at the last epoch, a tick at the first."""
+    present = [q for q in OVER_LAYERS if q in diag.quantities()]
+    width = 0.8 / len(present)
+    x = np.arange(len(diag.levels))
+    for j, (quantity, hatch) in enumerate(zip(present, ("", "//"))):
+        cells = [diag.value(lv, quantity) for lv in diag.levels]
+        last = [c[1] if c else np.nan for c in cells]
+        first = [c[0] if c else np.nan for c in cells]
+        at = x - 0.4 + width * (j + 0.5)
+        ax.bar(at, last, width, color=colours, hatch=hatch, edgecolor="black", lw=0.5)
+        ax.plot(at, first, "_", color="black", ms=12, mew=2)
+    rotated = _rotated(diag.levels)
+    ax.set_xticks(x, diag.levels, rotation=30 if rotated else 0, ha="right" if rotated else "center")
+    ax.set(ylim=(0, 1), ylabel="fraction (mean over layers)", title="dead (relu) / saturated (sigmoid, tanh)")
+    # Neutral legend patches: the bars' colours are the levels'.
+    handles = [Patch(facecolor="white", edgecolor="black", hatch=hatch, label=LABELS[q])
+               for q, hatch in zip(present, ("", "//"))]
+    ax.legend(handles=handles, fontsize="small")
+
+
+def plot_diagnostics(report: Report, out: Path) -> list[Plot]:
+    diagnostics = report.diagnostics
+    plots = []
+    for diag in diagnostics.factors if diagnostics is not None else []:
+        fractions = any(q in OVER_LAYERS for q in diag.quantities())
+        n = 3 if fractions else 2
+        # Fixed margins, not the constrained layout of the other plots: laying out
+        # 3 factors × 3 panels by their text extents cost 0.6 s of the 10,000-run
+        # benchmark's 10 s. Rotated (30°) level names get 0.04 inch a character below.
+        below = 0.04 * max(map(len, diag.levels)) if fractions and _rotated(diag.levels) else 0.0
+        height = PANEL[1] + below
+        fig = Figure(figsize=(PANEL[0] * n, height), dpi=DPI)
+        fig.subplots_adjust(left=0.22 / n, right=0.99, top=1 - 0.3 / height, bottom=(0.55 + below) / height,
+                            wspace=0.28)
+        axes = list(fig.subplots(1, n, squeeze=False).ravel())
+        colours = _colours(len(diag.levels))
+        for ax, quantity in zip(axes, BY_DEPTH):
+            _by_depth(ax, diag, quantity, colours)
+            ax.set_title(f"{diag.factor}: {LABELS[quantity]}")
+        axes[0].legend(fontsize="small", title=diag.factor)
+        if fractions:
+            _fractions(axes[2], diag, colours)
+        plots.append(_save(fig, out, diagnostics_name(diag.factor),
+                           f"Diagnostics per level of {diag.factor}: activation std and gradient norm by depth "
+                           "(dashed: first recorded epoch, solid: last; mean over n runs); dead and saturated "
+                           "fraction (bar: last epoch, tick: first)", group="diagnostics"))
+    return plots
+
+
 PlotFn = Callable[[Report, Path], list[Plot]]
 PLOTS: Registry[PlotFn] = Registry("plot")
 PLOTS.add("curves", plot_curves, "validation accuracy per epoch, mean and band per level")
 PLOTS.add("intervals", plot_intervals, "point and interval of the ranking metric per level")
 PLOTS.add("heatmap", plot_heatmap, "interaction of --by a,b")
 PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
+PLOTS.add("diagnostics", plot_diagnostics, "activation std and gradient norm by depth, dead/saturated fraction")
 
 
 def write_plots(report: Report, out: Path) -> list[Plot]:

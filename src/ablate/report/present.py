@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ablate.report.build import Report, Section
+from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
 from ablate.report.tables import METRICS, Metric
 
 MISSING = "—"  # no value: fewer than two runs for an interval, no completed run, ...
@@ -122,3 +123,70 @@ def pivot_cells(report: Report, section: Section) -> pd.DataFrame:
 def grid_caption(report: Report, section: Section) -> str:
     rows = " / ".join(section.keys[:-1])
     return f"{report.rank_by.label} (mean ± half-width, n): {rows} in rows, {section.keys[-1]} in columns"
+
+
+# -- Diagnostics: per factor, rows = levels (two lines each), columns = depths.
+
+def sig(value: float | None, digits: int = 2) -> str:
+    """2 significant digits, short: 0.52, 0.0073, 1.2e−4, 16, 3.1e4, inf."""
+    if value is None or math.isnan(value):
+        return MISSING
+    if math.isinf(value):
+        return "inf" if value > 0 else "−inf"
+    text = format(value, f".{digits}g")
+    if value != 0 and abs(value) < 1e-3:  # 1.2e−4 is shorter than 0.00012
+        text = format(value, f".{digits - 1}e")
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text.replace("-", "−")
+
+
+def first_last(cell: tuple[float, float, int] | None, arrows: bool) -> str:
+    """'0.52→0.61' (first → last recorded epoch), or the last value alone."""
+    if cell is None:
+        return MISSING
+    first, last, _ = cell
+    return f"{sig(first)}→{sig(last)}" if arrows else sig(last)
+
+
+def depth_header(depth: int) -> str:
+    return f"d{depth}"
+
+
+def diagnostic_cells(diag: FactorDiagnostics, arrows: bool = True, depths: list[int] | None = None) -> pd.DataFrame:
+    """One factor's diagnostics as strings: per level an 'act std' and a 'grad
+    norm' line, a column per depth, then dead and saturated fractions (mean over
+    activation layers; only columns some level has). A fraction from fewer runs
+    than the level's n (relu runs only, say) carries its own n."""
+    depths = diag.depths() if depths is None else depths
+    whole = [q for q in OVER_LAYERS if q in diag.quantities()]
+    rows = []
+    for level in diag.levels:
+        n = diag.runs[level]
+        for i, quantity in enumerate(BY_DEPTH):
+            row = [level if i == 0 else "", str(n) if i == 0 else "", LABELS[quantity]]
+            row += [first_last(diag.value(level, quantity, d), arrows) for d in depths]
+            for q in whole:
+                cell = diag.value(level, q) if i == 0 else None
+                text = first_last(cell, arrows) if i == 0 else ""
+                if cell is not None and cell[2] != n:
+                    text += f" (n={cell[2]})"
+                row.append(text)
+            rows.append(row)
+    headers = [diag.factor, "n", "", *map(depth_header, depths), *[LABELS[q] for q in whole]]
+    return pd.DataFrame(rows, columns=headers)
+
+
+def diagnostic_numeric(frame: pd.DataFrame) -> list[bool]:
+    return [False, True, False] + [True] * (frame.shape[1] - 3)
+
+
+def diagnostic_caption(diag: FactorDiagnostics, arrows: bool = True, depths: list[int] | None = None) -> str:
+    when = "first → last recorded epoch" if arrows else "last recorded epoch"
+    shown = ""
+    every = diag.depths()
+    if depths is not None and len(depths) < len(every):
+        shown = f"; depths {', '.join(map(str, depths))} of {every[0]}–{every[-1]}"
+    return (f"{diag.factor} — activation std and gradient norm by depth (d0: first conv/linear layer), "
+            f"{when}, mean over n runs{shown}")

@@ -11,6 +11,11 @@ further analysis; the terminal, Markdown and LaTeX show the same cells.
 On the terminal each section prints as two tables, so each fits a normal
 terminal: what ran and how accurate it was, then how fast it converged and how
 much it overfit. An interaction also prints as a grid of the ranking metric.
+
+Where runs recorded diagnostics, a diagnostics table per factor follows (not
+in CSV, whose one tidy table has a row per level): activation std and gradient
+norm by depth, first → last recorded epoch; on a terminal too narrow for that,
+the last epoch only, then fewer depths.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from ablate.registry import Registry
 from ablate.report.build import Report, Section
-from ablate.report.present import cells, grid_caption, numeric_columns, pivot_cells
+from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
+from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
+                                   numeric_columns, pivot_cells)
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,30 @@ def to_json(report: Report) -> str:
         "tables": [{"title": s.title, "keys": s.keys,
                     "rows": [{k: _clean(v) for k, v in row.items()} for row in s.table.to_dict("records")]}
                    for s in report.sections],
+        "diagnostics": _diagnostics_json(report.diagnostics),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _diagnostics_json(diag: Diagnostics | None) -> dict | None:
+    """Raw means per level, quantity and depth (null: a quantity over all layers)."""
+    if diag is None:
+        return None
+    factors = []
+    for f in diag.factors:
+        rows = []
+        for level in f.levels:
+            for q in f.quantities():
+                for d in [WHOLE] if q in OVER_LAYERS else f.depths():
+                    cell = f.value(level, q, d)
+                    if cell is not None:
+                        rows.append({"level": level, "quantity": q, "depth": None if d == WHOLE else d,
+                                     "first": _clean(cell[0]), "last": _clean(cell[1]), "n": cell[2]})
+        factors.append({"factor": f.factor,
+                        "levels": [{"level": lv, "runs": f.runs[lv], "finished": f.finished[lv]} for lv in f.levels],
+                        "rows": rows})
+    return {"finished": diag.finished, "read": diag.read, "skipped": diag.skipped, "unreadable": diag.unreadable,
+            "epochs": "first and last recorded epoch of each run", "factors": factors}
 
 
 # -- Markdown: GitHub pipe tables.
@@ -108,6 +138,11 @@ def to_markdown(report: Report) -> str:
             grid = pivot_cells(report, section)
             parts += ["", grid_caption(report, section), "",
                       md_table(grid, [True] * grid.shape[1], index=True)]
+    if report.diagnostics is not None:
+        parts += ["", "## Diagnostics", "", report.diagnostics.describe()]
+        for f in report.diagnostics.factors:
+            frame = diagnostic_cells(f)
+            parts += ["", f"### {f.factor}", "", diagnostic_caption(f), "", md_table(frame, diagnostic_numeric(frame))]
     return "\n".join(parts) + "\n"
 
 
@@ -115,7 +150,7 @@ def to_markdown(report: Report) -> str:
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "−": "$-$", "Δ": r"$\Delta$", "×": r"$\times$", "—": "---"}
+                 "±": r"$\pm$", "→": r"$\to$", "−": "$-$", "Δ": r"$\Delta$", "×": r"$\times$", "—": "---"}
 
 
 def latex_escape(text: object) -> str:
@@ -142,6 +177,11 @@ def to_latex(report: Report) -> str:
             grid = pivot_cells(report, section).reset_index()
             numeric = [False] * (len(section.keys) - 1) + [True] * (grid.shape[1] - len(section.keys) + 1)
             parts += ["", latex_table(grid, numeric, grid_caption(report, section))]
+    if report.diagnostics is not None:
+        parts += ["", f"% {report.diagnostics.describe()}"]
+        for f in report.diagnostics.factors:
+            frame = diagnostic_cells(f)
+            parts += ["", latex_table(frame, diagnostic_numeric(frame), diagnostic_caption(f))]
     return "\n".join(parts) + "\n"
 
 
@@ -188,12 +228,41 @@ def _print_section(console: Console, report: Report, section: Section) -> None:
         console.print(_rich_table(None, grid, [False] * rows + [True] * (grid.shape[1] - rows), best_first=False))
 
 
+def _fitted(console: Console, diag: FactorDiagnostics) -> tuple[Table, Text]:
+    """The widest form that fits the console: first → last at every depth, else
+    the last epoch at every depth, else the last epoch at fewer depths (the
+    first and the last kept, the others evenly spaced)."""
+    every = diag.depths()
+    tries = [(True, every), (False, every)]
+    for k in range(len(every) - 1, 1, -1):
+        tries.append((False, sorted({every[round(i * (len(every) - 1) / (k - 1))] for i in range(k)})))
+    for arrows, depths in tries:
+        frame = diagnostic_cells(diag, arrows, depths)
+        table = _rich_table(None, frame, diagnostic_numeric(frame), best_first=False)
+        # Its natural width: console.measure caps a table at the console's width.
+        if Measurement.get(console, console.options.update(max_width=10**6), table).maximum <= console.width:
+            break
+    return table, Text(diagnostic_caption(diag, arrows, depths), style="bold")
+
+
+def print_diagnostics(console: Console, diag: Diagnostics | None) -> None:
+    if diag is None:
+        return  # no run recorded any: no section, no noise
+    console.print()
+    console.print(Text(diag.describe(), style="dim"))
+    for f in diag.factors:
+        table, caption = _fitted(console, f)
+        console.print(caption)  # own line: a table title would wrap to the table's width
+        console.print(table)
+
+
 def print_terminal(console: Console, report: Report) -> None:
     for line in report.header():
         console.print(Text(line, style="dim"))
     for section in report.sections:
         console.print()
         _print_section(console, report, section)
+    print_diagnostics(console, report.diagnostics)
 
 
 def _print_text(name: str) -> Callable[[Console, Report], None]:
