@@ -35,6 +35,8 @@ mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
 if [ ! -s /etc/munge/munge.key ]; then
   dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
 fi
+# Everything runs as root here, so root owns munge's files (the package gives them to "munge").
+chown root:root /etc/munge /etc/munge/munge.key /var/lib/munge /var/log/munge /run/munge
 chmod 0400 /etc/munge/munge.key
 chmod 0700 /etc/munge /var/lib/munge /var/log/munge
 chmod 0755 /run/munge

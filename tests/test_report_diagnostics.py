@@ -269,3 +269,26 @@ def test_reads_what_the_recorder_writes(tmp_path):
         assert len(grads) == 2  # the linear layer's weight and bias
         assert f.value(act, "grad_norm", 2)[0] == pytest.approx(math.hypot(*grads), rel=1e-5)
     assert f.value("relu", "dead_frac") is not None and f.value("tanh", "saturated_frac") is not None
+
+
+def test_a_blown_up_run_shows_inf_and_its_nan_is_left_out(tmp_path):
+    from report_fixtures import Run, ramp
+
+    runs = [Run({"act": "relu", "seed": str(s)}, ramp(0.8), status="diverged" if s == 1 else "completed")
+            for s in range(3)] + [Run({"act": "tanh", "seed": "0"}, ramp(0.7))]
+    sweep = write_sweep(tmp_path, "blowup", runs, keys=["act", "seed"], target=0.5)
+    for run in runs:
+        blown = run.status == "diverged"
+        write_diagnostics(sweep, run, diagnostics_rows({
+            0: [Layer(0, 1.0, 0.0, act_std=1.0)],
+            4: [Layer(0, math.inf if blown else 2.0, 0.0, act_std=math.nan if blown else 4.0)]}))
+    write_diagnostics(sweep, runs[3], [])  # a header alone: no diagnostics
+    diag = build_report([sweep]).diagnostics
+    assert (diag.read, diag.skipped) == (3, 1) and diag.factors[0].levels == ["relu"]
+    relu = diag.factors[0]
+    assert relu.value("relu", "act_std", 0) == (1.0, 4.0, 2)  # the NaN left out of mean and n
+    assert relu.value("relu", "grad_norm", 0)[1:] == (math.inf, 3)
+    lines = invoke(sweep).stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("│ relu │"))
+    assert [[c.strip() for c in line.split("│")[1:-1]] for line in lines[at:at + 2]] == [
+        ["relu", "3", "act std", "1→4"], ["", "", "grad norm", "1→inf"]]

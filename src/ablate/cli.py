@@ -101,6 +101,21 @@ def sweep(
     max_failures: Annotated[Optional[int], typer.Option(
         "--max-failures", min=1, help="Stop launching runs after this many failures.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any run failed.")] = False,
+    launcher: Annotated[str, typer.Option(
+        "--launcher", help="local | slurm | ray, or a launcher/NAME.yaml of your --config-dir.")] = "local",
+    slurm_partition: Annotated[Optional[str], typer.Option("--slurm-partition", help="SLURM partition.")] = None,
+    slurm_account: Annotated[Optional[str], typer.Option("--slurm-account", help="SLURM account.")] = None,
+    slurm_time: Annotated[Optional[int], typer.Option("--slurm-time", min=1, help="Minutes per task.")] = None,
+    slurm_mem: Annotated[Optional[str], typer.Option("--slurm-mem", help="Memory per task, e.g. 8G.")] = None,
+    cpus_per_run: Annotated[Optional[int], typer.Option("--cpus-per-run", min=1, help="CPUs per run (cluster).")] = None,
+    gpus_per_run: Annotated[Optional[float], typer.Option(
+        "--gpus-per-run", min=0, help="GPUs per run: whole for SLURM, fractional for Ray (0.25 packs 4 per GPU).")] = None,
+    slurm_max_parallel: Annotated[Optional[int], typer.Option(
+        "--slurm-max-parallel", min=1, help="Cap on array tasks running at once.")] = None,
+    slurm_extra: Annotated[Optional[list[str]], typer.Option(
+        "--slurm-extra", help="Extra sbatch flag, repeatable: --slurm-extra '--qos=high'.")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster to join ('auto'); default: start a local instance.")] = None,
 ) -> None:
     """Train every combination of a grid; re-run the same command to resume.
 
@@ -109,15 +124,22 @@ def sweep(
     import shlex
     import sys
 
+    from ablate.launchers import LAUNCHERS, load_launch_options, split_overrides, with_flags
     from ablate.plan import default_name, make_plan
     from ablate.sweep import run_sweep
     from ablate.sweep_display import SweepDisplay
 
+    # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
+    launch_overrides, overrides = split_overrides(overrides or [])
     try:
-        plan = make_plan(overrides or [], config_dir)
+        plan = make_plan(overrides, config_dir)
+        opts = with_flags(load_launch_options(launcher, launch_overrides, config_dir),
+                          slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
+                          slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                          slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
     except ConfigError as e:
         raise fail(str(e)) from None
-    sweep_dir = results / (name or default_name(plan.factors, overrides or []))
+    sweep_dir = results / (name or default_name(plan.factors, overrides))
     if dry_run:
         from ablate.plan_view import print_plan
 
@@ -125,12 +147,18 @@ def sweep(
         return
     gpus = _visible_gpus(plan)
     workers = workers or (gpus * runs_per_gpu if gpus else 1)
+    try:
+        executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
+        executor.check_writable(sweep_dir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    display = SweepDisplay(err)
+    display = SweepDisplay(err, launcher=opts.launcher)
     err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
     try:
         counts = run_sweep(plan, sweep_dir, command=command, workers=workers, runs_per_gpu=runs_per_gpu,
-                           gpus=gpus, retry_failed=retry_failed, max_failures=max_failures, display=display)
+                           gpus=gpus, retry_failed=retry_failed, max_failures=max_failures, display=display,
+                           executor=executor)
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None

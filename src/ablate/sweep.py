@@ -78,7 +78,7 @@ def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
 
 def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, runs_per_gpu: int = 1,
               gpus: int = 0, retry_failed: bool = False, max_failures: int | None = None,
-              display=None) -> Counter:
+              display=None, executor=None) -> Counter:
     """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_sweep_yaml(sweep_dir, plan, command)
@@ -96,7 +96,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, ru
     if display is not None:
         display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
                       elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
-    executor = LocalExecutor(workers=workers, runs_per_gpu=runs_per_gpu, gpus=gpus)
+    executor = executor or LocalExecutor(workers=workers, runs_per_gpu=runs_per_gpu, gpus=gpus)
     try:
         for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
             failures += result.status == "failed"

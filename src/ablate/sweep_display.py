@@ -28,8 +28,9 @@ def label(factors: Mapping[str, str]) -> str:
 
 
 class SweepDisplay:
-    def __init__(self, console: Console, live: bool | None = None) -> None:
+    def __init__(self, console: Console, live: bool | None = None, launcher: str = "local") -> None:
         self.console = console
+        self.launcher = launcher
         self.live_mode = console.is_terminal if live is None else live
         self.counts: Counter = Counter()
         self.best: tuple[float, str] | None = None
@@ -46,7 +47,8 @@ class SweepDisplay:
             note += f", {skipped_failed} failed before (--retry-failed re-runs them)"
         if elsewhere:
             note += f", {elsewhere} running in another process"
-        self.console.print(f"{note}; running {to_run} with {workers} worker(s)", highlight=False)
+        where = f"with {workers} worker(s)" if self.launcher == "local" else f"on {self.launcher}"
+        self.console.print(f"{note}; running {to_run} {where}", highlight=False)
         if self.live_mode:
             self.progress = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), console=self.console)
             self.task = self.progress.add_task("runs", total=total, completed=self.already)
@@ -85,8 +87,8 @@ class SweepDisplay:
         elapsed = time.monotonic() - self.started
         left = self.to_run - self.finished_here
         eta = elapsed / self.finished_here * left if self.finished_here else None
-        running = min(self.workers, left)
-        line = (f"running {running} · completed {self.counts['completed']} · diverged {self.counts['diverged']}"
+        running = f"running {min(self.workers, left)} · " if self.launcher == "local" else ""
+        line = (f"{running}completed {self.counts['completed']} · diverged {self.counts['diverged']}"
                 f" · failed {self.counts['failed']} · elapsed {fmt_seconds(elapsed)}"
                 f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
         best = f"best so far: {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"

@@ -54,6 +54,16 @@ class SlurmRun(submitit.helpers.Checkpointable):
         return execute(spec)
 
 
+def submit_or_explain(submit):
+    """sbatch's refusal (bad partition, account, limits) as one line, not a traceback."""
+    try:
+        return submit()
+    except submitit.core.utils.FailedJobError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else str(e))
+        raise ConfigError(f"sbatch refused the job: {reason.removeprefix('sbatch: error: ')}") from None
+
+
 def squeue(job_ids: Sequence[str]) -> dict[str, str] | None:
     """Task id → state for the jobs' tasks SLURM still knows (finished ones for
     MinJobAge, 5 min by default); None when squeue could not answer."""
@@ -144,7 +154,7 @@ class SlurmLauncher:
             return
         check_writable_here(sweep_dir)
         executor = self._executor(sweep_dir, 1, f"ablate-probe-{sweep_dir.name}", min(5, self.options.slurm_time))
-        job = executor.submit(write_probe, str(sweep_dir))
+        job = submit_or_explain(lambda: executor.submit(write_probe, str(sweep_dir)))
         watch, poll = _Watch(), 0.5
         try:
             while (end := watch.finished(job, squeue([job.job_id]))) is None:
@@ -170,7 +180,7 @@ class SlurmLauncher:
         sweep_dir = sweep_dir_of(specs)
         self.check_writable(sweep_dir)  # once per folder: a no-op when the CLI checked it first
         executor = self._executor(sweep_dir, len(specs), f"ablate-{sweep_dir.name}", self.options.slurm_time)
-        jobs = executor.map_array(SlurmRun(), specs)
+        jobs = submit_or_explain(lambda: executor.map_array(SlurmRun(), specs))
         pending = {job.job_id: (job, spec) for job, spec in zip(jobs, specs)}
         array_id = jobs[0].job_id.split("_")[0]
         watch, dropped, next_squeue, squeue_every = _Watch(), False, 0.0, 1.0

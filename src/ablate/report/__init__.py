@@ -8,6 +8,8 @@ sweeps and several sweeps at once. One direction of flow, one job per module:
   convergence  the accuracy target and epochs/seconds to reach it
   stats        Student t intervals, Welch's t-test, Holm's correction
   tables       per-level status counts, means, intervals, ranks, p-values
+  diagnostics  the runs' diagnostics.csv → per level and depth: activation std,
+               gradient norm, dead / saturated fraction (read on first use)
   build        all of the above into one `Report`
   present      numbers → cells shared by terminal, Markdown, LaTeX and HTML
   render       rich tables on the terminal; Markdown, CSV, JSON, LaTeX writers

@@ -69,7 +69,9 @@ def report(
     level's runs by status, mean and 95% interval of best/final validation
     accuracy, area under the accuracy curve, epochs and seconds to the target
     accuracy, and the train − validation gap; levels ranked, each compared
-    with the best by Welch's t-test, Holm-corrected.
+    with the best by Welch's t-test, Holm-corrected. Where runs recorded
+    diagnostics: activation std and gradient norm by layer depth, and the
+    dead / saturated fraction, per level, first → last recorded epoch.
 
     Examples:
 

@@ -20,7 +20,9 @@ training, and the final epoch):
   saturated_frac  mean over activation layers (sigmoid, tanh only)
 
 Per level of each factor: the mean over its runs that have the quantity, and
-that count n. `depth` counts conv/linear layers from 0 at the input.
+that count n (JSON carries it per cell). A NaN (a diverged run's last epoch,
+say) is left out of a mean and of its n; an inf stays in, so a blown-up
+gradient shows as inf. `depth` counts conv/linear layers from 0 at the input.
 
 Nothing here imports `ablate.diagnostics`: its package imports torch, which the
 report never needs (a test keeps COLUMNS equal to its table's).
@@ -100,8 +102,8 @@ def read_files(files: list[str | Path]) -> tuple[pd.DataFrame, np.ndarray, int]:
     existed but could not be read.
 
     One parse for all files: each body gets its index prefixed to every line
-    (a C-level bytes replace) and the whole is read by one `pd.read_csv`,
-    about 20× faster than a read_csv per file for a thousand small files.
+    (a C-level bytes replace) and the whole is read by one `pd.read_csv`:
+    0.11 s for 1,000 files of 233 rows, 8× faster than a read_csv per file.
     """
     chunks, read, unreadable = [], np.zeros(len(files), dtype=bool), 0
     for i, file in enumerate(files):
@@ -117,9 +119,9 @@ def read_files(files: list[str | Path]) -> tuple[pd.DataFrame, np.ndarray, int]:
         if head.rstrip(b"\r") != HEADER:
             unreadable += 1
             continue
-        read[i] = True
         body = body.rstrip(b"\r\n")
-        if body:
+        if body:  # a header alone holds no diagnostics: the run counts as without
+            read[i] = True
             prefix = b"%d," % i
             chunks.append(prefix + body.replace(b"\n", b"\n" + prefix) + b"\n")
     try:
@@ -143,7 +145,8 @@ def _parse(text: bytes) -> pd.DataFrame:
     if not text:
         return pd.DataFrame({n: pd.Series(dtype=float) for n in names}).drop(columns="layer")
     rows = pd.read_csv(io.BytesIO(text), names=names, usecols=["run", "epoch", "depth", "statistic", "value"],
-                       dtype={"statistic": str}, keep_default_na=False, na_values=["nan", "NaN", ""])
+                       dtype={"statistic": "category"},  # a handful of names: 30% faster than strings
+                       keep_default_na=False, na_values=["nan", "NaN", ""])
     for column in ("epoch", "depth", "value"):
         if not pd.api.types.is_numeric_dtype(rows[column]):  # a word where a number belongs: raise
             rows[column] = pd.to_numeric(rows[column], errors="raise")
@@ -159,9 +162,11 @@ def _reduce(rows: pd.DataFrame) -> pd.DataFrame:
     layer = np.sqrt((grad["value"] ** 2).groupby([grad["run"], grad["depth"]], sort=False).sum())
     parts.append(layer.rename("value").reset_index().assign(quantity="grad_norm"))
     over = rows[rows["statistic"].isin(OVER_LAYERS)]
-    whole = over.groupby(["run", "statistic"], sort=False)["value"].mean().reset_index()
+    whole = over.groupby(["run", "statistic"], sort=False, observed=True)["value"].mean().reset_index()
     parts.append(whole.rename(columns={"statistic": "quantity"}).assign(depth=WHOLE))
-    return pd.concat(parts, ignore_index=True)[["run", "quantity", "depth", "value"]]
+    reduced = pd.concat(parts, ignore_index=True)[["run", "quantity", "depth", "value"]]
+    reduced["quantity"] = reduced["quantity"].astype(str)
+    return reduced
 
 
 def per_run(rows: pd.DataFrame) -> pd.DataFrame:

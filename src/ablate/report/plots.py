@@ -229,7 +229,8 @@ def plot_diagnostics(report: Report, out: Path) -> list[Plot]:
         for ax, quantity in zip(axes, BY_DEPTH):
             _by_depth(ax, diag, quantity, colours)
             ax.set_title(f"{diag.factor}: {LABELS[quantity]}")
-        axes[0].legend(fontsize="small", title=diag.factor)
+        if axes[0].get_legend_handles_labels()[0]:
+            axes[0].legend(fontsize="small", title=diag.factor)
         if fractions:
             _fractions(axes[2], diag, colours)
         plots.append(_save(fig, out, diagnostics_name(diag.factor),
