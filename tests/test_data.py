@@ -86,3 +86,24 @@ def test_train_batches_cover_the_split_without_repeats():
     assert len(seen) == (len(data.train_y) // 64) * 64
     batches = list(data.train_batches(64, torch.Generator().manual_seed(0)))
     assert batches[0][0].dtype == torch.uint8 and batches[0][0].shape == (64, 1, 8, 8)
+
+
+def test_data_that_does_not_fit_streams_from_the_host(monkeypatch):
+    """The fallback path: images stay on the host, batches are moved per step.
+    (On this CPU-only machine host and device coincide; the code path is the same.)"""
+    import ablate.data.device as device_mod
+
+    monkeypatch.setattr(device_mod, "fits_on_device", lambda nbytes, device: (False, f"{nbytes} bytes too big"))
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)  # pinning needs a GPU
+    data = load_data(DIGITS, torch.device("cpu"))
+    assert data.note and "too big" in data.note
+    whole = load_data(DIGITS, torch.device("cpu"))
+    gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for (xa, ya), (xb, yb) in zip(data.train_batches(64, gen_a), whole.train_batches(64, gen_b)):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_fits_on_device_is_true_off_cuda():
+    from ablate.data.device import fits_on_device
+
+    assert fits_on_device(10**12, torch.device("cpu")) == (True, None)

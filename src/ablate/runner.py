@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
+import warnings
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,9 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
 
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device)
+    if data.note:
+        rd.log(data.note)
+        warnings.warn(data.note, stacklevel=1)
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
     optimizer = make_optimizer(model, cfg.optim)
     steps = data.train_steps(cfg.batch_size)
@@ -115,7 +119,10 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     if cfg.aug:
         from ablate.data.augment import AugContext, build_pipeline
 
-        augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, data.train_x))
+        # Statistics for pca_lighting/cutout: the whole split, or when streaming
+        # from the host a 10k-image sample of it, which pins them down as well.
+        stats_x = data.to_device(data.train_x[:10_000]) if data.streaming else data.train_x
+        augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, stats_x))
 
     diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=model, data=data, act=cfg.act.name,
                                  optimizer=optimizer, seed=cfg.seed, batch_size=cfg.batch_size,

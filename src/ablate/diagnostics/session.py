@@ -30,8 +30,9 @@ class RunDiagnostics:
         if not self.when:
             return
         n = min(batch_size, PROBE_MAX, len(data.val_y))
-        probe_x = data.normalize(data.to_unit(data.val_x[:n]))
-        self.recorder = Recorder(model, probe_x, data.val_y[:n], act, optimizer=optimizer, seed=seed)
+        probe_x = data.normalize(data.to_unit(data.to_device(data.val_x[:n])))
+        probe_y = data.to_device(data.val_y[:n])
+        self.recorder = Recorder(model, probe_x, probe_y, act, optimizer=optimizer, seed=seed)
         if start_epoch > 0 and path.exists():  # resumed: keep what was recorded up to the checkpoint
             self.recorder.rows = [r for r in read_csv(path) if int(r["epoch"]) <= start_epoch]
         elif start_epoch == 0 and 0 in self.when:

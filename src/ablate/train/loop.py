@@ -39,7 +39,7 @@ def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast,
              tta: str = "none") -> tuple[float, float, float | None]:
     """(mean loss, accuracy, accuracy with test-time augmentation or None)."""
     model.eval()
-    device = data.val_y.device
+    device = data.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     correct_tta = torch.zeros((), device=device, dtype=torch.long)
@@ -77,7 +77,7 @@ def train(
     Stops early, after recording the epoch, when the loss is no longer finite:
     the caller reads that as divergence.
     """
-    device = data.train_y.device
+    device = data.device
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     record = None
@@ -85,7 +85,7 @@ def train(
         started = time.perf_counter()
         model.train()
         # Shuffling seeded per epoch: a run resumed at epoch k sees the same order.
-        order = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+        order = torch.Generator(device=data.train_x.device).manual_seed(seed * 1_000_003 + epoch)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
