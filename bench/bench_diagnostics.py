@@ -75,11 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--probe", type=int, default=256, help="probe images, the first of the validation split")
+    parser.add_argument("--probe", type=int, default=None,
+                        help="probe images, the first of the validation split (default: what a run uses)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_data(DataConfig(name="digits", val_fraction=0.2), torch.device("cpu"))
+    if args.probe is None:
+        from ablate.diagnostics.session import probe_size
+
+        args.probe = probe_size(BATCH, len(data.train_y), len(data.val_y))
     one_run(data, 2, True)  # warm-up: allocator, lazy init, first-call dispatch
 
     plain, watched, costs = [], [], []

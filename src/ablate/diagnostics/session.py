@@ -1,9 +1,12 @@
 """Diagnostics over one run: when to record, the probe batch, the CSV kept current.
 
-The probe is the first `batch_size` validation images (at most 256): one
-training batch's worth of forward and backward, so a recording costs about one
-optimiser step (bench/bench_diagnostics.py measures it), and the same images
-every time, so epochs compare like with like.
+The probe is the first validation images, the same every time so epochs
+compare like with like: a training batch's worth (at most 256), but never more
+than 1/32 of the training split, so that one recording (a forward and backward
+of the probe plus the hooks' statistics, ~1.3 steps' worth per batch of
+probe) stays under 5% of an epoch even on tiny data like digits (22 steps an
+epoch; bench/bench_diagnostics.py measures it); at least 32 images, so "dead
+for every sample" means something.
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ from ablate.diagnostics.recorder import Recorder
 from ablate.diagnostics.table import read_csv
 
 PROBE_MAX = 256  # images
+PROBE_MIN = 32  # images
+TRAIN_SHARE = 32  # the probe is at most 1/32 of the training split
+
+
+def probe_size(batch_size: int, n_train: int, n_val: int) -> int:
+    """Images in the probe batch (see the module docstring for why)."""
+    return min(max(PROBE_MIN, min(batch_size, PROBE_MAX, n_train // TRAIN_SHARE)), n_val)
 
 
 class RunDiagnostics:
@@ -29,7 +39,7 @@ class RunDiagnostics:
         self.recorder: Recorder | None = None
         if not self.when:
             return
-        n = min(batch_size, PROBE_MAX, len(data.val_y))
+        n = probe_size(batch_size, len(data.train_y), len(data.val_y))
         probe_x = data.normalize(data.to_unit(data.to_device(data.val_x[:n])))
         probe_y = data.to_device(data.val_y[:n])
         self.recorder = Recorder(model, probe_x, probe_y, act, optimizer=optimizer, seed=seed)
