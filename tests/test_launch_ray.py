@@ -148,7 +148,9 @@ def test_fractional_gpus_share_one_gpu(tmp_path):
     ray.shutdown()
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        plan = make_plan(["epochs=15", "seed=0,1", "device=cpu"])
+        # Long enough (~5 s a run) that the second worker's start-up (~2 s of
+        # imports) cannot push it past the first run's end.
+        plan = make_plan(["epochs=40", "seed=0,1", "device=cpu"])
         launcher = _launcher(gpus_per_run=0.5)
         launcher.check_writable(tmp_path / "f")
         assert sweep_with(launcher, plan, tmp_path / "f") == {"completed": 2}
@@ -158,7 +160,7 @@ def test_fractional_gpus_share_one_gpu(tmp_path):
     for p in plan.runs:
         log = RunDir(tmp_path / "f" / "runs" / p.run_id).log_file.read_text()
         assert ", gpu 0\n" in log, log  # both on GPU 0
-        stamps = [line.split(" ")[0] for line in log.splitlines() if " epoch " in line]
-        spans.append((stamps[0], stamps[-1]))
+        status = RunDir(tmp_path / "f" / "runs" / p.run_id).read_status()
+        spans.append((status["started"], status["ended"]))  # ISO times, 1 s resolution
     (a0, a1), (b0, b1) = spans
     assert a0 < b1 and b0 < a1, f"the two runs did not train at the same time: {spans}"
