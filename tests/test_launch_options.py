@@ -3,7 +3,6 @@ the sbatch script submitit would submit. Also the helpers the engine tests
 (test_launch_slurm.py, test_launch_ray.py) share."""
 
 import dataclasses
-import inspect
 import shutil
 import sys
 from pathlib import Path
@@ -24,32 +23,7 @@ def sweep_with(executor, plan, sweep_dir: Path, **kwargs):
     """A sweep through `executor`, as the CLI runs one."""
     from ablate.sweep import run_sweep
 
-    if "executor" in inspect.signature(run_sweep).parameters:
-        return run_sweep(plan, sweep_dir, command="test", executor=executor, **kwargs)
-    # TODO(lead): drop this once run_sweep takes `executor=`; until then, the same steps with ours.
-    from collections import Counter
-
-    from ablate.runner import RunSpec
-    from ablate.store.rundir import RunDir, now
-    from ablate.store.tables import write_tables
-    from ablate.sweep import existing_status, triage, write_sweep_yaml
-
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_sweep_yaml(sweep_dir, plan, "test")
-    t = triage(plan, sweep_dir, retry_failed=False)
-    for p in t.to_run:
-        rd = RunDir(sweep_dir / "runs" / p.run_id)
-        if not rd.config.exists():
-            rd.write_config({"run_id": p.run_id, **p.config.to_dict()})
-        if existing_status(rd.path) is None:
-            rd.write_status("queued", queued=now())
-    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True) for p in t.to_run]
-    try:
-        for _ in executor.map(specs, keep_going=lambda: True):
-            pass
-    finally:
-        write_tables(sweep_dir, [(p.run_id, p.factors) for p in plan.runs], plan.factors)
-    return Counter(existing_status(sweep_dir / "runs" / p.run_id) or "queued" for p in plan.runs)
+    return run_sweep(plan, sweep_dir, command="test", executor=executor, **kwargs)
 
 
 def local_reference(root: Path, plan, name: str) -> Path:
