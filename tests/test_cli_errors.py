@@ -63,3 +63,18 @@ def test_help_and_version(cli):
     assert "Train one model" in cli("train", "--help").output
     version = cli("--version")
     assert version.exit_code == 0 and "ablate" in version.output
+
+
+def test_list_prints_every_choice_of_every_group(cli):
+    from ablate.listing import choice_groups
+
+    result = cli("list")
+    assert result.exit_code == 0
+    for group, (registry, _) in choice_groups().items():
+        assert group in result.output
+        for name in registry:
+            assert name in result.output, f"{group}: {name} missing from `ablate list`"
+    for name in ("diagnostics", "launcher", "experiment", "bn_lr", "slurm", "ray", "off"):
+        assert name in result.output
+    one = cli("list", "norm")
+    assert "group" in one.output and "relu" not in one.output and "(default)" in one.output

@@ -50,11 +50,18 @@ def _lookup(tree: dict, dotted: str) -> object:
 
 
 def _preset_help(path: Path) -> str:
+    """The first sentence of the file's leading comment block."""
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        text = line.strip().lstrip("#").strip()
-        if line.startswith("#") and text and not text.startswith("@package"):
-            return text
-    return ""
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").strip()
+        if text and not text.startswith("@package"):
+            lines.append(text)
+    words = " ".join(lines)
+    end = min((i + 1 for i, ch in enumerate(words) if ch in ".?" and (i + 1 == len(words) or words[i + 1] == " ")),
+              default=len(words))
+    return words[:end]
 
 
 def print_choices(console: Console, group: str | None, config_dir: Path | None) -> None:
@@ -63,7 +70,7 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
     from ablate.errors import unknown_choice
 
     groups = choice_groups()
-    names = [*groups, "experiment"]
+    names = [*groups, *FILE_GROUPS]
     if group is not None and group not in names:
         raise unknown_choice("group", group, names)
     defaults = compose_dict([], config_dir)
@@ -83,11 +90,33 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
             mark = f"[bold green]{name}[/] (default)" if name == default else name
             table.add_row(key if i == 0 and key != "aug" else "", mark, escape(registry.help[name]))
         table.add_row("", "", "")
-    if group in (None, "experiment"):
-        presets = group_options("experiment", config_dir)
-        for i, name in enumerate(presets):
-            file = package_conf_dir() / "experiment" / f"{name}.yaml"
-            table.add_row("experiment" if i == 0 else "", name, _preset_help(file) if file.exists() else "")
-        if not presets:
-            table.add_row("experiment", "(none)", "presets live in conf/experiment/NAME.yaml")
+    for key, (default, empty) in FILE_GROUPS.items():
+        if group not in (None, key):
+            continue
+        options = _file_options(key, config_dir, group_options)
+        for i, name in enumerate(sorted(options, key=lambda n: (n != default, n))):
+            file = next((d / key / f"{name}.yaml" for d in (config_dir, package_conf_dir())
+                         if d is not None and (Path(d) / key / f"{name}.yaml").exists()), None)
+            mark = f"[bold green]{name}[/] (default)" if name == default else name
+            table.add_row(key if i == 0 else "", mark, escape(_preset_help(Path(file))) if file else "")
+        if not options:
+            table.add_row(key, "(none)", empty)
+        table.add_row("", "", "")
     console.print(table)
+
+
+# Groups that are folders of YAML files with no code registry: group → (default, text when empty).
+FILE_GROUPS = {
+    "diagnostics": ("on", ""),
+    "experiment": (None, "presets live in conf/experiment/NAME.yaml"),
+    "launcher": ("local", ""),  # `ablate sweep --launcher NAME`; never part of a run's config
+}
+
+
+def _file_options(key: str, config_dir: Path | None, group_options) -> list[str]:
+    if key == "launcher":  # not a Hydra group of the run config: read the folders directly
+        from ablate.config.compose import package_conf_dir
+
+        folders = [package_conf_dir() / key] + ([Path(config_dir) / key] if config_dir else [])
+        return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+    return group_options(key, config_dir)
