@@ -1,6 +1,5 @@
 """Config groups, YAML ↔ registry parity, and the typed config."""
 
-from pathlib import Path
 
 import pytest
 import yaml

@@ -4,7 +4,10 @@ the sbatch script submitit would submit. Also the helpers the engine tests
 
 import dataclasses
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +20,19 @@ from ablate.launchers import ENGINES, LAUNCHERS, LaunchOptions, load_launch_opti
 # ------------------------------------------------------------ shared with the engine tests
 
 TIMING_COLUMNS = ["seconds", "seconds_to_target", "host", "device"]  # differ by machine and load, by design
+
+
+@contextmanager
+def immutable_folder(path: Path) -> Iterator[Path]:
+    """A folder not even root can create a file in (chattr +i), as on a node where
+    the results folder is read-only or another filesystem; skips where unsupported."""
+    path.mkdir()
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here; cannot make a folder unwritable for root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def sweep_with(executor, plan, sweep_dir: Path, **kwargs):

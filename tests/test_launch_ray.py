@@ -9,7 +9,6 @@ import importlib.util
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 
@@ -19,7 +18,7 @@ from ablate.errors import ConfigError
 from ablate.launchers import LAUNCHERS, LaunchOptions
 from ablate.plan import make_plan
 from ablate.store.rundir import RunDir
-from test_launch_options import assert_same_tables, local_reference, sweep_with
+from test_launch_options import assert_same_tables, immutable_folder, local_reference, sweep_with
 
 pytestmark = pytest.mark.slow
 
@@ -126,20 +125,12 @@ def test_a_run_no_node_can_hold_fails_at_start(local_ray, tmp_path):
 def test_a_results_folder_the_workers_cannot_write_fails_at_start(local_ray, tmp_path, monkeypatch):
     import ablate.launchers.ray as ray_launcher
 
-    sweep_dir = tmp_path / "results"
-    sweep_dir.mkdir()
-    # Immutable: not even root can create a file in it, as on a node where the
-    # folder is a read-only or different filesystem.
-    if subprocess.run(["chattr", "+i", str(sweep_dir)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not supported here; cannot make a folder unwritable for root")
-    try:
+    with immutable_folder(tmp_path / "results") as sweep_dir:
         # This process would pass its own check; the probe task on the node must catch it.
         monkeypatch.setattr(ray_launcher, "check_writable_here", lambda path: None)
         with pytest.raises(ConfigError, match=r"results folder .*results is not writable from the cluster's "
                                               r"workers; put it on shared storage \(node .*PermissionError"):
             _launcher().check_writable(sweep_dir)
-    finally:
-        subprocess.run(["chattr", "-i", str(sweep_dir)], check=True)
 
 
 def test_fractional_gpus_share_one_gpu(tmp_path):

@@ -20,7 +20,7 @@ from ablate.errors import ConfigError
 from ablate.launchers import LAUNCHERS, LaunchOptions
 from ablate.plan import make_plan
 from ablate.store.rundir import RunDir
-from test_launch_options import assert_same_tables, local_reference, sweep_with
+from test_launch_options import assert_same_tables, immutable_folder, local_reference, sweep_with
 
 pytestmark = pytest.mark.slow
 
@@ -197,18 +197,10 @@ def test_a_results_folder_the_nodes_cannot_write_fails_at_start(tmp_path, monkey
     _cluster_kill_wait()
     import ablate.launchers.slurm as slurm
 
-    sweep_dir = tmp_path / "results"
-    sweep_dir.mkdir()
-    # Immutable: not even root can create a file in it, as on a node where the
-    # folder is a read-only or different filesystem.
-    if subprocess.run(["chattr", "+i", str(sweep_dir)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not supported here; cannot make a folder unwritable for root")
-    try:
+    with immutable_folder(tmp_path / "results") as sweep_dir:
         # The login node (this process) would pass its own check; the probe job must catch it.
         monkeypatch.setattr(slurm, "check_writable_here", lambda path: None)
         launcher = _launcher(slurm_folder=str(tmp_path / "logs"))
         with pytest.raises(ConfigError, match=r"results folder .*results is not writable from the cluster's "
                                               r"workers; put it on shared storage \(.*not permitted"):
             launcher.check_writable(sweep_dir)
-    finally:
-        subprocess.run(["chattr", "-i", str(sweep_dir)], check=True)

@@ -4,7 +4,6 @@ import csv
 import json
 
 import pytest
-import torch
 import yaml
 
 from ablate.config.compose import load_config
@@ -69,12 +68,9 @@ def test_finished_run_is_skipped_and_fresh_retrains(tmp_path):
 
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     """Stop after epoch 2 of 4, resume: same weights-derived metrics as straight through."""
-    full = run(RunSpec(load_config(["epochs=4", "device=cpu", "dropout.p=0.3"]), tmp_path / "full"))
+    run(RunSpec(load_config(["epochs=4", "device=cpu", "dropout.p=0.3"]), tmp_path / "full"))
 
     import ablate.train.loop as loop
-
-    class Stop(Exception):
-        pass
 
     calls = {"n": 0}
     original = loop.EpochRecord

@@ -156,9 +156,8 @@ def sweep(
     display = SweepDisplay(err, launcher=opts.launcher)
     err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
     try:
-        counts = run_sweep(plan, sweep_dir, command=command, workers=workers, runs_per_gpu=runs_per_gpu,
-                           gpus=gpus, retry_failed=retry_failed, max_failures=max_failures, display=display,
-                           executor=executor)
+        counts = run_sweep(plan, sweep_dir, command=command, workers=workers, gpus=gpus, retry_failed=retry_failed,
+                           max_failures=max_failures, display=display, executor=executor)
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None

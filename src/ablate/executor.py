@@ -19,8 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ablate.runner import RunResult, RunSpec, run
 from ablate.store.lock import run_lock
+from ablate.store.rundir import RunDir, now
 
 LOCKED = "locked"  # RunResult.status when another sweep holds the run
+UNFINISHED = ("running", "queued")  # statuses a lost or cancelled run may still show
 
 _active = False  # a worker is inside a run (SIGTERM then interrupts it cleanly)
 
@@ -67,9 +69,8 @@ def cpu_threads(workers: int) -> int:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1, runs_per_gpu: int = 1, gpus: int = 0) -> None:
-        self.workers = workers
-        self.runs_per_gpu = runs_per_gpu
+    def __init__(self, workers: int = 1, gpus: int = 0) -> None:
+        self.workers = workers  # on GPU, the caller's GPUs × runs per GPU
         self.gpus = gpus
 
     def map(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool] = lambda: True) -> Iterator[RunResult]:
@@ -115,7 +116,7 @@ class LocalExecutor:
                         # A worker died (out of memory, killed): that run failed,
                         # the sweep goes on in a fresh pool.
                         broken = True
-                        yield worker_lost(spec, e)
+                        yield lost(spec, "failed", f"worker process died: {e}".splitlines()[0])
                 if broken:
                     for future, spec in list(pending.items()):
                         queue.insert(0, spec)  # its run resumes from its checkpoint
@@ -133,11 +134,18 @@ class LocalExecutor:
         pool.shutdown(wait=True)
 
 
-def worker_lost(spec: RunSpec, error: BaseException) -> RunResult:
-    from ablate.store.rundir import RunDir, now
+def lost(spec: RunSpec, status: str, message: str) -> RunResult:
+    """A run whose task ended without a result (cancelled, preempted, killed).
 
-    message = f"worker process died: {error}".splitlines()[0]
+    The run did not record its own end, so its status.json still says running
+    or queued; record `status` (interrupted: the next sweep resumes it from its
+    checkpoint; failed: it needs --retry-failed) unless it finished after all.
+    """
     rd = RunDir(spec.run_dir)
-    rd.write_status("failed", ended=now(), error=message)
-    rd.log(message)
-    return RunResult(spec.run_dir.name, "failed", error=message)
+    current = rd.read_status().get("status")
+    if current in UNFINISHED or current is None:
+        rd.write_status(status, ended=now(), error=message)
+        rd.log(message)
+        current = status
+    return RunResult(rd.run_id, current, rd.read_summary() if current in ("completed", "diverged") else {},
+                     error=None if current in ("completed", "diverged") else message)

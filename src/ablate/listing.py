@@ -66,7 +66,7 @@ def _preset_help(path: Path) -> str:
 
 def print_choices(console: Console, group: str | None, config_dir: Path | None) -> None:
     import ablate.data  # noqa: F401  (registers the datasets)
-    from ablate.config.compose import compose_dict, group_options, package_conf_dir
+    from ablate.config.compose import compose_dict
     from ablate.errors import unknown_choice
 
     groups = choice_groups()
@@ -93,12 +93,10 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
     for key, (default, empty) in FILE_GROUPS.items():
         if group not in (None, key):
             continue
-        options = _file_options(key, config_dir, group_options)
+        options = _yaml_choices(key, config_dir)
         for i, name in enumerate(sorted(options, key=lambda n: (n != default, n))):
-            file = next((d / key / f"{name}.yaml" for d in (config_dir, package_conf_dir())
-                         if d is not None and (Path(d) / key / f"{name}.yaml").exists()), None)
             mark = f"[bold green]{name}[/] (default)" if name == default else name
-            table.add_row(key if i == 0 else "", mark, escape(_preset_help(Path(file))) if file else "")
+            table.add_row(key if i == 0 else "", mark, escape(_preset_help(options[name])))
         if not options:
             table.add_row(key, "(none)", empty)
         table.add_row("", "", "")
@@ -113,10 +111,10 @@ FILE_GROUPS = {
 }
 
 
-def _file_options(key: str, config_dir: Path | None, group_options) -> list[str]:
-    if key == "launcher":  # not a Hydra group of the run config: read the folders directly
-        from ablate.config.compose import package_conf_dir
+def _yaml_choices(key: str, config_dir: Path | None) -> dict[str, Path]:
+    """name → file of a folder group, from the package's conf/ and the user's
+    --config-dir (whose file describes the choice when both have one)."""
+    from ablate.config.compose import package_conf_dir
 
-        folders = [package_conf_dir() / key] + ([Path(config_dir) / key] if config_dir else [])
-        return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
-    return group_options(key, config_dir)
+    folders = [package_conf_dir() / key] + ([Path(config_dir).expanduser() / key] if config_dir else [])
+    return {p.stem: p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.yaml"))}

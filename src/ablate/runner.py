@@ -10,7 +10,6 @@ as `diverged`; neither propagates, so a sweep goes on. Ctrl-C marks the run
 from __future__ import annotations
 
 import platform
-import time
 import traceback
 import warnings
 from contextlib import closing
@@ -88,7 +87,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     if resume_from is None:
         for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
             stale.unlink(missing_ok=True)
-    rd.write_config({"run_id": rid, **cfg.to_dict()})
+    rd.write_config(rid, cfg.to_dict())
     rd.write_status("running", started=now(), device=str(device), precision=precision, error=None,
                     ended=None, resumed=resume_from is not None)
     rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume_from else 'starting'}")

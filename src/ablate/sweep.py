@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 import ablate
-from ablate.executor import LOCKED, LocalExecutor, cpu_threads
+from ablate.executor import LocalExecutor, cpu_threads
 from ablate.plan import Plan
-from ablate.runner import RunResult, RunSpec
+from ablate.runner import RunSpec
 from ablate.store import atomic
 from ablate.store.lock import is_locked
 from ablate.store.rundir import RunDir, now
@@ -76,8 +76,7 @@ def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
     return t
 
 
-def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, runs_per_gpu: int = 1,
-              gpus: int = 0, retry_failed: bool = False, max_failures: int | None = None,
+def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gpus: int = 0, retry_failed: bool = False, max_failures: int | None = None,
               display=None, executor=None) -> Counter:
     """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +85,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, ru
     for planned in t.to_run:
         rd = RunDir(sweep_dir / "runs" / planned.run_id)
         if not rd.config.exists():
-            rd.write_config({"run_id": planned.run_id, **planned.config.to_dict()})
+            rd.write_config(planned.run_id, planned.config.to_dict())
         if existing_status(rd.path) is None:
             rd.write_status("queued", queued=now())
     threads = cpu_threads(workers) if workers > 1 and not gpus else None
@@ -96,7 +95,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, ru
     if display is not None:
         display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
                       elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
-    executor = executor or LocalExecutor(workers=workers, runs_per_gpu=runs_per_gpu, gpus=gpus)
+    executor = executor or LocalExecutor(workers=workers, gpus=gpus)
     try:
         for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
             failures += result.status == "failed"
@@ -109,5 +108,3 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, ru
             display.end(counts)
     return counts
 
-
-__all__ = ["run_sweep", "triage", "RunResult", "LOCKED"]

@@ -28,6 +28,13 @@ from omegaconf.errors import OmegaConfBaseException
 from ablate.config.schema import RunConfig, from_mapping
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
 
+try:  # Hydra's own second phase of `compose`; private, so looked up defensively
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    _apply_overrides = ConfigLoaderImpl._apply_overrides_to_config
+except (ImportError, AttributeError):
+    _apply_overrides = None
+
 CONFIG_NAME = "config"
 GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "experiment")
 
@@ -88,12 +95,10 @@ def _check_group_choices(parsed: list[Override], config_dir: Path | None) -> Non
                     raise unknown_choice(group, name, options)
 
 
-def _unknown_key_error(key: str, parsed: list[Override], overrides: Sequence[str],
-                       config_dir: Path | None) -> ConfigError:
-    """`unknown key 'model.depth'; keys here: name, pool` from the config as chosen."""
-    choices = [o for o, p in zip(overrides, parsed) if p.key_or_group in GROUPS]
+def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None) -> ConfigError:
+    """`unknown key 'model.depth'; keys there: name, pool` from the config as chosen."""
     try:
-        cfg = hydra_compose(CONFIG_NAME, overrides=choices + _search_path_override(config_dir))
+        cfg = _compose_groups(tree, config_dir)
     except HydraException:
         return ConfigError(f"unknown key '{key}'")
     parent, _, leaf = key.rpartition(".")
@@ -119,28 +124,30 @@ def _compose_groups(group_overrides: tuple[str, ...], config_dir: Path | None) -
         return hydra_compose(CONFIG_NAME, overrides=list(group_overrides) + _search_path_override(config_dir))
 
 
-def _compose(parsed: list[Override], config_dir: Path | None) -> DictConfig:
+def _split(parsed: list[Override], config_dir: Path | None) -> tuple[tuple[str, ...], list[Override]]:
+    """(overrides that shape the defaults tree, value overrides applied on top).
+
+    A group choice (`norm=batch`, `aug=[flip]`) or Hydra's own settings shape
+    the tree; everything else (`norm.groups=4`) is a value on top of it.
+    """
+    groups = _groups(config_dir)
+    in_tree = [o.key_or_group in groups or o.key_or_group.startswith("hydra.") or o.package is not None
+               for o in parsed]
+    return (tuple(o.input_line for o, t in zip(parsed, in_tree) if t),
+            [o for o, t in zip(parsed, in_tree) if not t])
+
+
+def _compose(tree: tuple[str, ...], values: list[Override], config_dir: Path | None) -> DictConfig:
     """Hydra's composition, split in its own two phases: the defaults tree from
     the group choices (cached: a grid recomposes it only when a group choice
     changes, ~0.1 s each), then the value overrides, applied by Hydra's own
     `_apply_overrides_to_config` exactly as `compose` would after the tree."""
-    groups = _groups(config_dir)
-    # A group choice (`norm=batch`, `aug=[flip]`) or Hydra's own settings shape
-    # the defaults tree; everything else (`norm.groups=4`) is a value on top.
-    in_tree = [o.key_or_group in groups or o.key_or_group.startswith("hydra.") or o.package is not None
-               for o in parsed]
-    by_group = tuple(o.input_line for o, t in zip(parsed, in_tree) if t)
-    values = [o for o, t in zip(parsed, in_tree) if not t]
-    cfg = copy.deepcopy(_compose_groups(by_group, config_dir))
-    try:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-        apply = ConfigLoaderImpl._apply_overrides_to_config
-    except (ImportError, AttributeError):  # a Hydra without it: compose everything
+    if _apply_overrides is None:  # a Hydra without it: compose everything
         with hydra_context():
-            return hydra_compose(CONFIG_NAME, overrides=[o.input_line for o in parsed]
+            return hydra_compose(CONFIG_NAME, overrides=[*tree, *(o.input_line for o in values)]
                                  + _search_path_override(config_dir))
-    apply(values, cfg)
+    cfg = copy.deepcopy(_compose_groups(tree, config_dir))
+    _apply_overrides(values, cfg)
     return cfg
 
 
@@ -155,16 +162,16 @@ def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> di
             )
     with hydra_context():
         _check_group_choices(parsed, config_dir)
+    tree, values = _split(parsed, config_dir)
     try:
-        cfg = _compose(parsed, config_dir)
+        cfg = _compose(tree, values, config_dir)
     except MissingConfigException as e:
         raise ConfigError(str(e).strip().splitlines()[0]) from None
     except HydraException as e:
         message = str(e).strip()
-        match = re.search(r"Could not (?:override|append to config|delete from config)\W+'?([^'.\s]+(?:\.[^'.\s]+)*)", message)
-        if match and "Could not override" in message:
-            with hydra_context():
-                raise _unknown_key_error(match.group(1), parsed, overrides, config_dir) from None
+        match = re.search(r"Could not override '([^']+)'", message)
+        if match:
+            raise _unknown_key_error(match.group(1), tree, config_dir) from None
         raise ConfigError(message.splitlines()[0]) from None
     except OmegaConfBaseException as e:
         raise ConfigError(str(e).strip().splitlines()[0]) from None

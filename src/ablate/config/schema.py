@@ -214,7 +214,6 @@ def _parse_aug(value: Any) -> tuple:
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,9 @@ class RunConfig:
             raise ConfigError(
                 f"unknown device '{self.device}'; choices: auto, cpu, cuda, cuda:N, mps"
             )
-        require_choice("precision", self.precision, PRECISIONS)
+        from ablate.train.device import PRECISIONS
+
+        require_choice("precision", self.precision, ("auto", *PRECISIONS))
 
     def to_dict(self) -> dict[str, Any]:
         from ablate.data.augment import aug_to_dict

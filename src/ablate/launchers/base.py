@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 
 from ablate.errors import ConfigError
-from ablate.runner import RunResult, RunSpec
+from ablate.executor import UNFINISHED
+from ablate.runner import RunSpec
 from ablate.store.rundir import RunDir, now
 
-UNFINISHED = ("running", "queued")  # statuses a lost or cancelled run may still show
 
 
 def require_extra(module: str, extra: str) -> ModuleType:
@@ -67,23 +67,6 @@ def check_writable_here(sweep_dir: Path) -> None:
         write_probe(str(sweep_dir))
     except OSError as e:
         raise ConfigError(f"results folder {sweep_dir} is not writable: {e.strerror or e}") from None
-
-
-def lost(spec: RunSpec, status: str, message: str) -> RunResult:
-    """A run whose task ended without a result (cancelled, preempted, killed).
-
-    The run did not record its own end, so its status.json still says running
-    or queued; record `status` (interrupted: the next sweep resumes it from its
-    checkpoint; failed: it needs --retry-failed) unless it finished after all.
-    """
-    rd = RunDir(spec.run_dir)
-    current = rd.read_status().get("status")
-    if current in UNFINISHED or current is None:
-        rd.write_status(status, ended=now(), error=message)
-        rd.log(message)
-        current = status
-    return RunResult(rd.run_id, current, rd.read_summary() if current in ("completed", "diverged") else {},
-                     error=None if current in ("completed", "diverged") else message)
 
 
 def mark_interrupted(specs: Iterable[RunSpec], message: str) -> None:

@@ -22,8 +22,8 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ablate.errors import ConfigError
-from ablate.executor import execute
-from ablate.launchers.base import check_writable_here, for_cluster, lost, mark_interrupted, not_writable, \
+from ablate.executor import execute, lost
+from ablate.launchers.base import check_writable_here, for_cluster, mark_interrupted, not_writable, \
     sweep_dir_of, write_probe
 from ablate.launchers.options import LaunchOptions
 from ablate.runner import RunResult, RunSpec

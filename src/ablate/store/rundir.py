@@ -41,8 +41,9 @@ class RunDir:
         return self.path.name
 
     # -- config
-    def write_config(self, config: dict[str, Any]) -> None:
-        atomic.write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+    def write_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """config.yaml: the run id, then the resolved config as a plain mapping."""
+        atomic.write_text(self.config, yaml.safe_dump({"run_id": run_id, **config}, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
         return yaml.safe_load(self.config.read_text(encoding="utf-8"))
