@@ -99,6 +99,35 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     assert "resumed after epoch 2" in rd.log_file.read_text()
 
 
+def test_resume_drops_a_history_row_the_checkpoint_does_not_hold(tmp_path, monkeypatch):
+    """A kill between writing history.csv and checkpoint.pt leaves history one epoch ahead."""
+    import ablate.train.loop as loop
+
+    config = load_config(["epochs=4", "device=cpu"])
+    original, calls = loop.EpochRecord, {"n": 0}
+
+    def interrupt_on(n):
+        def record(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+        return record
+
+    monkeypatch.setattr(loop, "EpochRecord", interrupt_on(3))
+    with pytest.raises(KeyboardInterrupt):
+        run(RunSpec(config, tmp_path / "r"))
+    rd = RunDir(tmp_path / "r")
+    rows = rd.history.read_text().splitlines()
+    rd.history.write_text("\n".join(rows + [rows[-1].replace("2,", "3,", 1)]) + "\n")  # the orphan row
+    assert len(rd.read_history()) == 3
+    calls["n"] = 0
+    monkeypatch.setattr(loop, "EpochRecord", interrupt_on(1))  # stop before the resumed epoch ends
+    with pytest.raises(KeyboardInterrupt):
+        run(RunSpec(config, tmp_path / "r"))
+    assert [int(h["epoch"]) for h in rd.read_history()] == [1, 2]
+
+
 def test_cpu_runs_are_deterministic(tmp_path):
     a = run(RunSpec(load_config(FAST), tmp_path / "a"))
     b = run(RunSpec(load_config(FAST), tmp_path / "b"))

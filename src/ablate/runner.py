@@ -112,6 +112,9 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
         start_epoch, elapsed, history = state["epoch"], state["elapsed"], state["history"]
+        # history.csv is written just before the checkpoint, so a kill between
+        # the two leaves one row the checkpoint doesn't hold: drop it now.
+        rd.write_history(history)
         rd.log(f"resumed after epoch {start_epoch}")
     train_model = torch.compile(model) if cfg.compile else model
     augment = None
