@@ -4,8 +4,9 @@ Both sides train the same model with the same optimiser, batch size and
 epochs on the same data, in this one script:
 
 - ablate: the split as one uint8 tensor on the device, index-slice batches,
-  batched on-device augmentation, metrics accumulated on the device
-  (`ablate.train.loop.train`, exactly what `ablate train` runs).
+  batched on-device augmentation, metrics accumulated on the device,
+  channels-last where `memory_format=auto` picks it (`ablate.train.loop.train`
+  and `ablate.train.layout`, exactly what `ablate train` runs).
 - baseline: a torchvision-style `Dataset` with per-sample `transforms.v2`,
   a `DataLoader` (num_workers tuned: the fastest of 0, 1, 2, … on this machine),
   and a plain loop calling `.item()` every step.
@@ -24,7 +25,7 @@ import csv
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConf
                                   OptimConfig, SchedConfig)
 from ablate.data.device import load_data
 from ablate.models import build_model
+from ablate.train.layout import apply_memory_format
 from ablate.train.loop import train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
@@ -50,6 +52,7 @@ class Case:
     batch_size: int = 64
     precision: str = "fp32"
     device: str = "cpu"
+    memory_format: str = "auto"  # ablate's side only; the baseline trains as a user would, NCHW
     norm: NormConfig = field(default_factory=NormConfig)
 
 
@@ -73,6 +76,9 @@ CASES = {
              norm=NormConfig(name="batch")),
     ],
 }
+# On CUDA memory_format=auto keeps NCHW until measured: time channels-last beside it.
+CASES["gpu"] += [replace(case, name=case.name + " channels_last", memory_format="channels_last")
+                 for case in CASES["gpu"]]
 
 
 def make_model(case: Case, shape, device):
@@ -86,6 +92,7 @@ def run_ablate(case: Case) -> float:
     device = torch.device(case.device)
     data = load_data(case.data, device)
     model = make_model(case, data.shape, device)
+    apply_memory_format(model, case.memory_format, device)
     optimizer = make_optimizer(model, OptimConfig(lr=0.02))
     scheduler = make_scheduler(optimizer, SchedConfig(name="constant"), data.train_steps(case.batch_size), case.epochs)
     augment = None

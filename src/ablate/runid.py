@@ -2,7 +2,7 @@
 
 The same config is the same run on any machine and in any sweep, so a sweep
 can skip what is done and two sweeps can share runs. Left out: where and how
-fast it runs (device, compile, evaluation batch size) and what it records on
+fast it runs (device, compile, memory layout, evaluation batch size) and what it records on
 the side (diagnostics cadence), which must not split
 one experiment into two ids.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from ablate.config.schema import RunConfig
 
 # (group, key) pairs that do not change what a run computes, only where or how fast.
-NOT_IDENTITY = {("device",), ("compile",), ("eval", "batch_size"), ("diagnostics",)}
+NOT_IDENTITY = {("device",), ("compile",), ("memory_format",), ("eval", "batch_size"), ("diagnostics",)}
 
 
 def identity(config: RunConfig) -> dict[str, Any]:

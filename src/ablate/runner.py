@@ -29,6 +29,7 @@ from ablate.store import atomic
 from ablate.store.rundir import RunDir, now
 from ablate.summary import summarize
 from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
+from ablate.train.layout import apply_memory_format
 from ablate.train.loop import EpochRecord, diverged, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
@@ -98,6 +99,8 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         rd.log(data.note)
         warnings.warn(data.note, stacklevel=1)
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
+    layout = apply_memory_format(model, cfg.memory_format, device)
+    rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
     optimizer = make_optimizer(model, cfg.optim)
     steps = data.train_steps(cfg.batch_size)
     scheduler = make_scheduler(optimizer, cfg.sched, steps, cfg.epochs)
@@ -160,7 +163,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         "run_id": rid, "status": status, **summarize(history, cfg.target_acc),
         "diverged_epoch": int(last.epoch) if status == "diverged" else None,
         "params": count_params(model), "device": str(device), "precision": precision,
-        "host": platform.node(), "finished": now(), "versions": versions(),
+        "memory_format": layout, "host": platform.node(), "finished": now(), "versions": versions(),
         "warnings": diagnostics.warnings(),
     }
     reason = f"loss not finite at epoch {last.epoch}" if status == "diverged" else None

@@ -238,6 +238,7 @@ class RunConfig:
     precision: str = "auto"
     target_acc: float | None = None  # val accuracy that counts as "converged"
     compile: bool = False  # torch.compile the model (pays off on long GPU runs)
+    memory_format: str = "auto"  # auto | channels_last | contiguous (ablate.train.layout)
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
@@ -252,6 +253,9 @@ class RunConfig:
         from ablate.train.device import PRECISIONS
 
         require_choice("precision", self.precision, ("auto", *PRECISIONS))
+        from ablate.train.layout import MEMORY_FORMATS
+
+        MEMORY_FORMATS.check(self.memory_format)
 
     def to_dict(self) -> dict[str, Any]:
         from ablate.data.augment import aug_to_dict
