@@ -232,6 +232,48 @@ def test_update_ratio_is_the_last_optimizer_step():
         assert rows[(name, "update_ratio")] == pytest.approx(expected, rel=1e-4), name
 
 
+def test_a_disarmed_step_leaves_update_ratio_unknown_not_stale():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        optimizer.step()
+
+    with Recorder(net, x, y, "relu", optimizer=optimizer) as recorder:
+        step()  # armed: snapshot taken
+        recorder.arm(False)
+        step()  # the snapshot is now two steps old
+        assert "update_ratio" not in {r["statistic"] for r in recorder.record(1)}
+        recorder.arm(True)
+        step()
+        rows = {(r["layer"], r["statistic"]): r["value"] for r in recorder.record(2)}
+    for name, p in net.named_parameters():
+        assert rows[(name, "update_ratio")] == pytest.approx(0.1 * p.grad.norm().item() / p.norm().item(), rel=1e-4)
+
+
+def test_a_run_copies_weights_only_in_the_epochs_it_records(tmp_path):
+    from ablate.data.device import load_data
+    from ablate.diagnostics.session import RunDiagnostics
+
+    data = load_data(DataConfig(name="synthetic", n_train=256, n_val=64, size=8, channels=1),
+                     torch.device("cpu"))
+    net = build(depth=2)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    session = RunDiagnostics(DiagnosticsConfig(every=3), epochs=7, model=net, data=data, act="tanh",
+                             optimizer=optimizer, seed=0, batch_size=64, path=tmp_path / "d.csv")
+    armed = [session.recorder.armed]  # during epoch 1
+    for epoch in range(1, 7):
+        session.after_epoch(epoch, diverged=False)
+        armed.append(session.recorder.armed)  # during epoch + 1
+    session.close()
+    assert record_epochs(DiagnosticsConfig(every=3), 7) == {0, 3, 6, 7}
+    assert armed == [False, False, True, False, False, True, True]  # epochs 1..7
+
+
 # -------------------------------------------------------------- the table
 
 

@@ -47,6 +47,12 @@ class RunDiagnostics:
             self.recorder.rows = [r for r in read_csv(path) if int(r["epoch"]) <= start_epoch]
         elif start_epoch == 0 and 0 in self.when:
             self._record(0)
+        self._arm_for(start_epoch + 1)
+
+    def _arm_for(self, epoch: int) -> None:
+        # update_ratio needs the weights from before the last step of a
+        # recorded epoch: copy them only in epochs that will be recorded.
+        self.recorder.arm(epoch in self.when)
 
     def _record(self, epoch: int) -> None:
         self.recorder.record(epoch)
@@ -55,8 +61,11 @@ class RunDiagnostics:
     def after_epoch(self, epoch: int, diverged: bool) -> None:
         # A diverging run stops early; record its last epoch so the picture of
         # how it blew up is in the file.
-        if self.recorder is not None and (epoch in self.when or diverged):
+        if self.recorder is None:
+            return
+        if epoch in self.when or diverged:
             self._record(epoch)
+        self._arm_for(epoch + 1)
 
     def warnings(self) -> list[str]:
         return warnings(self.recorder.rows) if self.recorder is not None and self.recorder.rows else []
