@@ -27,6 +27,9 @@ CASES = [
     (["norm=batch,group"], ["is a sweep", "ablate sweep"]),
     (["norm="], ["norm"]),
     (["experiment=nope"], ["unknown experiment 'nope'"]),
+    (["memory_format=nhwc"], ["unknown memory_format 'nhwc'", "channels_last", "contiguous"]),
+    (["results=out"], ["'results=out' is not a config key", "write --results out"]),
+    (["fresh=true"], ["write --fresh"]),
 ]
 
 
@@ -41,6 +44,17 @@ def test_bad_input_is_one_clear_line(cli, tmp_path, args, expected):
     for fragment in expected:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert not (Path(tmp_path) / "results").exists(), "a rejected command must not write results"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["workers=2", "seed=0,1"], "write --workers 2"),
+    (["dry_run=true"], "write --dry-run"),
+    (["slurm_partition=gpu"], "write --slurm-partition gpu"),
+])
+def test_a_sweep_option_written_as_an_override_says_so(cli, tmp_path, args, expected):
+    result = cli("sweep", *args)
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert not (Path(tmp_path) / "results").exists()
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(cli):

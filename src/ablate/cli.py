@@ -41,6 +41,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
+    """The config error, unless an override is really one of this command's
+    options written as key=value (`results=out` for `--results out`): then say that."""
+    options = {opt: param for param in ctx.command.params for opt in param.opts if opt.startswith("--")}
+    for override in overrides:
+        key, eq, value = override.partition("=")
+        flag = "--" + key.replace("_", "-")
+        if eq and flag in options:
+            usage = flag if getattr(options[flag], "is_flag", False) else f"{flag} {value}"
+            return fail(f"'{override}' is not a config key but this command's option: write {usage}")
+    return fail(str(e))
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"ablate {ablate.__version__}")
@@ -57,6 +70,7 @@ def main_callback(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     overrides: Overrides = None,
     config_dir: ConfigDir = None,
     results: ResultsRoot = Path("results"),
@@ -78,7 +92,7 @@ def train(
         config = load_config(overrides or [], config_dir)
         resolve_device(config.device)
     except ConfigError as e:
-        raise fail(str(e)) from None
+        raise config_fail(e, ctx, overrides or []) from None
     run_dir = results / name / "runs" / run_id(config)
     result = run(RunSpec(config, run_dir, resume=not fresh, progress=not quiet and err.is_terminal))
     print_run_result(out, result, run_dir)
@@ -88,6 +102,7 @@ def train(
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     overrides: Overrides = None,
     config_dir: ConfigDir = None,
     results: ResultsRoot = Path("results"),
@@ -138,7 +153,7 @@ def sweep(
                           slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
                           slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
     except ConfigError as e:
-        raise fail(str(e)) from None
+        raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
     if dry_run:
         from ablate.plan_view import print_plan
