@@ -232,3 +232,11 @@ def test_augmentation_sets_sweep_as_one_factor():
     assert cells == [("[]",), ("[flip]",), ("[flip,crop]",)]
     assert [tuple(a.name for a in p.config.aug) for p in plan.runs] == [(), ("flip",), ("crop", "flip")]
     assert len({p.run_id for p in plan.runs}) == 3
+
+
+def test_gpu_workers_keep_the_parents_visible_devices():
+    from ablate.executor import gpu_ids
+
+    assert gpu_ids(2, None) == ["0", "1"]
+    assert gpu_ids(2, "2,3") == ["2", "3"]  # index 0 in the parent is GPU 2, so worker slot 0 must be "2"
+    assert gpu_ids(1, "GPU-8f3a, GPU-77c1") == ["GPU-8f3a"]

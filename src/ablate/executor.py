@@ -63,6 +63,13 @@ def _init_worker(gpu_slots) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_slots.get())
 
 
+def gpu_ids(gpus: int, visible: str | None) -> list[str]:
+    """What each worker puts in CUDA_VISIBLE_DEVICES: the parent's own visible
+    devices in order (with CUDA_VISIBLE_DEVICES=2,3, device index 0 is GPU 2)."""
+    listed = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+    return listed[:gpus] if len(listed) >= gpus else [str(i) for i in range(gpus)]
+
+
 def cpu_threads(workers: int) -> int:
     """Each worker's share of the cores (at least one thread)."""
     return max(1, (os.cpu_count() or 1) // workers)
@@ -88,8 +95,9 @@ class LocalExecutor:
         slots = None
         if self.gpus:
             slots = ctx.Queue()
+            ids = gpu_ids(self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
             for i in range(self.workers):
-                slots.put(i % self.gpus)
+                slots.put(ids[i % self.gpus])
 
         def new_pool() -> ProcessPoolExecutor:
             return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,))
