@@ -36,9 +36,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.packing:
             cmd = [sys.executable, "-m", "ablate", "sweep", *GRID, f"epochs={args.epochs}", "device=cuda",
-                   "--runs-per-gpu", str(k), "--results", tmp, "--name", f"pack{k}"]
+                   "--runs-per-gpu", str(k), "--results", tmp, "--name", f"pack{k}",
+                   "--strict"]  # a failed run would otherwise count as a fast one
             started = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if done.returncode:
+                raise SystemExit(f"--runs-per-gpu {k}: the sweep failed\n{done.stderr[-2000:]}")
             seconds = time.perf_counter() - started
             rows.append((k, seconds, 16 / seconds * 3600))
             print(f"--runs-per-gpu {k}: 16 runs in {seconds:6.1f} s = {16 / seconds * 3600:7.0f} runs/hour "

@@ -25,7 +25,8 @@ GRID = ["norm=none,batch", "act=relu,tanh", "seed=0,1,2"]  # 2 × 2 × 3 = 12 ru
 
 def sweep_seconds(workers: int, epochs: int, root: Path) -> float:
     cmd = [sys.executable, "-m", "ablate", "sweep", *GRID, f"epochs={epochs}", "device=cpu",
-           "--workers", str(workers), "--results", str(root), "--name", f"w{workers}"]
+           "--workers", str(workers), "--results", str(root), "--name", f"w{workers}",
+           "--strict"]  # a failed run would otherwise count as a fast one
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started

@@ -89,11 +89,12 @@ def test_train_batches_cover_the_split_without_repeats():
 
 
 def test_data_that_does_not_fit_streams_from_the_host(monkeypatch):
-    """The fallback path: images stay on the host, batches are moved per step.
-    (On this CPU-only machine host and device coincide; the code path is the same.)"""
+    """The fallback decision: images stay on the host and batches are the same.
+    (On a CPU-only machine host and device coincide, so the per-step copy
+    itself is not exercised here; tests/test_gpu_paths.py checks `streaming`.)"""
     import ablate.data.device as device_mod
 
-    monkeypatch.setattr(device_mod, "fits_on_device", lambda nbytes, device: (False, f"{nbytes} bytes too big"))
+    monkeypatch.setattr(device_mod, "fits_on_device", lambda nbytes, device, share: (False, f"{nbytes} bytes too big"))
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)  # pinning needs a GPU
     data = load_data(DIGITS, torch.device("cpu"))
     assert data.note and "too big" in data.note

@@ -240,3 +240,37 @@ def test_gpu_workers_keep_the_parents_visible_devices():
     assert gpu_ids(2, None) == ["0", "1"]
     assert gpu_ids(2, "2,3") == ["2", "3"]  # index 0 in the parent is GPU 2, so worker slot 0 must be "2"
     assert gpu_ids(1, "GPU-8f3a, GPU-77c1") == ["GPU-8f3a"]
+
+
+@pytest.mark.slow
+def test_a_dead_gpu_worker_is_replaced_and_the_sweep_finishes(tmp_path):
+    """With GPU slots, the pool that replaces a dead one must hand out slots
+    again; if not, its workers wait forever for one."""
+    import multiprocessing
+    import threading
+
+    from ablate.executor import LocalExecutor
+    from ablate.runner import RunSpec
+
+    plan = make_plan(["seed=0,1,2,3", "epochs=30", "device=cpu"])
+    specs = [RunSpec(p.config, tmp_path / p.run_id) for p in plan.runs]
+    killed = []
+
+    def kill_a_worker():
+        deadline = time.time() + 120
+        while time.time() < deadline and not any((s.run_dir / "checkpoint.pt").exists() for s in specs):
+            time.sleep(0.05)
+        victim = multiprocessing.active_children()[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        killed.append(victim.pid)
+
+    results = []
+    sweep = threading.Thread(target=lambda: results.extend(LocalExecutor(workers=2, gpus=1).map(specs)), daemon=True)
+    killer = threading.Thread(target=kill_a_worker, daemon=True)
+    sweep.start()
+    killer.start()
+    sweep.join(240)
+    assert killed, "never caught a worker mid-run"
+    assert not sweep.is_alive(), "the replacement pool never ran the remaining runs"
+    statuses = sorted(r.status for r in results)
+    assert statuses.count("failed") == 1 and statuses.count("completed") >= 3, statuses

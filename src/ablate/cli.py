@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import ablate
 from ablate.errors import ConfigError
@@ -34,8 +35,6 @@ ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for ou
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    from rich.markup import escape
-
     # Escaped: messages quote user values such as 'aug=[flip,crop]', which rich would read as markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -140,6 +139,7 @@ def sweep(
     import sys
 
     from ablate.launchers import LAUNCHERS, load_launch_options, split_overrides, with_flags
+    from ablate.launchers.options import gpu_request_note
     from ablate.plan import default_name, make_plan
     from ablate.sweep import run_sweep
     from ablate.sweep_display import SweepDisplay
@@ -152,6 +152,7 @@ def sweep(
                           slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
                           slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
                           slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
+        gpu_note = gpu_request_note(opts, {p.config.device for p in plan.runs})
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
@@ -167,6 +168,8 @@ def sweep(
         executor.check_writable(sweep_dir)
     except ConfigError as e:
         raise fail(str(e)) from None
+    if gpu_note:
+        err.print(f"[yellow]note:[/] {escape(gpu_note)}", highlight=False)
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     display = SweepDisplay(err, launcher=opts.launcher)
     err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)

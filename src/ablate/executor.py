@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from ablate.runner import RunResult, RunSpec, run
 from ablate.store.lock import run_lock
@@ -92,14 +93,16 @@ class LocalExecutor:
 
     def _pool(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool]) -> Iterator[RunResult]:
         ctx = mp.get_context("spawn")  # fork + CUDA or OpenMP thread pools is unsafe
-        slots = None
-        if self.gpus:
-            slots = ctx.Queue()
-            ids = gpu_ids(self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
-            for i in range(self.workers):
-                slots.put(ids[i % self.gpus])
+        ids = gpu_ids(self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES")) if self.gpus else []
 
         def new_pool() -> ProcessPoolExecutor:
+            # Each worker takes one GPU slot as it starts; a pool replaced after a
+            # worker died gets a full queue again, or its workers would wait forever.
+            slots = None
+            if ids:
+                slots = ctx.Queue()
+                for i in range(self.workers):
+                    slots.put(ids[i % len(ids)])
             return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,))
 
         pool = new_pool()
@@ -115,21 +118,27 @@ class LocalExecutor:
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                broken = False
+                broken: dict[Path, str] = {}
                 for future in done:
                     spec = pending.pop(future)
                     try:
                         yield future.result()
                     except BrokenProcessPool as e:
-                        # A worker died (out of memory, killed): that run failed,
-                        # the sweep goes on in a fresh pool.
-                        broken = True
-                        yield lost(spec, "failed", f"worker process died: {e}".splitlines()[0])
+                        broken[spec.run_dir] = str(e).splitlines()[0]
                 if broken:
-                    for future, spec in list(pending.items()):
-                        queue.insert(0, spec)  # its run resumes from its checkpoint
+                    # A worker died (out of memory, killed). The broken pool stops
+                    # every other worker with SIGTERM, and their runs record
+                    # themselves `interrupted` on the way out (or had not begun);
+                    # once the pool has joined them, a run still marked running
+                    # is the dead worker's.
+                    in_flight = [s for s in specs if s.run_dir in broken] + list(pending.values())
                     pending.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for spec in reversed(in_flight):
+                        if RunDir(spec.run_dir).read_status().get("status") == "running":
+                            yield lost(spec, "failed", f"worker process died: {broken.get(spec.run_dir, '')}")
+                        else:
+                            queue.insert(0, spec)  # a bystander: it resumes from its checkpoint, if any
                     pool = new_pool()
         except BaseException:
             # Ctrl-C (or a crash here): interrupt the runs in flight; each

@@ -44,6 +44,7 @@ class RunSpec:
     resume: bool = True  # continue from checkpoint.pt; skip if already finished
     progress: bool = False  # a live progress bar on the terminal
     threads: int | None = None  # CPU threads for this run (a worker's share of the cores)
+    gpu_share: float = 1.0  # share of its GPU's memory the run may plan on: 1/K with K runs packed on it
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def run(spec: RunSpec) -> RunResult:
         rd.log("failed\n" + traceback.format_exc())
         rd.write_status("failed", ended=now(), error=error)
         return RunResult(rid, "failed", error=error)
+    finally:
+        if torch.cuda.is_initialized():
+            # Hand the run's cached blocks back, so runs packed beside it and the
+            # worker's next run see the memory as free when they place their data.
+            torch.cuda.empty_cache()
 
 
 def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
@@ -94,7 +100,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume_from else 'starting'}")
 
     torch.manual_seed(cfg.seed)
-    data = load_data(cfg.data, device)
+    data = load_data(cfg.data, device, share=spec.gpu_share)
     if data.note:
         rd.log(data.note)
         warnings.warn(data.note, stacklevel=1)
@@ -104,6 +110,9 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     optimizer = make_optimizer(model, cfg.optim)
     steps = data.train_steps(cfg.batch_size)
     scheduler = make_scheduler(optimizer, cfg.sched, steps, cfg.epochs)
+    # fp16 needs loss scaling; its scale is part of the checkpoint, so a resumed
+    # run doesn't restart at 2^16 and skip steps finding it again.
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     history: list[dict[str, float]] = []
     start_epoch, elapsed = 0, 0.0
     if resume_from is not None:
@@ -111,9 +120,12 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_cpu"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        # RNG states are CPU byte tensors whatever the device; map_location moved them.
+        torch.set_rng_state(state["rng_cpu"].cpu())
         if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
         start_epoch, elapsed, history = state["epoch"], state["elapsed"], state["history"]
         # history.csv is written just before the checkpoint, so a kill between
         # the two leaves one row the checkpoint doesn't hold: drop it now.
@@ -139,7 +151,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         rd.write_history(history)
         atomic.torch_save(rd.checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "epoch": record.epoch, "elapsed": record.elapsed,
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": record.epoch, "elapsed": record.elapsed,
             "history": history, "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         })
@@ -154,7 +166,7 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         last = train(
             train_model, data, optimizer, scheduler,
             epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
-            seed=cfg.seed, amp_dtype=autocast_dtype(precision), augment=augment, tta=cfg.eval.tta,
+            seed=cfg.seed, amp_dtype=autocast_dtype(precision), scaler=scaler, augment=augment, tta=cfg.eval.tta,
             start_epoch=start_epoch, elapsed=elapsed,
             on_step=bar.step, on_epoch=lambda r: (on_epoch(r), bar.epoch(r)),
         )

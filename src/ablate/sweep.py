@@ -88,8 +88,12 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
             rd.write_config(planned.run_id, planned.config.to_dict())
         if existing_status(rd.path) is None:
             rd.write_status("queued", queued=now())
-    threads = cpu_threads(workers) if workers > 1 and not gpus else None
-    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads) for p in t.to_run]
+    # Workers split the cores on CPU and on GPU alike (a GPU run's host work,
+    # pinned copies and kernel launches, needs few threads; more oversubscribe).
+    threads = cpu_threads(workers) if workers > 1 else None
+    share = min(1.0, gpus / workers) if gpus else 1.0  # `workers` runs packed over `gpus` devices
+    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share)
+             for p in t.to_run]
     labels = {p.run_id: p.factors for p in plan.runs}
     failures = 0
     if display is not None:

@@ -37,10 +37,11 @@ class DeviceData:
 
     @property
     def streaming(self) -> bool:
-        return self.train_x.device != self.device
+        """The images stay in host memory while batches are computed on an accelerator."""
+        return self.train_x.device.type == "cpu" and self.device.type != "cpu"
 
     def to_device(self, t: Tensor) -> Tensor:
-        if t.device == self.device:
+        if t.device.type != "cpu" or self.device.type == "cpu":  # already where it is computed
             return t
         # Pinned, so the copy is asynchronous and overlaps the previous step's compute.
         return t.pin_memory().to(self.device, non_blocking=True)
@@ -85,18 +86,24 @@ def _resize(x: Tensor, size: int) -> Tensor:
 DATA_SHARE_OF_FREE = 0.5
 
 
-def fits_on_device(nbytes: int, device: torch.device) -> tuple[bool, str | None]:
+def fits_on_device(nbytes: int, device: torch.device, share: float = 1.0) -> tuple[bool, str | None]:
+    """Whether the images may live on `device`: within DATA_SHARE_OF_FREE of
+    the free memory, times `share` when runs packed on one GPU start together
+    and each sees the same free memory."""
     if device.type != "cuda":
         return True, None
     free, _ = torch.cuda.mem_get_info(device)
-    if nbytes <= DATA_SHARE_OF_FREE * free:
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)  # cached by this process
+    budget = DATA_SHARE_OF_FREE * share * free
+    if nbytes <= budget:
         return True, None
-    return False, (f"the dataset ({nbytes / 2**30:.1f} GiB) does not fit in {DATA_SHARE_OF_FREE:.0%} of the "
-                   f"GPU's free memory ({free / 2**30:.1f} GiB); keeping it in pinned host memory and "
-                   "streaming batches (slower)")
+    return False, (f"the dataset ({nbytes / 2**30:.1f} GiB) does not fit in this run's "
+                   f"{budget / 2**30:.1f} GiB of GPU memory ({DATA_SHARE_OF_FREE:.0%} of "
+                   f"{free / 2**30:.1f} GiB free{f', shared by {round(1 / share)} packed runs' if share < 1 else ''}); "
+                   "keeping it in pinned host memory and streaming batches (slower)")
 
 
-def load_data(cfg: DataConfig, device: torch.device) -> DeviceData:
+def load_data(cfg: DataConfig, device: torch.device, share: float = 1.0) -> DeviceData:
     splits: Splits = DATASETS[cfg.name].load(cfg)
     shape = input_shape(cfg)
     train_x, val_x = _resize(splits.train_x, shape.size), _resize(splits.val_x, shape.size)
@@ -104,7 +111,7 @@ def load_data(cfg: DataConfig, device: torch.device) -> DeviceData:
     pixels = train_x.float().div(255.0).transpose(0, 1).reshape(shape.channels, -1)
     mean, std = PREPROCESS[cfg.preprocess](pixels.mean(dim=1), pixels.std(dim=1).clamp_min(1e-3))
     view = (1, shape.channels, 1, 1)
-    fits, note = fits_on_device(train_x.nbytes + val_x.nbytes, device)
+    fits, note = fits_on_device(train_x.nbytes + val_x.nbytes, device, share)
     storage = device if fits else torch.device("cpu")
     if not fits:
         train_x, val_x = train_x.pin_memory(), val_x.pin_memory()

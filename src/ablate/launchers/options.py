@@ -130,3 +130,20 @@ def with_flags(options: LaunchOptions, **flags: Any) -> LaunchOptions:
     if "slurm_extra" in given:
         given["slurm_extra"] = tuple(given["slurm_extra"])
     return dataclasses.replace(options, **given)
+
+
+def gpu_request_note(options: LaunchOptions, devices: set[str]) -> str | None:
+    """Cluster tasks get only the GPUs they book (Ray empties CUDA_VISIBLE_DEVICES
+    for a task with no GPU; SLURM's cgroups hide unbooked ones). A run that
+    needs CUDA without booking one is an error before anything is submitted;
+    `device=auto` without one trains on CPU, which deserves a note."""
+    if options.launcher == "local" or options.gpus_per_run > 0:
+        return None
+    cuda = sorted(d for d in devices if d.startswith("cuda"))
+    if cuda:
+        raise ConfigError(f"device={cuda[0]} but --gpus-per-run is 0, so {options.launcher} tasks get no GPU; "
+                          f"pass --gpus-per-run 1{' (or 0.25 to pack 4 runs per GPU)' if options.launcher == 'ray' else ''}")
+    if "auto" in devices:
+        return (f"--gpus-per-run is 0: {options.launcher} tasks get no GPU, so device=auto trains on CPU "
+                "(pass --gpus-per-run 1 for a GPU per run)")
+    return None

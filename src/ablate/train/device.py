@@ -8,12 +8,17 @@ from ablate.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; explicit names must exist here."""
+    """`auto` picks cuda, then mps, then cpu; explicit names must exist here.
+
+    Accelerators come back with an index (`cuda:0`, never bare `cuda`):
+    tensors report theirs, and `torch.device("cuda") != torch.device("cuda:0")`,
+    so an unindexed device would make every "is it already there?" check fail.
+    """
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", torch.cuda.current_device())
         if torch.backends.mps.is_available():
-            return torch.device("mps")
+            return torch.device("mps", 0)
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda":
@@ -21,8 +26,11 @@ def resolve_device(name: str) -> torch.device:
             raise ConfigError(f"device={name} but this machine has no CUDA device; use device=auto or device=cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"device={name} but only {torch.cuda.device_count()} CUDA device(s) exist")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device={name} but MPS is not available here; use device=auto or device=cpu")
+        return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device={name} but MPS is not available here; use device=auto or device=cpu")
+        return torch.device("mps", device.index or 0)
     return device
 
 
@@ -30,10 +38,13 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """`auto` is bf16 autocast on CUDA (same range as fp32, no loss scaling
-    needed, tensor-core speed) and fp32 elsewhere."""
+    """`auto` is bf16 autocast on CUDA cards with bf16 tensor cores (Ampere and
+    later: same range as fp32, no loss scaling), fp16 with a gradient scaler on
+    older cards (where bf16 is only emulated, and slow), fp32 elsewhere."""
     if name == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     return name
 
 

@@ -65,6 +65,7 @@ def train(
     eval_batch_size: int,
     seed: int,
     amp_dtype: torch.dtype | None,
+    scaler: torch.amp.GradScaler | None = None,
     tta: str = "none",
     start_epoch: int = 0,
     elapsed: float = 0.0,
@@ -79,20 +80,25 @@ def train(
     """
     device = data.device
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if scaler is None:  # loss scaling is for fp16 only; disabled, it is a pass-through
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     record = None
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
         model.train()
         # Shuffling seeded per epoch: a run resumed at epoch k sees the same order.
-        order = torch.Generator(device=data.train_x.device).manual_seed(seed * 1_000_003 + epoch)
+        epoch_seed = seed * 1_000_003 + epoch
+        order = torch.Generator(device=data.train_x.device).manual_seed(epoch_seed)
+        # Augmentations draw on the batch's device; when streaming, the images
+        # (and so the shuffle) are on the host, so they need their own generator.
+        rng = torch.Generator(device=device).manual_seed(epoch_seed) if data.streaming else order
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for raw, y in data.train_batches(batch_size, order):
             x, target = data.to_unit(raw), y
             if augment is not None:  # on [0, 1] pixels; target turns soft under mixup/cutmix
-                x, target = augment(x, y, order)
+                x, target = augment(x, y, rng)
             x = data.normalize(x)
             with autocast():
                 logits = model(x)
