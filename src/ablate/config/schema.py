@@ -298,15 +298,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return float(value) if tp is float else value
 
 
-def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "") -> T:
-    """Build dataclass `cls` from a plain mapping, checking keys, types and ranges."""
+def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hidden: tuple[str, ...] = ()) -> T:
+    """Build dataclass `cls` from a plain mapping, checking keys, types and ranges.
+    `hidden` fields keep their defaults and are not settable (an aug's `name`)."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in hidden}
     kwargs = {}
     for key, value in mapping.items():
         full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in hints:
-            raise ConfigError(f"unknown key '{full}';{did_you_mean(key, fields)} keys here: {', '.join(fields)}")
+        if key not in fields:
+            raise ConfigError(f"unknown key '{full}';{did_you_mean(str(key), fields)} "
+                              f"keys here: {', '.join(fields) or '(none)'}")
         parse = fields[key].metadata.get("parse")
         kwargs[key] = parse(value) if parse else _coerce(value, hints[key], full)
     return cls(**kwargs)

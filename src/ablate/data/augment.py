@@ -24,7 +24,6 @@ from torch import Tensor
 
 from ablate.config.schema import from_mapping
 from ablate.data import colour, geometry, mixing
-from ablate.errors import ConfigError, did_you_mean
 from ablate.models.blocks import InputShape
 from ablate.registry import Registry
 
@@ -69,10 +68,6 @@ AUGS.add("cutmix", AugEntry(mixing.CutmixParams, mixing.make_cutmix),
          "paste a box from another image, labels mixed by area, λ ~ Beta(alpha, alpha)")
 
 
-def _param_keys(entry: AugEntry) -> list[str]:
-    return [f.name for f in dataclasses.fields(entry.params) if f.name != "name"]
-
-
 def _order(params: Any) -> int:
     return list(AUGS).index(params.name)
 
@@ -84,13 +79,7 @@ def parse_aug(mapping: Mapping[str, Mapping[str, Any] | None] | None) -> tuple[A
     chosen = []
     for name, values in (mapping or {}).items():
         entry = AUGS[name]  # unknown name: "unknown aug 'flp'; did you mean 'flip'? choices: ..."
-        values = dict(values or {})
-        keys = _param_keys(entry)
-        for key in values:
-            if key not in keys:
-                raise ConfigError(f"unknown key 'aug.{name}.{key}';{did_you_mean(str(key), keys)} "
-                                  f"keys here: {', '.join(keys) or '(none)'}")
-        chosen.append(from_mapping(entry.params, values, f"aug.{name}"))
+        chosen.append(from_mapping(entry.params, dict(values or {}), f"aug.{name}", hidden=("name",)))
     return tuple(sorted(chosen, key=_order))
 
 
