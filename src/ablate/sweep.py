@@ -58,6 +58,7 @@ class Triage:
     done: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # failed before, not retried
     elsewhere: list = field(default_factory=list)  # locked by another live process
+    unstarted: set = field(default_factory=set)  # run ids of to_run with no status.json yet
 
 
 def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
@@ -73,11 +74,13 @@ def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
             t.elsewhere.append(planned)
         else:
             t.to_run.append(planned)
+            if status is None:
+                t.unstarted.add(planned.run_id)
     return t
 
 
-def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gpus: int = 0, retry_failed: bool = False, max_failures: int | None = None,
-              display=None, executor=None) -> Counter:
+def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gpus: int = 0,
+              retry_failed: bool = False, max_failures: int | None = None, display=None, executor=None) -> Counter:
     """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_sweep_yaml(sweep_dir, plan, command)
@@ -86,7 +89,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
         rd = RunDir(sweep_dir / "runs" / planned.run_id)
         if not rd.config.exists():
             rd.write_config(planned.run_id, planned.config.to_dict())
-        if existing_status(rd.path) is None:
+        if planned.run_id in t.unstarted:
             rd.write_status("queued", queued=now())
     # Workers split the cores on CPU and on GPU alike (a GPU run's host work,
     # pinned copies and kernel launches, needs few threads; more oversubscribe).
