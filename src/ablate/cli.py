@@ -83,7 +83,8 @@ def train(
     """
     from ablate.config.compose import load_config
     from ablate.runid import run_id
-    from ablate.runner import RunSpec, run
+    from ablate.executor import LOCKED, execute
+    from ablate.runner import RunSpec
     from ablate.summary_view import print_run_result
     from ablate.train.device import resolve_device
 
@@ -93,7 +94,10 @@ def train(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
     run_dir = results / name / "runs" / run_id(config)
-    result = run(RunSpec(config, run_dir, resume=not fresh, progress=not quiet and err.is_terminal))
+    # Under the run's lock, as in a sweep: two commands never train one run at once.
+    result = execute(RunSpec(config, run_dir, resume=not fresh, progress=not quiet and err.is_terminal))
+    if result.status == LOCKED:
+        raise fail(f"run {result.run_id} is being trained by another process right now ({run_dir})", code=1)
     print_run_result(out, result, run_dir)
     if result.status == "failed":
         raise typer.Exit(1)

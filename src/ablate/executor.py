@@ -108,34 +108,47 @@ class LocalExecutor:
         pool = new_pool()
         pending: dict[Future, RunSpec] = {}
         queue = list(specs)
+        breaks_in_a_row = 0  # pool replacements with no run finished in between
         try:
             while queue or pending:
                 # Keep exactly `workers` runs in flight: the pool would otherwise
                 # pre-queue extra work that a Ctrl-C or --max-failures must not start.
+                pool_broke = False
                 while queue and len(pending) < self.workers and keep_going():
-                    spec = queue.pop(0)
-                    pending[pool.submit(_execute_in_worker, spec)] = spec
-                if not pending:
+                    try:
+                        pending[pool.submit(_execute_in_worker, queue[0])] = queue[0]
+                    except BrokenProcessPool:  # a worker died since the last wait
+                        pool_broke = True
+                        break
+                    queue.pop(0)
+                if not pending and not pool_broke:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done = wait(pending, return_when=FIRST_COMPLETED)[0] if pending else set()
                 broken: dict[Path, str] = {}
                 for future in done:
                     spec = pending.pop(future)
                     try:
-                        yield future.result()
+                        result = future.result()
                     except BrokenProcessPool as e:
                         broken[spec.run_dir] = str(e).splitlines()[0]
-                if broken:
+                        continue
+                    breaks_in_a_row = 0
+                    yield result
+                if broken or pool_broke:
                     # A worker died (out of memory, killed). The broken pool stops
                     # every other worker with SIGTERM, and their runs record
                     # themselves `interrupted` on the way out (or had not begun);
                     # once the pool has joined them, a run still marked running
                     # is the dead worker's.
+                    # Workers that die before any run ends (a broken environment)
+                    # would requeue the same runs forever: after 3, fail them.
+                    breaks_in_a_row += 1
                     in_flight = [s for s in specs if s.run_dir in broken] + list(pending.values())
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
                     for spec in reversed(in_flight):
-                        if RunDir(spec.run_dir).read_status().get("status") == "running":
+                        status = RunDir(spec.run_dir).read_status().get("status")
+                        if status == "running" or breaks_in_a_row >= 3:
                             yield lost(spec, "failed", f"worker process died: {broken.get(spec.run_dir, '')}")
                         else:
                             queue.insert(0, spec)  # a bystander: it resumes from its checkpoint, if any

@@ -13,7 +13,7 @@ import platform
 import traceback
 import warnings
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,8 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
             stale.unlink(missing_ok=True)
     rd.write_config(rid, cfg.to_dict())
-    rd.write_status("running", started=now(), device=str(device), precision=precision, error=None,
+    started = rd.read_status().get("started") if resume_from else None  # a resume keeps the first start
+    rd.write_status("running", started=started or now(), device=str(device), precision=precision, error=None,
                     ended=None, resumed=resume_from is not None)
     rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume_from else 'starting'}")
 
@@ -116,16 +117,21 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
     history: list[dict[str, float]] = []
     start_epoch, elapsed = 0, 0.0
     if resume_from is not None:
-        state = torch.load(resume_from, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        # RNG states are CPU byte tensors whatever the device; map_location moved them.
-        torch.set_rng_state(state["rng_cpu"].cpu())
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
+        try:
+            state = torch.load(resume_from, map_location=device, weights_only=False)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            # RNG states are CPU byte tensors whatever the device; map_location moved them.
+            torch.set_rng_state(state["rng_cpu"].cpu())
+            if device.type == "cuda" and state.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
+        except Exception as e:  # noqa: BLE001 — truncated, or written by an incompatible version
+            # Resuming from it would fail the same way on every retry: start over instead.
+            rd.log(f"checkpoint unusable ({type(e).__name__}: {str(e).splitlines()[0]}); starting from scratch")
+            return _run(replace(spec, resume=False), rd, rid)
         start_epoch, elapsed, history = state["epoch"], state["elapsed"], state["history"]
         # history.csv is written just before the checkpoint, so a kill between
         # the two leaves one row the checkpoint doesn't hold: drop it now.
@@ -161,15 +167,20 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
 
     from ablate.display import TrainProgress
 
-    with TrainProgress(enabled=spec.progress, epochs=cfg.epochs, steps=steps, start_epoch=start_epoch) as bar, \
-            closing(diagnostics):
-        last = train(
-            train_model, data, optimizer, scheduler,
-            epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
-            seed=cfg.seed, amp_dtype=autocast_dtype(precision), scaler=scaler, augment=augment, tta=cfg.eval.tta,
-            start_epoch=start_epoch, elapsed=elapsed,
-            on_step=bar.step, on_epoch=lambda r: (on_epoch(r), bar.epoch(r)),
-        )
+    # A run killed after its diverging epoch was checkpointed but before it was
+    # recorded as diverged must not train on from NaN weights when resumed.
+    already_diverged = bool(history) and diverged(EpochRecord(**history[-1]))
+    with TrainProgress(enabled=spec.progress and not already_diverged, epochs=cfg.epochs, steps=steps,
+                       start_epoch=start_epoch) as bar, closing(diagnostics):
+        if not already_diverged:
+            train(
+                train_model, data, optimizer, scheduler,
+                epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
+                seed=cfg.seed, amp_dtype=autocast_dtype(precision), scaler=scaler, augment=augment, tta=cfg.eval.tta,
+                start_epoch=start_epoch, elapsed=elapsed,
+                on_step=bar.step, on_epoch=lambda r: (on_epoch(r), bar.epoch(r)),
+            )
+    last = EpochRecord(**history[-1])  # the run's final epoch, whether trained now or before a resume
     status = "diverged" if diverged(last) else "completed"
     summary = {
         "run_id": rid, "status": status, **summarize(history, cfg.target_acc),

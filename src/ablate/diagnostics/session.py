@@ -45,6 +45,7 @@ class RunDiagnostics:
         self.recorder = Recorder(model, probe_x, probe_y, act, optimizer=optimizer, seed=seed)
         if start_epoch > 0 and path.exists():  # resumed: keep what was recorded up to the checkpoint
             self.recorder.rows = [r for r in read_csv(path) if int(r["epoch"]) <= start_epoch]
+            self.recorder.write_csv(path)  # drop rows of an epoch the checkpoint doesn't hold
         elif start_epoch == 0 and 0 in self.when:
             self._record(0)
         self._arm_for(start_epoch + 1)
