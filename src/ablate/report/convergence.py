@@ -6,7 +6,11 @@ A run that never reaches the target has no epochs-to-target; it is counted as
 The target comes from the sweeps' own `target_acc` when they set one. When
 none did, the report uses DEFAULT_FRACTION of the best run's best validation
 accuracy and says so, and re-scores every run from its per-epoch history
-(epochs.csv) because the stored epochs_to_target columns are empty then.
+(epochs.csv) because the stored epochs_to_target columns are empty then. A
+run without such history is "unknown": neither reached nor not reached.
+
+The target is chosen from every run read, before --where, so filtering never
+moves it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ablate.report.load import Store
 # close enough to the top to separate slow from fast, low enough that most runs
 # of a reasonable configuration reach it.
 DEFAULT_FRACTION = 0.95
+KNOWN = "target_known"  # runs column: is this run's time-to-target known (measured or re-scored)?
 
 
 @dataclass(frozen=True)
@@ -53,31 +58,48 @@ def choose_target(runs: pd.DataFrame) -> tuple[Target, bool]:
         return Target(None, "no completed runs"), True
     value = DEFAULT_FRACTION * float(best)
     source = (f"default: no target_acc was set; {DEFAULT_FRACTION:.0%} of the best run's "
-              f"best val acc {best:.4f}")
+              f"best val acc {best:.4f}, over every run read (before --where)")
     return Target(value, source, rescored=True), False
 
 
-def first_reach(epochs: pd.DataFrame, target: float) -> pd.DataFrame:
+def first_reach(acc: pd.DataFrame, elapsed: pd.DataFrame, target: float) -> pd.DataFrame:
     """Per (sweep, run_id): the first epoch with val_acc ≥ target and the elapsed
     training seconds at that epoch. Runs that never get there are absent."""
     keys = ["sweep", "run_id", "epoch"]
-    acc = epochs.loc[epochs["metric"] == "val_acc", keys + ["value"]]
     hits = acc[acc["value"] >= target]
     first = hits.sort_values(keys).drop_duplicates(["sweep", "run_id"], keep="first")
-    elapsed = epochs.loc[epochs["metric"] == "elapsed", keys + ["value"]].rename(columns={"value": "elapsed"})
-    first = first.merge(elapsed, on=keys, how="left")
+    first = first.merge(elapsed.rename(columns={"value": "elapsed"}), on=keys, how="left")
     return first.set_index(["sweep", "run_id"])[["epoch", "elapsed"]]
 
 
+def _metric(epochs: pd.DataFrame, name: str) -> pd.DataFrame:
+    return epochs.loc[epochs["metric"] == name, ["sweep", "run_id", "epoch", "value"]]
+
+
 def apply_target(store: Store, runs: pd.DataFrame) -> tuple[pd.DataFrame, Target]:
-    """Runs with epochs_to_target / seconds_to_target measured against one target."""
-    target, stored = choose_target(runs)
-    if stored:
-        return runs, target
+    """Runs with epochs_to_target / seconds_to_target measured against one target,
+    and KNOWN: whether a run's time-to-target is known at all.
+
+    The target is chosen from every run read, not only those `runs` (after
+    --where) keeps: a level's convergence numbers must not change with the filter."""
+    target, stored = choose_target(store.runs)
     runs = runs.copy()
-    reached = first_reach(store.epochs(), target.value)
+    if stored:
+        runs[KNOWN] = True  # the sweep measured every run against this target itself
+        return runs, target
+    acc = _metric(store.epochs(), "val_acc")
+    reached = first_reach(acc, _metric(store.epochs(), "elapsed"), target.value)
     index = pd.MultiIndex.from_arrays([runs["sweep"], runs["run_id"]])
     runs["epochs_to_target"] = reached["epoch"].reindex(index).to_numpy(dtype=float)
     runs["seconds_to_target"] = reached["elapsed"].reindex(index).to_numpy(dtype=float)
     runs["target_acc"] = target.value
+    # Without a val_acc history a run's time-to-target cannot be re-scored: it is
+    # unknown, not "never reached", and stays out of the reached/known counts.
+    runs[KNOWN] = index.isin(pd.MultiIndex.from_frame(acc[["sweep", "run_id"]].drop_duplicates()))
     return runs, target
+
+
+def target_notes(runs: pd.DataFrame) -> list[str]:
+    """A note when completed runs have no history to re-score (their time is unknown)."""
+    unknown = int((runs["status"].eq("completed") & ~runs[KNOWN]).sum())
+    return [f"no per-epoch history for {unknown} runs: time-to-target unknown"] if unknown else []

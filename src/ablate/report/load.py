@@ -26,6 +26,8 @@ METRIC_COLUMNS = (
 )
 REPETITION = "seed"  # seeds repeat a configuration; they are never a factor
 UNSET = "(default)"  # a factor another sweep swept but this one left at its config default
+FOLDER = "_folder"  # runs column: index in Store.sweeps of the folder a row was read from
+FINISHED = ("completed", "diverged", "failed")  # a row with a result beats one still pending
 
 
 class NotASweepError(ConfigError):
@@ -43,21 +45,40 @@ class Sweep:
 
 @dataclass
 class Store:
-    sweeps: list[Sweep]
-    runs: pd.DataFrame  # one row per planned run; factor columns are strings, metrics floats
+    sweeps: list[Sweep]  # one per folder read; two folders may hold the same sweep (a backup)
+    runs: pd.DataFrame  # one row per (sweep, run_id); factor columns are strings, metrics floats
     keys: list[str]  # every swept key of any sweep (seed included), in first-seen order
+    notes: list[str] = field(default_factory=list)  # what loading changed (duplicates dropped)
     _epochs: pd.DataFrame | None = None
 
     @property
     def factors(self) -> list[str]:
         return [k for k in self.keys if k != REPETITION]
 
+    @property
+    def sweep_names(self) -> list[str]:
+        """Each sweep once, in the order read, however many folders hold it."""
+        return list(dict.fromkeys(s.name for s in self.sweeps))
+
+    def planned(self, name: str) -> int:
+        # Copies of one sweep plan the same grid; the largest count is the least stale.
+        return max(s.planned for s in self.sweeps if s.name == name)
+
     def epochs(self) -> pd.DataFrame:
         """Long table sweep, run_id, epoch, metric, value; read on first use only,
         because the terminal tables with a fixed target never need it."""
         if self._epochs is None:
-            self._epochs = pd.concat([read_epochs(s) for s in self.sweeps], ignore_index=True)
+            frames = [self._kept_epochs(i, read_epochs(s)) for i, s in enumerate(self.sweeps)]
+            self._epochs = pd.concat(frames, ignore_index=True)
         return self._epochs
+
+    def _kept_epochs(self, folder: int, epochs: pd.DataFrame) -> pd.DataFrame:
+        """Only the history of runs whose row came from this folder, so a run held
+        by two folders is not counted twice in the curves or the target."""
+        if len(self.sweep_names) == len(self.sweeps):
+            return epochs  # every sweep in one folder: nothing to choose (the common, fast case)
+        mine = self.runs.loc[self.runs[FOLDER] == folder, "run_id"]
+        return epochs[epochs["run_id"].isin(mine)]
 
 
 def _sweep_hint(path: Path) -> str:
@@ -142,10 +163,11 @@ def load(paths: list[Path]) -> Store:
     pairs = [read_sweep(p) for p in unique.values()]
     keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
     frames = []
-    for sweep, runs in pairs:
+    for folder, (sweep, runs) in enumerate(pairs):
         for key in keys:
             if key not in runs:
                 runs[key] = sweep.fixed.get(key, UNSET)
+        runs[FOLDER] = folder
         frames.append(runs)
     runs = pd.concat(frames, ignore_index=True)
     if runs.empty:
@@ -157,9 +179,36 @@ def load(paths: list[Path]) -> Store:
         if column not in runs:
             runs[column] = np.nan
     runs["status"] = runs["status"].str.strip().str.lower()
+    sweeps = [s for s, _ in pairs]
+    runs, notes = drop_duplicate_runs(runs, sweeps)
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
-    return Store([s for s, _ in pairs], runs, keys)
+    return Store(sweeps, runs, keys, notes)
+
+
+def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:
+    """One row per (sweep, run_id): a sweep read from two folders (results/a and
+    its backup) would otherwise count every run twice, halving p-values. A
+    finished row is kept over a pending one (the copy taken mid-sweep is stale);
+    otherwise the first folder's. Returns the runs and a note per sweep affected."""
+    duplicated = runs.duplicated(["sweep", "run_id"], keep=False)
+    if not duplicated.any():
+        return runs, []
+    pending = ~runs["status"].isin(FINISHED).to_numpy()
+    # Stable: among rows equally finished, the first folder's (the order given) comes first.
+    preferred = runs.iloc[np.argsort(pending, kind="stable")]
+    kept = preferred[~preferred.duplicated(["sweep", "run_id"])].sort_index()
+    dropped = runs.loc[runs.index.difference(kept.index), ["sweep", "run_id"]]
+    dropped = dropped.drop_duplicates()["sweep"].value_counts()  # runs, not rows: three copies are one run
+    notes = [_duplicate_note(name, int(count), sum(s.name == name for s in sweeps))
+             for name, count in dropped.items()]
+    return kept.reset_index(drop=True), notes
+
+
+def _duplicate_note(name: str, count: int, folders: int) -> str:
+    if folders > 1:
+        return f"{folders} folders hold the same sweep '{name}': {count} duplicate runs counted once"
+    return f"sweep '{name}' lists {count} runs more than once: each counted once"
 
 
 def read_epochs(sweep: Sweep) -> pd.DataFrame:
