@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.report import stats
-from ablate.report.convergence import Target, apply_target
+from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.load import Store, load
 from ablate.report.select import apply_where, parse_by
-from ablate.report.tables import METRICS, Metric, level_table, pivot, varying
+from ablate.report.tables import METRICS, RANKINGS, Metric, level_table, pivot, thin_levels_note, varying
 
 
 @dataclass(frozen=True)
@@ -85,24 +85,31 @@ class Report:
         lines = [s.describe() for s in self.sweeps]
         if self.where:
             lines.append("where " + " and ".join(self.where))
-        lines.append(f"levels ranked by mean {self.rank_by.label} of completed runs; "
-                     f"{self.confidence:.0%} Student t intervals over runs; "
+        rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
+        lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
                      "p: Welch t-test against the best level, Holm-corrected per table")
         lines.append(self.target.describe())
         return lines + self.notes
 
 
 def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[SweepStatus]:
+    """One line per sweep, however many folders hold it (a backup copy is not a second sweep)."""
     result = []
-    for sweep in store.sweeps:
-        mine = runs[runs["sweep"] == sweep.name]["status"]
+    for name in store.sweep_names:
+        mine = runs[runs["sweep"] == name]["status"]
         rows = len(mine)
         # Planned runs that runs.csv does not list yet are pending too (unless a
         # filter is on: we cannot tell which of them the filter would keep).
-        planned = rows if filtered else max(sweep.planned, rows)
-        result.append(SweepStatus(sweep.name, planned, int((mine == "completed").sum()),
+        planned = rows if filtered else max(store.planned(name), rows)
+        result.append(SweepStatus(name, planned, int((mine == "completed").sum()),
                                   int((mine == "diverged").sum()), int((mine == "failed").sum())))
     return result
+
+
+def _table_notes(sections: list[Section], rank_by: Metric) -> list[str]:
+    """Per shown table: which levels have too few runs to be ranked."""
+    notes = (thin_levels_note(s.table, s.keys, rank_by) for s in sections)
+    return [note for note in notes if note]
 
 
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
@@ -115,7 +122,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     factors = varying(runs, store.factors)
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
-    notes = []
+    notes = [*store.notes, *target_notes(runs)]
     marginals = {f: level_table(runs, [f], rank_by, confidence) for f in factors}
     if not factors:
         # Nothing varies but the seed: one row per sweep still gives mean and interval.
@@ -125,5 +132,6 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
         sections = [Section(" × ".join(keys), keys, level_table(runs, keys, rank_by, confidence))]
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
+    notes += _table_notes(sections, rank_by)
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
                   target, sections, marginals, where, confidence, notes)

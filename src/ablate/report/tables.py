@@ -10,6 +10,7 @@ rate already reports, and a failed run has no accuracy at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ablate.registry import Registry
 from ablate.report import stats
+from ablate.report.convergence import KNOWN
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
         table["divergence_rate"] = np.where(finished > 0, counts["diverged"] / finished, np.nan)
 
     completed = runs["status"].eq("completed").to_numpy()
+    # Completed runs whose time-to-target is known: the "reached target" denominator.
+    known = completed & (runs[KNOWN].to_numpy(dtype=bool) if KNOWN in runs else True)
+    table[KNOWN] = np.bincount(codes[known], minlength=k)
     described = {}
     for name, metric in METRICS.items():
         values = np.where(completed, runs[metric.column].to_numpy(dtype=float), np.nan)
@@ -103,27 +108,116 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
         table[f"{name}_low"] = d["low"]
         table[f"{name}_high"] = d["high"]
 
-    d = described[rank_by.column]
-    score = d["mean"] if rank_by.higher_is_better else -d["mean"]
-    # Ties share the better rank (1, 2, 2, 4); levels without a completed run have none.
-    table["rank"] = pd.Series(score).rank(ascending=False, method="min").astype("Int64").array
-    table["diff"], table["p"], table["p_holm"] = _versus_best(d, score)
-    order = np.lexsort((np.arange(k), np.where(np.isfinite(score), -score, np.inf)))
+    table["rank"], order, best, eligible = rank_levels(table, rank_by)
+    table["reference"] = np.arange(k) == (-1 if best is None else best)  # the level the others are compared with
+    table["diff"], table["p"], table["p_holm"] = _versus_best(described[rank_by.column], best, eligible)
     return table.iloc[order].reset_index(drop=True)
 
 
-def _versus_best(d: dict, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Difference of each level's mean from the best level's, Welch's p of that
-    difference, and Holm's correction across the (levels - 1) comparisons."""
-    k = len(score)
+# -- Ranking: how levels are ordered, per kind of metric.
+
+MIN_RUNS = 2  # fewer runs have no interval and no test: such a level cannot be the reference
+
+
+@dataclass(frozen=True)
+class Ranking:
+    keys: Callable[[pd.DataFrame, Metric], list[np.ndarray]]  # per level, higher is better, most important first
+    support: Callable[[pd.DataFrame, Metric], np.ndarray]  # runs behind each level's place
+    runs: str  # what `support` counts, for the notes
+    rule: str  # how levels are ranked, for the header; {label} is the metric's
+
+
+def _by_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
+    mean = table[f"{metric.column}_mean"].to_numpy(dtype=float)
+    return [mean if metric.higher_is_better else -mean]
+
+
+def _by_share_then_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
+    # The mean covers only the runs that got there: one lucky run of five must not
+    # make a level "fast". How many got there comes first, then how fast they did.
+    reached = table[f"{metric.column}_n"].to_numpy(dtype=float)
+    known = table[KNOWN].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(known > 0, reached / known, np.nan)
+    [speed] = _by_mean(table, metric)
+    return [share, np.where(np.isfinite(speed), speed, -np.inf)]  # none reached: slowest of its share
+
+
+def _completed_with_value(table: pd.DataFrame, metric: Metric) -> np.ndarray:
+    return table[f"{metric.column}_n"].to_numpy()
+
+
+def _completed_known(table: pd.DataFrame, metric: Metric) -> np.ndarray:
+    return table[KNOWN].to_numpy()
+
+
+_BY_MEAN = Ranking(_by_mean, _completed_with_value, "completed run", "levels ranked by mean {label} of completed runs")
+RANKINGS: dict[str, Ranking] = {
+    "accuracy": _BY_MEAN,
+    "overfitting": _BY_MEAN,
+    "convergence": Ranking(_by_share_then_mean, _completed_known, "completed run with a known time-to-target",
+                           "levels ranked by the share of completed runs that reached the target, "
+                           "then by mean {label} of those that did (Δ and p compare those means)"),
+}
+
+
+def rank_levels(table: pd.DataFrame, rank_by: Metric) -> tuple[pd.arrays.IntegerArray, np.ndarray, int | None,
+                                                                np.ndarray]:
+    """(rank per level, row order best first, the reference level or None, which levels are ranked).
+
+    Only levels with MIN_RUNS runs are ranked, unless none has: then every level
+    with a value is, as a note says. Ties share the better rank (1, 2, 2, 4).
+    Rows: ranked levels, then the unranked with a value, then those without."""
+    ranking = RANKINGS[rank_by.kind]
+    keys = ranking.keys(table, rank_by)
+    placed = np.isfinite(keys[0])
+    enough = placed & (ranking.support(table, rank_by) >= MIN_RUNS)
+    eligible = enough if enough.any() else placed
+    finite = [np.where(np.isfinite(x), x, -np.inf) for x in keys]
+    group = np.where(eligible, 0, np.where(placed, 1, 2))
+    k = len(table)
+    order = np.lexsort((np.arange(k), *[-x for x in reversed(finite)], group))  # last key sorts first
+    ranked = order[: int(eligible.sum())]
+    values = np.column_stack([x[ranked] for x in finite])
+    starts = np.r_[True, (values[1:] != values[:-1]).any(axis=1)] if len(ranked) else np.ones(0, bool)
+    rank = np.full(k, np.nan)
+    rank[ranked] = np.maximum.accumulate(np.where(starts, np.arange(len(ranked)), 0)) + 1
+    best = int(ranked[0]) if len(ranked) else None
+    return pd.Series(rank).astype("Int64").array, order, best, eligible
+
+
+def _versus_best(d: dict, best: int | None, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of each level's mean from the reference level's, Welch's p of
+    that difference, and Holm's correction across the ranked levels' comparisons."""
+    k = len(eligible)
     nan = np.full(k, np.nan)
-    if not np.isfinite(score).any():
+    if best is None:
         return nan, nan, nan
-    best = int(np.nanargmax(score))
     diff = d["mean"] - d["mean"][best]
     _, _, p = stats.welch(d["mean"], d["var"], d["n"], d["mean"][best], d["var"][best], d["n"][best])
-    p[best] = np.nan  # the best level is not compared with itself
+    # The reference is not compared with itself; an unranked level (one run) is not tested.
+    p = np.where(eligible & (np.arange(k) != best), p, np.nan)
     return diff, p, stats.holm(p)
+
+
+NOTE_LEVELS = 5  # levels named in a note before "and N more"
+
+
+def thin_levels_note(table: pd.DataFrame, keys: list[str], rank_by: Metric) -> str | None:
+    """'lr=1.0 has 1 completed run: no interval, not ranked', or None."""
+    ranking = RANKINGS[rank_by.kind]
+    support = ranking.support(table, rank_by)
+    thin = support == 1
+    count = int(thin.sum())
+    if not count:
+        return None
+    shown = table.loc[thin, keys].head(NOTE_LEVELS).astype(str)
+    names = [", ".join(f"{k}={v}" for k, v in zip(keys, row)) for row in shown.itertuples(index=False)]
+    more = f" and {count - len(names)} more" if count > len(names) else ""
+    has = f"has 1 {ranking.runs}" if count == 1 else f"have 1 {ranking.runs} each"
+    what = "no interval, not ranked" if (support >= MIN_RUNS).any() else \
+        "no interval, no p-value; ranked by it alone, as no level has 2"
+    return f"{'; '.join(names)}{more} {has}: {what}"
 
 
 def factor_tables(runs: pd.DataFrame, factors: list[str], rank_by: Metric,
