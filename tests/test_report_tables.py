@@ -228,10 +228,14 @@ def test_level_table_edge_cases():
     values = [0.9, 0.92, 0.91, 0.8, 0.82, 0.81, 0.95, np.nan, np.nan]
     for metric in METRICS.values():
         runs[metric.column] = values
-    table = level_table(runs, ["k"], METRICS["best_val_acc"]).set_index("k")
-    # c has the highest mean but a single run: it ranks first, yet nothing can be tested against it.
-    assert table.loc["c", "rank"] == 1 and np.isnan(table.loc["c", "best_val_acc_low"])
-    assert table[["p", "p_holm"]].isna().all().all()
+    ordered = level_table(runs, ["k"], METRICS["best_val_acc"])
+    table = ordered.set_index("k")
+    # c has the highest mean but a single run: no interval, not ranked, not the reference.
+    assert pd.isna(table.loc["c", "rank"]) and np.isnan(table.loc["c", "best_val_acc_low"])
+    assert ordered["k"].tolist() == ["a", "b", "c", "d"] and table["reference"].tolist() == [True, False, False, False]
+    p = sps.ttest_ind([0.8, 0.82, 0.81], [0.9, 0.92, 0.91], equal_var=False).pvalue
+    assert table.loc["b", "p_holm"] == pytest.approx(p, rel=1e-9)
+    assert table[["p", "p_holm"]].drop(index="b").isna().all().all()
     assert pd.isna(table.loc["d", "rank"]) and table.loc["d", "failed"] == 1 and table.loc["d", "pending"] == 1
     assert table.loc["d", "divergence_rate"] == 0  # of its one finished run (failed), none diverged
 

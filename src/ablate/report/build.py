@@ -75,7 +75,9 @@ class Report:
     def diagnostics(self) -> Diagnostics | None:
         """Per-layer diagnostics per level of each factor; None when no finished
         run has a diagnostics.csv. Read on first use: CSV output never needs it."""
-        return summarise(self.runs, {s.name: s.path for s in self.store.sweeps}, list(self.marginals))
+        # A sweep in two folders (a backup): the first given, as duplicate rows tie-break to it.
+        paths = {s.name: s.path for s in reversed(self.store.sweeps)}
+        return summarise(self.runs, paths, list(self.marginals))
 
     def pivot(self, section: Section, column: str) -> pd.DataFrame:
         return pivot(section.table, section.keys, column, self.runs)

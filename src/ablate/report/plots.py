@@ -101,7 +101,8 @@ def plot_curves(report: Report, out: Path) -> list[Plot]:
     return [_save(fig, out, "curves", f"Validation accuracy per epoch (mean, {report.confidence:.0%} band)")]
 
 
-def _point_intervals(report: Report, out: Path, name: str, metric_name: str, title: str) -> list[Plot]:
+def interval_figure(report: Report, metric_name: str) -> Figure:
+    """Per factor, each level's mean of `metric_name` with its interval; the best on top."""
     metric = METRICS[metric_name]
     factors = list(report.marginals)
     longest = max(len(report.marginals[f]) for f in factors)
@@ -112,20 +113,38 @@ def _point_intervals(report: Report, out: Path, name: str, metric_name: str, tit
         low = table[f"{metric_name}_low"].to_numpy(dtype=float)
         high = table[f"{metric_name}_high"].to_numpy(dtype=float)
         y = np.arange(len(table))[::-1]  # the first (best-ranked) level on top
-        err = np.vstack([mean - low, high - mean])
-        ax.errorbar(mean, y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3)
+        _points(ax, mean, low, high, y, "tab:blue")
         if len(table) and np.isfinite(mean[0]):
-            ax.plot(mean[0], y[0], "o", color="tab:orange", zorder=3)
+            _points(ax, mean[:1], low[:1], high[:1], y[:1], "tab:orange", bars=False)
         ax.set_yticks(y, [str(v) for v in table[factor]])
         ax.set(title=factor, xlabel=metric.label)
         ax.grid(axis="x", alpha=0.3)
-    return [_save(fig, out, name, title)]
+    return fig
+
+
+def _points(ax, mean: np.ndarray, low: np.ndarray, high: np.ndarray, y: np.ndarray, colour: str,
+            bars: bool = True) -> None:
+    """Filled points with error bars where there is an interval; hollow points and
+    no bar where there is none (one run): a zero-width bar would look certain."""
+    sure = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
+    lone = np.isfinite(mean) & ~sure
+    if bars and sure.any():
+        err = np.vstack([mean[sure] - low[sure], high[sure] - mean[sure]])
+        ax.errorbar(mean[sure], y[sure], xerr=err, fmt="o", color=colour, ecolor=colour, capsize=3)
+    elif sure.any():
+        ax.plot(mean[sure], y[sure], "o", color=colour, zorder=3)
+    if lone.any():
+        ax.plot(mean[lone], y[lone], "o", color=colour, mfc="none", zorder=3)
+
+
+def _point_intervals(report: Report, out: Path, name: str, metric_name: str, title: str) -> list[Plot]:
+    return [_save(interval_figure(report, metric_name), out, name, title)]
 
 
 def plot_intervals(report: Report, out: Path) -> list[Plot]:
     return _point_intervals(report, out, "intervals", report.rank_by.column,
                             f"{report.rank_by.label} per level, mean and {report.confidence:.0%} interval "
-                            "(best in orange)")
+                            "(best in orange; hollow: a single run, no interval)")
 
 
 def plot_gap(report: Report, out: Path) -> list[Plot]:

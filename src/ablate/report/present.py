@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ablate.report.build import Report, Section
+from ablate.report.convergence import KNOWN
 from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
 from ablate.report.tables import METRICS, Metric
 
@@ -24,13 +25,14 @@ def number(value: float, spec: str) -> str:
     return format(value, spec)
 
 
-def mean_pm(mean: float, low: float, high: float, spec: str) -> str:
+def mean_pm(mean: float, low: float, high: float, spec: str, n: int | None = None) -> str:
     """'0.9512 ± 0.0031': the Student t interval is symmetric, so mean ± half-width
-    says the same as [low, high] in half the width."""
+    says the same as [low, high] in half the width. Without an interval (one
+    run) the mean carries its n, '0.8700 (n=1)', so it never looks certain."""
     if mean is None or not math.isfinite(mean):
         return MISSING
     if not math.isfinite(high):
-        return number(mean, spec)
+        return number(mean, spec) + ("" if n is None else f" (n={int(n)})")
     return f"{format(mean, spec)} ± {format((high - low) / 2, spec)}"
 
 
@@ -41,9 +43,19 @@ def pvalue(p: float) -> str:
 
 
 def signed(value: float, spec: str) -> str:
+    """'+0.0120', '−0.0040'; a difference that rounds to zero is '+0.0000' (a tie),
+    not '−0.0000'."""
     if value is None or not math.isfinite(value):
         return MISSING
-    return MISSING if value == 0 else format(value, "+" + spec).replace("-", "−")
+    text = format(value, "+" + spec)
+    if float(text) == 0:
+        text = format(0.0, "+" + spec)
+    return text.replace("-", "−")
+
+
+def delta(row: pd.Series, spec: str) -> str:
+    """Δ from the reference level: none for the reference itself; '+0.0000' for a tie."""
+    return MISSING if row["reference"] else signed(row["diff"], spec)
 
 
 @dataclass(frozen=True)
@@ -55,11 +67,16 @@ class Column:
 
 def _metric_column(name: str, metric: Metric) -> Column:
     return Column(metric.label, lambda r, rep: mean_pm(r[f"{name}_mean"], r[f"{name}_low"],
-                                                        r[f"{name}_high"], metric.spec))
+                                                        r[f"{name}_high"], metric.spec, r[f"{name}_n"]))
 
 
 def _reached(row: pd.Series, report: Report) -> str:
-    return f"{int(row['epochs_to_target_n'])}/{int(row['completed'])}"
+    """'3/5': reached / completed runs whose time-to-target is known; runs without
+    history are neither, only counted after it ('3/4, 1 unknown'; '—' if all are)."""
+    known, unknown = int(row[KNOWN]), int(row["completed"] - row[KNOWN])
+    if unknown and not known:
+        return MISSING
+    return f"{int(row['epochs_to_target_n'])}/{known}" + (f", {unknown} unknown" if unknown else "")
 
 
 def _diverged(row: pd.Series, report: Report) -> str:
@@ -80,7 +97,7 @@ def columns(report: Report) -> list[Column]:
         Column("diverged", _diverged),
         Column("failed", lambda r, rep: str(int(r["failed"]))),
         _metric_column(ranking, rank_by),
-        Column(f"Δ {rank_by.label}", lambda r, rep: signed(r["diff"], rank_by.spec)),
+        Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),
         *[_metric_column(n, m) for n, m in rest["accuracy"]],
         Column("reached target", _reached),

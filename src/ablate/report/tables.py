@@ -6,6 +6,11 @@ Status is part of the result: every planned run is counted in exactly one of
 completed / diverged / failed / pending. Only completed runs enter the means;
 a diverged run's accuracy would drag a mean down for a reason the divergence
 rate already reports, and a failed run has no accuracy at all.
+
+Ranking (`RANKINGS`, per kind of metric): by the mean, or for epochs/seconds to
+target by the share of runs that reached it, then the mean of those that did.
+Only levels with MIN_RUNS completed runs are ranked and can be the best (the
+reference of Δ and p): one run has no interval and cannot be tested.
 """
 
 from __future__ import annotations
@@ -216,7 +221,7 @@ def thin_levels_note(table: pd.DataFrame, keys: list[str], rank_by: Metric) -> s
     more = f" and {count - len(names)} more" if count > len(names) else ""
     has = f"has 1 {ranking.runs}" if count == 1 else f"have 1 {ranking.runs} each"
     what = "no interval, not ranked" if (support >= MIN_RUNS).any() else \
-        "no interval, no p-value; ranked by it alone, as no level has 2"
+        "no interval or p-value; ranked by mean anyway, as no level has 2"
     return f"{'; '.join(names)}{more} {has}: {what}"
 
 
