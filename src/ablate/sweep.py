@@ -20,7 +20,7 @@ from ablate.executor import LocalExecutor, cpu_threads
 from ablate.plan import Plan
 from ablate.runner import RunSpec
 from ablate.store import atomic
-from ablate.store.lock import is_locked
+from ablate.store.lock import is_locked, run_lock
 from ablate.store.rundir import RunDir, now
 from ablate.store.tables import write_tables
 
@@ -90,7 +90,11 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
         if not rd.config.exists():
             rd.write_config(planned.run_id, planned.config.to_dict())
         if planned.run_id in t.unstarted:
-            rd.write_status("queued", queued=now())
+            # Under the run's lock, and only if still unstarted: a sweep sharing
+            # this folder may have started (or finished) it since triage.
+            with run_lock(rd.path) as held:
+                if held and existing_status(rd.path) is None:
+                    rd.write_status("queued", queued=now())
     # Workers split the cores on CPU and on GPU alike (a GPU run's host work,
     # pinned copies and kernel launches, needs few threads; more oversubscribe).
     threads = cpu_threads(workers) if workers > 1 else None
