@@ -123,14 +123,14 @@ def test_a_run_that_raises_is_failed_and_the_others_complete(cli, monkeypatch):
             raise RuntimeError("layer norm exploded")
         return real(model, norm, *args)
 
-    monkeypatch.setattr(ablate.runner, "build_model", flaky)
-    result, sweep = _sweep(cli, "norm=none,layer,batch", *FAST)
+    monkeypatch.setattr(ablate.runner, "build_model", flaky)  # in this process: --workers 1
+    result, sweep = _sweep(cli, "--workers", "1", "norm=none,layer,batch", *FAST)
     assert result.exit_code == 0, result.output
     assert "layer norm exploded" in result.output
     assert "3 runs: 2 completed, 1 failed" in result.output
     runs = pd.read_csv(sweep / "runs.csv").set_index("norm")
     assert runs.loc["layer", "status"] == "failed" and "exploded" in runs.loc["layer", "error"]
-    assert cli("sweep", "--name", "s", "--strict", "norm=none,layer,batch", *FAST).exit_code == 1
+    assert cli("sweep", "--name", "s", "-w", "1", "--strict", "norm=none,layer,batch", *FAST).exit_code == 1
     monkeypatch.setattr(ablate.runner, "build_model", real)
     again = cli("sweep", "--name", "s", "norm=none,layer,batch", *FAST)
     assert "1 failed before" in again.output and "3 runs: 2 completed, 1 failed" in again.output
@@ -142,7 +142,7 @@ def test_max_failures_stops_launching(cli, monkeypatch):
     import ablate.runner
 
     monkeypatch.setattr(ablate.runner, "make_optimizer", lambda *a: 1 / 0)
-    result, sweep = _sweep(cli, "seed=0,1,2,3", "--max-failures", "2", *FAST)
+    result, sweep = _sweep(cli, "-w", "1", "seed=0,1,2,3", "--max-failures", "2", *FAST)  # patched here
     assert "2 failed" in result.output and "2 queued" in result.output
     assert (pd.read_csv(sweep / "runs.csv").status == "queued").sum() == 2
 
@@ -188,7 +188,7 @@ def test_two_workers_give_the_same_metrics_as_one(cli):
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_completes_each_run_exactly_once(tmp_path):
     args = [sys.executable, "-m", "ablate", "sweep", "--name", "k", "--results", str(tmp_path), "seed=0,1,2",
-            "epochs=5", "data=synthetic", "data.size=16", "data.n_train=2048", "device=cpu"]
+            "epochs=5", "data=synthetic", "data.size=16", "data.n_train=2048", "device=cpu", "--workers", "1"]
     runs_dir = tmp_path / "k" / "runs"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     victim, before = None, None
@@ -274,3 +274,32 @@ def test_a_dead_gpu_worker_is_replaced_and_the_sweep_finishes(tmp_path):
     assert not sweep.is_alive(), "the replacement pool never ran the remaining runs"
     statuses = sorted(r.status for r in results)
     assert statuses.count("failed") == 1 and statuses.count("completed") >= 3, statuses
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_multi_worker_sweep_stops_its_workers_and_the_rerun_finishes(tmp_path):
+    """Workers die with the sweep's process (PR_SET_PDEATHSIG): no orphan keeps
+    training and holding a lock, so the same command right after completes all."""
+    args = [sys.executable, "-m", "ablate", "sweep", "--name", "k", "--results", str(tmp_path), "seed=0,1,2,3",
+            "epochs=30", "device=cpu", "--workers", "2"]
+    runs_dir = tmp_path / "k" / "runs"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs_dir.glob("*/checkpoint.pt")):
+        time.sleep(0.05)
+    assert list(runs_dir.glob("*/checkpoint.pt")), "never caught a run mid-training"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30  # the orphans get SIGTERM and record their runs as interrupted
+    while time.time() < deadline and any(json.loads((r / "status.json").read_text()).get("status") == "running"
+                                         for r in runs_dir.glob("*") if (r / "status.json").exists()):
+        time.sleep(0.1)
+    statuses = {r.name: json.loads((r / "status.json").read_text())["status"] for r in runs_dir.glob("*")}
+    assert "running" not in statuses.values(), statuses
+    assert "interrupted" in statuses.values(), statuses
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "4 runs: 4 completed" in again.stderr + again.stdout
+    for run in runs_dir.glob("*"):
+        epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
+        assert epochs == [str(e) for e in range(1, 31)], f"{run.name}: epochs {epochs}"

@@ -112,7 +112,8 @@ def sweep(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Folder under --results. Default: derived from the command, so re-running it resumes.")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", "-w", min=1, help="Runs in parallel. Default: 1 on CPU; GPUs × --runs-per-gpu on CUDA.")] = None,
+        "--workers", "-w", min=1,
+        help="Runs in parallel. Default: one per core on CPU (at most 8); GPUs × --runs-per-gpu on CUDA.")] = None,
     runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
@@ -142,6 +143,7 @@ def sweep(
     import shlex
     import sys
 
+    from ablate.executor import default_workers
     from ablate.launchers import LAUNCHERS, load_launch_options, split_overrides, with_flags
     from ablate.launchers.options import gpu_request_note
     from ablate.plan import default_name, make_plan
@@ -166,7 +168,7 @@ def sweep(
         print_plan(out, plan, sweep_dir)
         return
     gpus = _visible_gpus(plan)
-    workers = workers or (gpus * runs_per_gpu if gpus else 1)
+    workers = workers or default_workers(len(plan.runs), gpus, runs_per_gpu)
     try:
         executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
         executor.check_writable(sweep_dir)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -55,11 +56,29 @@ def _on_sigterm(signum, frame) -> None:
     os._exit(143)
 
 
+def _stop_with_parent() -> None:
+    """Linux: SIGTERM this worker when the sweep's process dies, even by kill -9.
+
+    Otherwise an orphaned worker trains on, holding its run's lock, and the
+    re-run of the command finds that run "running elsewhere". With the signal
+    it records itself interrupted at once and the re-run resumes it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the call: nobody will send the signal
+        os._exit(143)
+
+
 def _init_worker(gpu_slots) -> None:
     # Ctrl-C goes to the whole process group; the parent decides what stops
     # and tells workers with SIGTERM, so idle workers never print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _stop_with_parent()
     if gpu_slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_slots.get())
 
@@ -69,6 +88,20 @@ def gpu_ids(gpus: int, visible: str | None) -> list[str]:
     devices in order (with CUDA_VISIBLE_DEVICES=2,3, device index 0 is GPU 2)."""
     listed = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
     return listed[:gpus] if len(listed) >= gpus else [str(i) for i in range(gpus)]
+
+
+# A default, not a limit: each worker holds its own copy of the dataset in memory.
+MAX_DEFAULT_CPU_WORKERS = 8
+
+
+def default_workers(runs: int, gpus: int, runs_per_gpu: int) -> int:
+    """Without --workers: GPUs × runs per GPU on CUDA; on CPU one worker a core
+    (one thread each; small CNNs use one thread better than a shared pool:
+    bench/bench_sweep.py measured 1.42× the runs/hour of one 2-thread worker on
+    2 cores), but never more workers than runs."""
+    if gpus:
+        return gpus * runs_per_gpu
+    return max(1, min(os.cpu_count() or 1, runs, MAX_DEFAULT_CPU_WORKERS))
 
 
 def cpu_threads(workers: int) -> int:
