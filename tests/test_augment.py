@@ -319,8 +319,8 @@ def test_mixup_then_cutmix_keep_targets_a_distribution():
 
 def test_full_pipeline_is_deterministic_under_a_seeded_generator():
     spec = {name: None for name in AUGS}
-    ctx = context(size=16, classes=10)
-    x, y = rand(64, 3, 16, 16), torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(2))
+    ctx = context(size=32, classes=10)  # CIFAR-sized: every op's defaults fit
+    x, y = rand(64, 3, 32, 32), torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(2))
     pipe = build_pipeline(parse_aug(spec), ctx)
     assert pipe.names == tuple(AUGS)
     a = pipe(x, y, torch.Generator().manual_seed(7))
@@ -340,3 +340,13 @@ def test_pipeline_runs_on_cuda_with_a_cuda_generator():
     a = pipe(x, y, torch.Generator("cuda").manual_seed(1))
     b = pipe(x, y, torch.Generator("cuda").manual_seed(1))
     assert a[0].is_cuda and torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_a_cutout_as_large_as_the_image_is_refused_before_any_run():
+    """16 px (the CIFAR default) on 8×8 digits would blank every image."""
+    from ablate.config.compose import load_config
+    from ablate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"aug.cutout.size=16 .*smaller than the image \(8 pixels\)"):
+        load_config(["aug=[cutout]"])
+    assert load_config(["aug=[cutout]", "aug.cutout.size=4"]).aug[0].size == 4

@@ -297,6 +297,20 @@ def test_imagefolder_reads_class_folders_resized_to_size(tmp_path):
     assert (tmp_path / ".ablate-cache" / "imagefolder-train-16px.pt").is_file()
 
 
+def test_a_class_added_to_train_relabels_the_cached_val_split(tmp_path):
+    """val/ is unchanged, so its cache still matches; its labels must not."""
+    from PIL import Image
+
+    write_png_folder(tmp_path)
+    c = cfg("imagefolder", tmp_path, size=8)
+    before = DATASETS["imagefolder"].load(c)
+    (tmp_path / "train" / "aardvark").mkdir()  # sorts first: every other class moves up by one
+    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "aardvark" / "0.png")
+    after = DATASETS["imagefolder"].load(c)
+    assert torch.equal(after.val_x, before.val_x)
+    assert torch.equal(after.val_y, before.val_y + 1)
+
+
 def test_imagefolder_val_classes_must_exist_in_train(tmp_path):
     write_png_folder(tmp_path)
     (tmp_path / "val" / "yak").mkdir()

@@ -189,13 +189,19 @@ def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -
 
 
 def check_buildable(config: RunConfig) -> None:
-    """Catch choices that only clash once a network exists (norm.groups vs channels)
-    by building the model on the meta device: no memory, no compute."""
+    """Catch choices that only clash once a network or an image exists
+    (norm.groups vs channels, aug sizes vs the image) by building the model on
+    the meta device and the augmentations on two blank images."""
     import torch
 
     from ablate.data.registry import input_shape
     from ablate.models import build_model
 
+    shape = input_shape(config.data)
     with torch.device("meta"):
-        build_model(config.model, config.norm, config.act, config.init, config.dropout,
-                    input_shape(config.data))
+        build_model(config.model, config.norm, config.act, config.init, config.dropout, shape)
+    if config.aug:  # options that clash with the image size (crop padding, cutout size)
+        from ablate.data.augment import AugContext, build_pipeline
+
+        images = torch.zeros(2, shape.channels, shape.size, shape.size, dtype=torch.uint8)  # stand-in statistics
+        build_pipeline(config.aug, AugContext(shape, shape.classes, images))

@@ -76,8 +76,11 @@ def _split(cfg: DataConfig, split: str, class_to_idx: dict[str, int]):
     def load() -> Decoded:
         samples = _samples(cfg, split, class_to_idx)
         root = data_root(cfg)
-        return cached_split(root, f"imagefolder-{split}-{_size(cfg)}px", [p for p, _ in samples],
-                            lambda: _decode(samples, _size(cfg)))
+        cached = cached_split(root, f"imagefolder-{split}-{_size(cfg)}px", [p for p, _ in samples],
+                              lambda: _decode(samples, _size(cfg)))
+        # Labels come from today's listing, not the cache: the fingerprint covers
+        # this split's files, but a class added to train/ renumbers val/'s labels.
+        return Decoded(cached.x, torch.tensor([label for _, label in samples], dtype=torch.int64))
 
     return load
 

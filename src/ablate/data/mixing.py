@@ -75,7 +75,10 @@ class CutoutParams:
 def make_cutout(params: CutoutParams, ctx: AugContext) -> AugOp:
     # Centre uniform over the image, square clipped at the border (the paper
     # lets it hang off). Filled with the training mean: the paper masks after
-    # normalisation, where zero is the mean.
+    # normalisation, where zero is the mean. A square as large as the image
+    # would blank all of it wherever its centre falls (16 px on 8×8 digits).
+    require(params.size < ctx.shape.size, "aug.cutout.size", params.size,
+            f"smaller than the image ({ctx.shape.size} pixels)")
     mean, _ = pixel_moments(ctx.train_x)
     fill = mean.float().view(1, -1, 1, 1)
 
