@@ -70,3 +70,20 @@ def test_dropout_kinds_land_in_their_slots():
     assert "InvertedDropout" in kinds(_net("lenet5", dropout="inverted", p=0.2))
     assert "ClassicDropout" in kinds(_net("lenet5", dropout="classic", p=0.2))
     assert "InvertedDropout" not in kinds(_net("lenet5", dropout="inverted", p=0.0))
+
+
+def test_lrn_is_alexnets_formula_after_the_activation():
+    """b = a / (k + α Σ_{n neighbouring channels} a²)^β with AlexNet's n=5, α=1e-4,
+    β=0.75, k=2 (PyTorch's layer divides α by n; ours must not, to match the paper)."""
+    from ablate.config.compose import load_config
+    from ablate.layers.norm import make_norm
+
+    cfg = load_config(["norm=lrn"]).norm
+    assert cfg.placement == "after_act"
+    lrn = make_norm("lrn")(6)
+    a = torch.zeros(1, 6, 1, 1)
+    a[0, 2] = 100.0  # one active channel: its own square is the whole sum
+    expected = 100.0 / (2.0 + 1e-4 * 100.0**2) ** 0.75
+    assert lrn(a)[0, 2, 0, 0].item() == pytest.approx(expected, rel=1e-5)
+    block = _net("lenet5", "lrn", cfg.placement).features[0]
+    assert [type(m).__name__ for m in block] == ["Conv2d", "ReLU", "LocalResponseNorm"]

@@ -61,8 +61,10 @@ def _group(channels: int, groups: int = 2, eps: float = 1e-5) -> nn.Module:
 
 @NORMS.register("lrn", "local response norm across channels (AlexNet, Krizhevsky et al. 2012)")
 def _lrn(channels: int, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> nn.Module:
-    # Defaults are AlexNet's (section 3.3): n=5, alpha=1e-4, beta=0.75, k=2.
-    return nn.LocalResponseNorm(size, alpha=alpha, beta=beta, k=k)
+    # Defaults are AlexNet's (section 3.3): n=5, alpha=1e-4, beta=0.75, k=2, in
+    # the paper's formula b = a / (k + alpha * sum of a^2 over n channels)^beta.
+    # PyTorch (like Caffe) divides alpha by n, so pass alpha * n to get the paper's.
+    return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
 
 
 def make_norm(name: str, **options) -> NormFactory:
