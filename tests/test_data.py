@@ -57,6 +57,14 @@ def test_other_preprocessing(mode, centered, scaled):
     assert z.max().item() <= 1.0 + 1e-6 and z.std().item() < 0.5
 
 
+def test_synthetic_validation_images_do_not_depend_on_the_training_size():
+    """A sweep over data.n_train must be scored on one validation set."""
+    small = load_synthetic(DataConfig(name="synthetic", size=8, n_train=100, n_val=40))
+    large = load_synthetic(DataConfig(name="synthetic", size=8, n_train=300, n_val=40))
+    assert torch.equal(small.val_x, large.val_x) and torch.equal(small.val_y, large.val_y)
+    assert torch.equal(small.train_x, large.train_x[:100])
+
+
 def test_synthetic_shapes_and_determinism():
     cfg = DataConfig(name="synthetic", channels=3, size=16, classes=5, n_train=100, n_val=40)
     a, b = load_synthetic(cfg), load_synthetic(cfg)

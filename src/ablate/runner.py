@@ -143,8 +143,10 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         from ablate.data.augment import AugContext, build_pipeline
 
         # Statistics for pca_lighting/cutout: the whole split, or when streaming
-        # from the host a 10k-image sample of it, which pins them down as well.
-        stats_x = data.to_device(data.train_x[:10_000]) if data.streaming else data.train_x
+        # from the host a random 10k-image sample of it, which pins them down as
+        # well (random: folder datasets are sorted by class).
+        sample = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(0))[:10_000]
+        stats_x = data.to_device(data.train_x[sample]) if data.streaming else data.train_x
         augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, stats_x))
 
     diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=model, data=data, act=cfg.act.name,

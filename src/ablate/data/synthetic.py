@@ -26,14 +26,17 @@ def load_synthetic(cfg: DataConfig) -> Splits:
     patterns = F.interpolate(coarse, size=(shape.size, shape.size), mode="bilinear", align_corners=False)
     patterns = patterns / patterns.std(dim=(1, 2, 3), keepdim=True)
 
-    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(shape.classes, (n,), generator=gen)
-        x = patterns[y] + cfg.noise * torch.randn(n, shape.channels, shape.size, shape.size, generator=gen)
+    def sample(n: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Each split draws from its own stream, so the validation images stay
+        # the same when a sweep varies data.n_train.
+        g = torch.Generator().manual_seed(cfg.split_seed * 1_000_003 + stream)
+        y = torch.randint(shape.classes, (n,), generator=g)
+        x = patterns[y] + cfg.noise * torch.randn(n, shape.channels, shape.size, shape.size, generator=g)
         # ±4 std maps onto 0..255, as a camera would clip.
         return (x * 32.0 + 128.0).round().clamp(0, 255).to(torch.uint8), y
 
-    train_x, train_y = sample(cfg.n_train)
-    val_x, val_y = sample(cfg.n_val)
+    train_x, train_y = sample(cfg.n_train, stream=1)
+    val_x, val_y = sample(cfg.n_val, stream=2)
     return Splits(train_x, train_y, val_x, val_y, classes=shape.classes)
 
 
