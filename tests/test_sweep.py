@@ -303,3 +303,13 @@ def test_kill_9_of_a_multi_worker_sweep_stops_its_workers_and_the_rerun_finishes
     for run in runs_dir.glob("*"):
         epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
         assert epochs == [str(e) for e in range(1, 31)], f"{run.name}: epochs {epochs}"
+
+
+def test_a_group_choice_that_drags_other_settings_along_is_named():
+    from ablate.plan import confounds
+
+    notes = confounds(make_plan(["dropout=inverted,classic", *FAST]))
+    assert len(notes) == 1 and "dropout.p (inverted: 0.0, classic: 0.5)" in notes[0]
+    assert confounds(make_plan(["dropout=inverted,classic", "dropout.p=0.3", *FAST])) == []
+    assert confounds(make_plan(["dropout=inverted,classic", "dropout.p=0.1,0.3", *FAST])) == []
+    assert confounds(make_plan(["norm=none,batch", "act=relu,tanh", *FAST])) == []

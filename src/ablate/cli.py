@@ -146,7 +146,7 @@ def sweep(
     from ablate.executor import default_workers
     from ablate.launchers import LAUNCHERS, load_launch_options, split_overrides, with_flags
     from ablate.launchers.options import gpu_request_note
-    from ablate.plan import default_name, make_plan
+    from ablate.plan import confounds, default_name, make_plan
     from ablate.sweep import run_sweep
     from ablate.sweep_display import SweepDisplay
 
@@ -162,6 +162,8 @@ def sweep(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
+    for note in confounds(plan):
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if dry_run:
         from ablate.plan_view import print_plan
 

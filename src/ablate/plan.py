@@ -112,3 +112,26 @@ def make_plan(overrides: Sequence[str], config_dir: Path | None = None) -> Plan:
         seen.add(rid)
         runs.append(PlannedRun(rid, config, {k.lstrip("+"): v for k, v in combo}, tuple(cell)))
     return Plan(runs, [k.lstrip("+") for k, _ in axes], grid, fixed, duplicates)
+
+
+def confounds(plan: Plan) -> list[str]:
+    """Settings that change together with a swept group choice without being
+    swept themselves, e.g. `dropout=inverted,classic`, whose files default to
+    p=0.0 and p=0.5: the report would credit the choice with the difference."""
+    notes = []
+    for factor in plan.factors:
+        levels: dict[str, dict] = {}
+        for planned in plan.runs:
+            group = planned.config.to_dict().get(factor)
+            if isinstance(group, dict) and "name" in group:  # a config group, such as dropout or norm
+                levels.setdefault(str(group["name"]), group)
+        if len(levels) < 2:
+            continue
+        shared = set.intersection(*(set(g) for g in levels.values())) - {"name"}
+        for key in sorted(shared):
+            values = {level: g[key] for level, g in levels.items()}
+            if f"{factor}.{key}" not in plan.factors and len(set(map(repr, values.values()))) > 1:
+                spread = ", ".join(f"{level}: {value}" for level, value in values.items())
+                notes.append(f"{factor} levels also differ in {factor}.{key} ({spread}); the report credits "
+                             f"{factor} with that too; fix it with {factor}.{key}=... to compare at one value")
+    return notes
