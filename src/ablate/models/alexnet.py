@@ -4,7 +4,8 @@ Five convs in the paper's channel ratios 1:3:6:4:4 (64, 192, 384, 256, 256 at
 width 64; width 32 by default to keep CPU runs short), kernels 5, 5, 3, 3, 3
 with 'same' padding instead of the 11×11 stride-4 stem that needs 224-pixel
 inputs, pools after conv 1, 2 and 5, then two hidden fully connected layers of
-16·width units (4096 at width 256 in the original).
+16·width units (1024 at width 64; the original's 4096 would be 64·width, too
+large for small inputs).
 """
 
 from __future__ import annotations
