@@ -49,7 +49,7 @@ def test_other_models_learn_digits(cli, tmp_path, model):
 
 @pytest.mark.slow
 def test_synthetic_data_trains(cli, tmp_path):
-    result = cli("train", "-q", "data=synthetic", "data.size=16", "data.n_train=512", "data.n_val=128", "epochs=3")
+    result = cli("train", "-q", "data=synthetic", "data.size=16", "data.n_train=1024", "data.n_val=128", "epochs=3")
     assert result.exit_code == 0, result.output
     assert _summary(tmp_path)["best_val_acc"] > 0.5
 
