@@ -313,3 +313,14 @@ def test_a_group_choice_that_drags_other_settings_along_is_named():
     assert confounds(make_plan(["dropout=inverted,classic", "dropout.p=0.3", *FAST])) == []
     assert confounds(make_plan(["dropout=inverted,classic", "dropout.p=0.1,0.3", *FAST])) == []
     assert confounds(make_plan(["norm=none,batch", "act=relu,tanh", *FAST])) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_whose_parent_is_gone_leaves_and_one_whose_parent_lives_stays():
+    # Judged by the sweep's own pid, not "parent is pid 1": in a container the
+    # sweep itself may be pid 1.
+    code = "import os, sys; from ablate.executor import _stop_with_parent; _stop_with_parent({}); print('alive')"
+    stays = subprocess.run([sys.executable, "-c", code.format("os.getppid()")], capture_output=True, text=True)
+    assert stays.returncode == 0 and "alive" in stays.stdout, stays.stderr
+    leaves = subprocess.run([sys.executable, "-c", code.format("os.getppid() + 1")], capture_output=True, text=True)
+    assert leaves.returncode == 143 and "alive" not in leaves.stdout

@@ -56,7 +56,7 @@ def _on_sigterm(signum, frame) -> None:
     os._exit(143)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(parent: int) -> None:
     """Linux: SIGTERM this worker when the sweep's process dies, even by kill -9.
 
     Otherwise an orphaned worker trains on, holding its run's lock, and the
@@ -69,16 +69,16 @@ def _stop_with_parent() -> None:
     PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent died before the call: nobody will send the signal
+    if os.getppid() != parent:  # the parent died before the call: nobody will send the signal
         os._exit(143)
 
 
-def _init_worker(gpu_slots) -> None:
+def _init_worker(gpu_slots, parent: int) -> None:
     # Ctrl-C goes to the whole process group; the parent decides what stops
     # and tells workers with SIGTERM, so idle workers never print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _stop_with_parent()
+    _stop_with_parent(parent)
     if gpu_slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_slots.get())
 
@@ -136,7 +136,8 @@ class LocalExecutor:
                 slots = ctx.Queue()
                 for i in range(self.workers):
                     slots.put(ids[i % len(ids)])
-            return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,))
+            return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                       initargs=(slots, os.getpid()))
 
         pool = new_pool()
         pending: dict[Future, RunSpec] = {}
