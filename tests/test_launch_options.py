@@ -3,9 +3,11 @@ the sbatch script submitit would submit. Also the helpers the engine tests
 (test_launch_slurm.py, test_launch_ray.py) share."""
 
 import dataclasses
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,19 @@ def immutable_folder(path: Path) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def mid_training(run, pattern: str, poll: float, timeout: float = 300) -> str:
+    """Wait until `run` is mid-training (a checkpoint exists) and its log has
+    `pattern`; the last match's first group (the worker pid, the SLURM task)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if run.checkpoint.exists() and run.log_file.exists():
+            found = re.findall(pattern, run.log_file.read_text())
+            if found:
+                return found[-1]
+        time.sleep(poll)
+    raise AssertionError(f"run {run.run_id} never reached its first checkpoint")
 
 
 def sweep_with(executor, plan, sweep_dir: Path, **kwargs):

@@ -18,7 +18,7 @@ from ablate.errors import ConfigError
 from ablate.launchers import LAUNCHERS, LaunchOptions
 from ablate.plan import make_plan
 from ablate.store.rundir import RunDir
-from test_launch_options import assert_same_tables, immutable_folder, local_reference, sweep_with
+from test_launch_options import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
 pytestmark = pytest.mark.slow
 
@@ -44,16 +44,9 @@ def local_ray():
     ray.shutdown()
 
 
-def _worker_pid(run: RunDir, timeout: float = 300) -> int:
-    """Wait until `run` is mid-training (a checkpoint exists); the pid of the Ray worker running it."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if run.checkpoint.exists() and run.log_file.exists():
-            found = re.findall(r"worker pid (\d+)", run.log_file.read_text())
-            if found:
-                return int(found[-1])
-        time.sleep(0.02)
-    raise AssertionError(f"run {run.run_id} never reached its first checkpoint")
+def _worker_pid(run: RunDir) -> int:
+    """The pid of the Ray worker running `run`, once it is mid-training."""
+    return int(mid_training(run, r"worker pid (\d+)", poll=0.02))
 
 
 def test_sweep_survives_a_killed_worker_and_matches_local(local_ray, tmp_path):

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 
 import pytest
 
@@ -20,7 +19,7 @@ from ablate.errors import ConfigError
 from ablate.launchers import LAUNCHERS, LaunchOptions
 from ablate.plan import make_plan
 from ablate.store.rundir import RunDir
-from test_launch_options import assert_same_tables, immutable_folder, local_reference, sweep_with
+from test_launch_options import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +61,9 @@ def _launcher(**options):
     return LAUNCHERS["slurm"](LaunchOptions(launcher="slurm", **options), 1, 0)
 
 
-def _slurm_task(run: RunDir, timeout: float = 300) -> str:
-    """Wait until `run` is mid-training (a checkpoint exists); its task id, from its log."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if run.checkpoint.exists() and run.log_file.exists():
-            found = re.findall(r"slurm task (\S+)", run.log_file.read_text())
-            if found:
-                return found[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"run {run.run_id} never reached its first checkpoint")
+def _slurm_task(run: RunDir) -> str:
+    """`run`'s SLURM task id, from its log, once it is mid-training."""
+    return mid_training(run, r"slurm task (\S+)", poll=0.05)
 
 
 def _in_background(fn):

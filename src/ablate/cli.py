@@ -40,6 +40,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def note(message: str) -> None:
+    """A one-line caveat on stderr that does not stop the command."""
+    err.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
     """The config error, unless an override is really one of this command's
     options written as key=value (`results=out` for `--results out`): then say that."""
@@ -162,8 +167,8 @@ def sweep(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
-    for note in confounds(plan):
-        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    for confound in confounds(plan):
+        note(confound)
     if dry_run:
         from ablate.plan_view import print_plan
 
@@ -177,7 +182,7 @@ def sweep(
     except ConfigError as e:
         raise fail(str(e)) from None
     if gpu_note:
-        err.print(f"[yellow]note:[/] {escape(gpu_note)}", highlight=False)
+        note(gpu_note)
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     display = SweepDisplay(err, launcher=opts.launcher)
     err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)

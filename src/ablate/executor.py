@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from ablate.runner import RunResult, RunSpec, run
 from ablate.store.lock import run_lock
@@ -158,13 +157,13 @@ class LocalExecutor:
                 if not pending and not pool_broke:
                     break
                 done = wait(pending, return_when=FIRST_COMPLETED)[0] if pending else set()
-                broken: dict[Path, str] = {}
+                broken: list[tuple[RunSpec, str]] = []  # runs whose future says the pool broke
                 for future in done:
                     spec = pending.pop(future)
                     try:
                         result = future.result()
                     except BrokenProcessPool as e:
-                        broken[spec.run_dir] = str(e).splitlines()[0]
+                        broken.append((spec, str(e).splitlines()[0]))
                         continue
                     breaks_in_a_row = 0
                     yield result
@@ -177,13 +176,12 @@ class LocalExecutor:
                     # Workers that die before any run ends (a broken environment)
                     # would requeue the same runs forever: after 3, fail them.
                     breaks_in_a_row += 1
-                    in_flight = [s for s in specs if s.run_dir in broken] + list(pending.values())
+                    in_flight = broken + [(spec, "") for spec in pending.values()]
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
-                    for spec in reversed(in_flight):
-                        status = RunDir(spec.run_dir).read_status().get("status")
-                        if status == "running" or breaks_in_a_row >= 3:
-                            yield lost(spec, "failed", f"worker process died: {broken.get(spec.run_dir, '')}")
+                    for spec, error in reversed(in_flight):
+                        if RunDir(spec.run_dir).read_status().get("status") == "running" or breaks_in_a_row >= 3:
+                            yield lost(spec, "failed", f"worker process died: {error}")
                         else:
                             queue.insert(0, spec)  # a bystander: it resumes from its checkpoint, if any
                     pool = new_pool()

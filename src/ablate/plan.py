@@ -119,10 +119,11 @@ def confounds(plan: Plan) -> list[str]:
     swept themselves, e.g. `dropout=inverted,classic`, whose files default to
     p=0.0 and p=0.5: the report would credit the choice with the difference."""
     notes = []
+    trees = [planned.config.to_dict() for planned in plan.runs]
     for factor in plan.factors:
         levels: dict[str, dict] = {}
-        for planned in plan.runs:
-            group = planned.config.to_dict().get(factor)
+        for tree in trees:
+            group = tree.get(factor)
             if isinstance(group, dict) and "name" in group:  # a config group, such as dropout or norm
                 levels.setdefault(str(group["name"]), group)
         if len(levels) < 2:

@@ -145,8 +145,10 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         # Statistics for pca_lighting/cutout: the whole split, or when streaming
         # from the host a random 10k-image sample of it, which pins them down as
         # well (random: folder datasets are sorted by class).
-        sample = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(0))[:10_000]
-        stats_x = data.to_device(data.train_x[sample]) if data.streaming else data.train_x
+        stats_x = data.train_x
+        if data.streaming:
+            sample = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(0))[:10_000]
+            stats_x = data.to_device(data.train_x[sample])
         augment = build_pipeline(cfg.aug, AugContext(data.shape, data.shape.classes, stats_x))
 
     diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=model, data=data, act=cfg.act.name,
@@ -159,7 +161,8 @@ def _run(spec: RunSpec, rd: RunDir, rid: str) -> RunResult:
         rd.write_history(history)
         atomic.torch_save(rd.checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": record.epoch, "elapsed": record.elapsed,
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "epoch": record.epoch, "elapsed": record.elapsed,
             "history": history, "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         })

@@ -34,8 +34,7 @@ _CPU_SLOW_IN_CHANNELS_LAST: dict[type[nn.Module], Callable[[nn.Module], bool]] =
 
 
 def _cpu_prefers_channels_last(model: nn.Module) -> bool:
-    return not any(type(m) in _CPU_SLOW_IN_CHANNELS_LAST and _CPU_SLOW_IN_CHANNELS_LAST[type(m)](m)
-                   for m in model.modules())
+    return not any(_CPU_SLOW_IN_CHANNELS_LAST.get(type(m), lambda m: False)(m) for m in model.modules())
 
 
 def _auto(model: nn.Module, device: torch.device) -> torch.memory_format:
