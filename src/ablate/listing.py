@@ -23,6 +23,7 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
     from ablate.layers.norm import NORMS, PLACEMENTS
     from ablate.layers.pool import POOLS
     from ablate.models import MODELS
+    from ablate.train.layout import MEMORY_FORMATS
     from ablate.train.optim import OPTIMIZERS
     from ablate.train.sched import SCHEDULES
 
@@ -40,6 +41,7 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
         "eval.tta": (TTAS, "eval.tta"),
         "optim": (OPTIMIZERS, "optim.name"),
         "sched": (SCHEDULES, "sched.name"),
+        "memory_format": (MEMORY_FORMATS, "memory_format"),
     }
 
 
