@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ablate.config.compose import load_config
 from ablate.data.device import load_data
-from ablate.display import TrainProgress
+from ablate.cli.train_view import TrainProgress
 from ablate.models import build_model
 from ablate.train.loop import train
 from ablate.train.optim import make_optimizer

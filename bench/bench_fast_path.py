@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
 from ablate.models import build_model
-from ablate.models.blocks import InputShape
+from ablate.shapes import InputShape
 
 # (label, model, input shape): LeNet-5 on MNIST-sized images, convnet and a
 # small resnet on CIFAR-sized ones, all with batch 64 as `ablate train` defaults.

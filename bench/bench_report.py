@@ -47,7 +47,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from ablate.report.command import report
+from ablate.cli.report import report
 
 LIMIT_S = 10.0  # the bound for 10,000 runs
 GRID = {"norm": ["none", "batch", "layer", "instance", "group"],
@@ -160,7 +160,7 @@ def timed(app: typer.Typer, args: list[str]) -> float:
 
 # A fresh interpreter running the command as `ablate report` would (the same
 # typer registration as ablate.cli, without depending on it).
-COLD = ("import typer; from ablate.report.command import report; app = typer.Typer(); "
+COLD = ("import typer; from ablate.cli.report import report; app = typer.Typer(); "
         "app.command('report')(report); app.command('noop')(lambda: None); app()")
 
 

@@ -22,7 +22,7 @@ def cli(tmp_path, monkeypatch):
     """Invoke the `ablate` CLI in-process, in a scratch working directory."""
     from typer.testing import CliRunner
 
-    from ablate.cli import app
+    from ablate.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()

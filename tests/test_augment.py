@@ -12,12 +12,13 @@ import torch.nn.functional as F
 import yaml
 from scipy import stats
 
-from ablate.data.augment import AUGS, AugContext, aug_to_dict, build_pipeline, parse_aug
+from ablate.config.augs import aug_to_dict, parse_aug
+from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.colour import LUMA
 from ablate.errors import ConfigError
-from ablate.models.blocks import InputShape
+from ablate.shapes import InputShape
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "ablate" / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def context(channels=3, size=32, classes=10, train_x=None) -> AugContext:

@@ -80,7 +80,7 @@ def test_help_and_version(cli):
 
 
 def test_list_prints_every_choice_of_every_group(cli):
-    from ablate.listing import choice_groups
+    from ablate.cli.list_view import choice_groups
 
     result = cli("list")
     assert result.exit_code == 0

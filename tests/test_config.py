@@ -5,9 +5,10 @@ import pytest
 import yaml
 
 from ablate.config.compose import compose_dict, group_options, load_config, package_conf_dir
-from ablate.config.schema import RunConfig, from_mapping
-from ablate.listing import choice_groups
-from ablate.runid import run_id
+from ablate.config.schema import RunConfig
+from ablate.config.checks import from_mapping
+from ablate.cli.list_view import choice_groups
+from ablate.runner.identity import run_id
 
 YAML_GROUPS = ["data", "model", "norm", "act", "init", "dropout", "optim", "sched"]
 
@@ -78,7 +79,7 @@ def test_run_id_ignores_device_but_not_results():
 
 
 def test_config_round_trips_through_a_dict():
-    from ablate.config.schema import from_mapping
+    from ablate.config.checks import from_mapping
 
     c = load_config(["optim=adam", "sched=step"])
     assert from_mapping(RunConfig, c.to_dict()) == c

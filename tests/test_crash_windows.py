@@ -7,7 +7,8 @@ import stat
 import torch
 
 from ablate.config.compose import load_config
-from ablate.runner import RunSpec, run
+from ablate.runner.spec import RunSpec
+from ablate.runner.run import run
 from ablate.store import atomic
 from ablate.store.rundir import RunDir
 
@@ -59,7 +60,7 @@ def test_result_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
 
 
 def test_ablate_train_refuses_a_run_another_process_is_training(cli, tmp_path):
-    from ablate.runid import run_id
+    from ablate.runner.identity import run_id
     from ablate.store.lock import run_lock
 
     run_dir = tmp_path / "results" / "train" / "runs" / run_id(load_config(["epochs=1", "device=cpu"]))

@@ -19,14 +19,15 @@ import scipy.io
 import torch
 import yaml
 
-from ablate.config.schema import DataConfig, from_mapping
+from ablate.config.schema import DataConfig
+from ablate.config.checks import from_mapping
 from ablate.data import cache, torchvision_sets
 from ablate.data.device import load_data
 from ablate.data.registry import DATASETS, input_shape
 from ablate.errors import ConfigError
-from ablate.models.blocks import InputShape
+from ablate.shapes import InputShape
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "ablate" / "conf" / "data"
+CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 FILE_SETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "imagefolder")
 
 

@@ -16,12 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig,
-                                  OptimConfig, SchedConfig)
-from ablate.diagnostics import (COLUMNS, DiagnosticsConfig, Recorder, read_csv, record_epochs, warnings)
+from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig, SchedConfig)
+from ablate.diagnostics import COLUMNS, DiagnosticsConfig, Recorder, read_csv, record_epochs, warnings
 from ablate.errors import ConfigError
 from ablate.models import build_model
-from ablate.models.blocks import InputShape
+from ablate.shapes import InputShape
 
 SHAPE = InputShape(1, 8, 10)  # digits-sized: 1 channel, 8×8 pixels, 10 classes
 

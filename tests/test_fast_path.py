@@ -7,8 +7,8 @@ from ablate.config.compose import load_config
 from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig
 from ablate.errors import ConfigError
 from ablate.models import build_model
-from ablate.models.blocks import InputShape
-from ablate.runid import run_id
+from ablate.shapes import InputShape
+from ablate.runner.identity import run_id
 from ablate.train.layout import apply_memory_format
 from ablate.train.optim import OPTIMIZERS, make_optimizer
 

@@ -8,8 +8,9 @@ from ablate.config.compose import load_config
 from ablate.config.schema import DataConfig
 from ablate.data.device import DeviceData, load_data
 from ablate.errors import ConfigError
-from ablate.launchers.options import LaunchOptions, gpu_request_note
-from ablate.runner import RunSpec, run
+from ablate.config.launch import LaunchOptions, gpu_request_note
+from ablate.runner.spec import RunSpec
+from ablate.runner.run import run
 from ablate.store.rundir import RunDir
 from ablate.train.device import resolve_device, resolve_precision
 

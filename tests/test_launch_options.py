@@ -17,7 +17,8 @@ import pytest
 
 from ablate.config.compose import package_conf_dir
 from ablate.errors import ConfigError
-from ablate.launchers import ENGINES, LAUNCHERS, LaunchOptions, load_launch_options, split_overrides, with_flags
+from ablate.config.launch import ENGINES, LaunchOptions, load_launch_options, split_overrides, with_flags
+from ablate.launch import LAUNCHERS
 
 # ------------------------------------------------------------ shared with the engine tests
 
@@ -52,14 +53,14 @@ def mid_training(run, pattern: str, poll: float, timeout: float = 300) -> str:
 
 def sweep_with(executor, plan, sweep_dir: Path, **kwargs):
     """A sweep through `executor`, as the CLI runs one."""
-    from ablate.sweep import run_sweep
+    from ablate.sweep.driver import run_sweep
 
     return run_sweep(plan, sweep_dir, command="test", executor=executor, **kwargs)
 
 
 def local_reference(root: Path, plan, name: str) -> Path:
     """The same grid through the local executor, in-process (one thread, as conftest sets)."""
-    from ablate.sweep import run_sweep
+    from ablate.sweep.driver import run_sweep
 
     sweep_dir = root / "local" / name
     counts = run_sweep(plan, sweep_dir, command="test")
@@ -165,7 +166,7 @@ def test_local_launcher_refuses_an_unwritable_results_folder(tmp_path):
 
 
 def test_local_launcher_runs_specs_and_leaves_no_probe_behind(tmp_path):
-    from ablate.plan import make_plan
+    from ablate.sweep.plan import make_plan
 
     launcher = LAUNCHERS["local"](LaunchOptions(), 1, 0)
     sweep_dir = tmp_path / "s"

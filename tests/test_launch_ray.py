@@ -15,8 +15,9 @@ import time
 import pytest
 
 from ablate.errors import ConfigError
-from ablate.launchers import LAUNCHERS, LaunchOptions
-from ablate.plan import make_plan
+from ablate.launch import LAUNCHERS
+from ablate.config.launch import LaunchOptions
+from ablate.sweep.plan import make_plan
 from ablate.store.rundir import RunDir
 from test_launch_options import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
@@ -116,7 +117,7 @@ def test_a_run_no_node_can_hold_fails_at_start(local_ray, tmp_path):
 
 
 def test_a_results_folder_the_workers_cannot_write_fails_at_start(local_ray, tmp_path, monkeypatch):
-    import ablate.launchers.ray as ray_launcher
+    import ablate.launch.ray as ray_launcher
 
     with immutable_folder(tmp_path / "results") as sweep_dir:
         # This process would pass its own check; the probe task on the node must catch it.

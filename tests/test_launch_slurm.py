@@ -16,8 +16,9 @@ import threading
 import pytest
 
 from ablate.errors import ConfigError
-from ablate.launchers import LAUNCHERS, LaunchOptions
-from ablate.plan import make_plan
+from ablate.launch import LAUNCHERS
+from ablate.config.launch import LaunchOptions
+from ablate.sweep.plan import make_plan
 from ablate.store.rundir import RunDir
 from test_launch_options import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
@@ -167,7 +168,7 @@ def test_no_new_task_starts_once_keep_going_is_false(tmp_path):
     _cluster_kill_wait()
     plan = make_plan(["epochs=2", "seed=0,1,2", "device=cpu"])
     sweep_dir = tmp_path / "k"
-    from ablate.runner import RunSpec
+    from ablate.runner.spec import RunSpec
     from ablate.store.rundir import now
 
     specs = []
@@ -187,7 +188,7 @@ def test_no_new_task_starts_once_keep_going_is_false(tmp_path):
 
 def test_a_results_folder_the_nodes_cannot_write_fails_at_start(tmp_path, monkeypatch):
     _cluster_kill_wait()
-    import ablate.launchers.slurm as slurm
+    import ablate.launch.slurm as slurm
 
     with immutable_folder(tmp_path / "results") as sweep_dir:
         # The login node (this process) would pass its own check; the probe job must catch it.

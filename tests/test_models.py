@@ -8,7 +8,7 @@ from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.norm import NORMS, PLACEMENTS
 from ablate.models import MODELS, build_model
-from ablate.models.blocks import InputShape
+from ablate.shapes import InputShape
 
 # Narrow widths keep 400+ combinations to a few seconds; widths stay divisible by 2 groups.
 SMALL = {"lenet5": {}, "convnet": {"depth": 3, "width": 4}, "alexnet": {"width": 4},

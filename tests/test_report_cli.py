@@ -15,7 +15,7 @@ import typer
 from scipy import stats as sps
 from typer.testing import CliRunner
 
-from ablate.report.command import FORMAT_NAMES, METRIC_NAMES, report
+from ablate.cli.report import FORMAT_NAMES, METRIC_NAMES, report
 from report_fixtures import norm_act_runs, write_sweep
 
 app = typer.Typer()
@@ -183,7 +183,7 @@ def test_help_is_the_docstring():
 
 
 def test_importing_the_command_stays_light():
-    code = ("import sys, ablate.report.command; "
+    code = ("import sys, ablate.cli.report; "
             "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -18,7 +18,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ablate.report.build import build_report
-from ablate.report.command import report
+from ablate.cli.report import report
 from report_fixtures import Layer, diagnostics_rows, norm_act_runs, write_diagnostics, write_sweep
 
 app = typer.Typer()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from ablate.report.build import build_report
-from ablate.report.command import write_folder
+from ablate.cli.report import write_folder
 from report_fixtures import norm_act_runs, write_sweep
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)

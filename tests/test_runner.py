@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from ablate.config.compose import load_config
-from ablate.runner import RunSpec, run
+from ablate.runner.spec import RunSpec
+from ablate.runner.run import run
 from ablate.store.rundir import HISTORY_COLUMNS, RunDir
 
 FAST = ["epochs=2", "device=cpu"]
@@ -44,12 +45,12 @@ def test_nan_loss_is_diverged_with_its_epoch(tmp_path):
 
 
 def test_an_exception_is_a_failed_result_with_traceback(tmp_path, monkeypatch):
-    import ablate.runner
+    import ablate.runner.run
 
     def boom(*a, **k):
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setattr(ablate.runner, "make_optimizer", boom)
+    monkeypatch.setattr(ablate.runner.run, "make_optimizer", boom)
     result = run(RunSpec(load_config(FAST), tmp_path / "r"))
     assert result.status == "failed" and "out of cheese" in result.error
     status = json.loads((tmp_path / "r" / "status.json").read_text())
@@ -146,7 +147,7 @@ def test_diagnostics_are_recorded_at_start_middle_and_end(tmp_path):
 
 
 def test_diagnostics_off_writes_nothing_and_keeps_the_run_id(tmp_path):
-    from ablate.runid import run_id
+    from ablate.runner.identity import run_id
 
     config = load_config(["epochs=1", "device=cpu", "diagnostics=off"])
     run(RunSpec(config, tmp_path / "r"))

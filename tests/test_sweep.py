@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from ablate.plan import default_name, make_plan
+from ablate.sweep.plan import default_name, make_plan
 from ablate.store.lock import run_lock
 from ablate.store.tables import METRICS
 
@@ -76,7 +76,7 @@ def test_run_ids_are_stable_and_shared_between_sweeps():
     b = {p.factors["norm"]: p.run_id for p in make_plan(["norm=batch,group", "device=cpu", "epochs=2"]).runs}
     assert a["batch"] == b["batch"] and a["none"] != a["batch"]
     from ablate.config.compose import load_config
-    from ablate.runid import run_id
+    from ablate.runner.identity import run_id
 
     assert a["batch"] == run_id(load_config(["norm=batch", "epochs=2", "device=auto"]))
 
@@ -114,16 +114,16 @@ def test_sweep_writes_tables_with_documented_columns(cli):
 
 
 def test_a_run_that_raises_is_failed_and_the_others_complete(cli, monkeypatch):
-    import ablate.runner
+    import ablate.runner.run
 
-    real = ablate.runner.build_model
+    real = ablate.runner.run.build_model
 
     def flaky(model, norm, *args):
         if norm.name == "layer":
             raise RuntimeError("layer norm exploded")
         return real(model, norm, *args)
 
-    monkeypatch.setattr(ablate.runner, "build_model", flaky)  # in this process: --workers 1
+    monkeypatch.setattr(ablate.runner.run, "build_model", flaky)  # in this process: --workers 1
     result, sweep = _sweep(cli, "--workers", "1", "norm=none,layer,batch", *FAST)
     assert result.exit_code == 0, result.output
     assert "layer norm exploded" in result.output
@@ -131,7 +131,7 @@ def test_a_run_that_raises_is_failed_and_the_others_complete(cli, monkeypatch):
     runs = pd.read_csv(sweep / "runs.csv").set_index("norm")
     assert runs.loc["layer", "status"] == "failed" and "exploded" in runs.loc["layer", "error"]
     assert cli("sweep", "--name", "s", "-w", "1", "--strict", "norm=none,layer,batch", *FAST).exit_code == 1
-    monkeypatch.setattr(ablate.runner, "build_model", real)
+    monkeypatch.setattr(ablate.runner.run, "build_model", real)
     again = cli("sweep", "--name", "s", "norm=none,layer,batch", *FAST)
     assert "1 failed before" in again.output and "3 runs: 2 completed, 1 failed" in again.output
     retried = cli("sweep", "--name", "s", "--retry-failed", "norm=none,layer,batch", *FAST)
@@ -139,9 +139,9 @@ def test_a_run_that_raises_is_failed_and_the_others_complete(cli, monkeypatch):
 
 
 def test_max_failures_stops_launching(cli, monkeypatch):
-    import ablate.runner
+    import ablate.runner.run
 
-    monkeypatch.setattr(ablate.runner, "make_optimizer", lambda *a: 1 / 0)
+    monkeypatch.setattr(ablate.runner.run, "make_optimizer", lambda *a: 1 / 0)
     result, sweep = _sweep(cli, "-w", "1", "seed=0,1,2,3", "--max-failures", "2", *FAST)  # patched here
     assert "2 failed" in result.output and "2 queued" in result.output
     assert (pd.read_csv(sweep / "runs.csv").status == "queued").sum() == 2
@@ -235,7 +235,7 @@ def test_augmentation_sets_sweep_as_one_factor():
 
 
 def test_gpu_workers_keep_the_parents_visible_devices():
-    from ablate.executor import gpu_ids
+    from ablate.launch.local import gpu_ids
 
     assert gpu_ids(2, None) == ["0", "1"]
     assert gpu_ids(2, "2,3") == ["2", "3"]  # index 0 in the parent is GPU 2, so worker slot 0 must be "2"
@@ -249,8 +249,8 @@ def test_a_dead_gpu_worker_is_replaced_and_the_sweep_finishes(tmp_path):
     import multiprocessing
     import threading
 
-    from ablate.executor import LocalExecutor
-    from ablate.runner import RunSpec
+    from ablate.launch.local import LocalExecutor
+    from ablate.runner.spec import RunSpec
 
     plan = make_plan(["seed=0,1,2,3", "epochs=30", "device=cpu"])
     specs = [RunSpec(p.config, tmp_path / p.run_id) for p in plan.runs]
@@ -306,7 +306,7 @@ def test_kill_9_of_a_multi_worker_sweep_stops_its_workers_and_the_rerun_finishes
 
 
 def test_a_group_choice_that_drags_other_settings_along_is_named():
-    from ablate.plan import confounds
+    from ablate.sweep.plan import confounds
 
     notes = confounds(make_plan(["dropout=inverted,classic", *FAST]))
     assert len(notes) == 1 and "dropout.p (inverted: 0.0, classic: 0.5)" in notes[0]
@@ -319,7 +319,7 @@ def test_a_group_choice_that_drags_other_settings_along_is_named():
 def test_a_worker_whose_parent_is_gone_leaves_and_one_whose_parent_lives_stays():
     # Judged by the sweep's own pid, not "parent is pid 1": in a container the
     # sweep itself may be pid 1.
-    code = "import os, sys; from ablate.executor import _stop_with_parent; _stop_with_parent({}); print('alive')"
+    code = "import os, sys; from ablate.launch.local import _stop_with_parent; _stop_with_parent({}); print('alive')"
     stays = subprocess.run([sys.executable, "-c", code.format("os.getppid()")], capture_output=True, text=True)
     assert stays.returncode == 0 and "alive" in stays.stdout, stays.stderr
     leaves = subprocess.run([sys.executable, "-c", code.format("os.getppid() + 1")], capture_output=True, text=True)

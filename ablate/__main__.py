@@ -1,0 +1,3 @@
+from ablate.cli.app import main
+
+main()

@@ -1,0 +1,223 @@
+"""The `ablate` command line: train · sweep · report · list.
+
+Overrides are Hydra's grammar; everything else is a typer option defined once
+here. User mistakes end in one red line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ablate.cli.report import report
+from ablate.console import err, fail, note, out
+from ablate.errors import ConfigError
+from ablate.store.provenance import VERSION
+from ablate.store.status import Status
+
+app = typer.Typer(
+    name="ablate",
+    help="Ablation studies of CNNs: compose design choices, sweep grids, report what matters.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Overrides = Annotated[Optional[list[str]], typer.Argument(
+    help="Hydra overrides: key=value, group=choice (see `ablate list`).", show_default=False)]
+ConfigDir = Annotated[Optional[Path], typer.Option(
+    "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
+ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
+
+
+def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
+    """The config error, unless an override is really one of this command's
+    options written as key=value (`results=out` for `--results out`): then say that."""
+    options = {opt: param for param in ctx.command.params for opt in param.opts if opt.startswith("--")}
+    for override in overrides:
+        key, eq, value = override.partition("=")
+        flag = "--" + key.replace("_", "-")
+        if eq and flag in options:
+            usage = flag if getattr(options[flag], "is_flag", False) else f"{flag} {value}"
+            return fail(f"'{override}' is not a config key but this command's option: write {usage}")
+    return fail(str(e))
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ablate {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Ablation studies of CNNs: compose design choices, sweep grids, report what matters."""
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    overrides: Overrides = None,
+    config_dir: ConfigDir = None,
+    results: ResultsRoot = Path("results"),
+    name: Annotated[str, typer.Option("--name", help="Folder under --results for this run.")] = "train",
+    fresh: Annotated[bool, typer.Option("--fresh", help="Train again even if this exact run already finished.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train one model, in this process, and write its run directory.
+
+    Example: ablate train norm=batch act=tanh init=xavier_normal epochs=20
+    """
+    from ablate.config.compose import load_config
+    from ablate.runner.identity import run_id
+    from ablate.launch.base import LOCKED, execute
+    from ablate.runner.spec import RunSpec
+    from ablate.cli.result_view import print_run_result
+    from ablate.cli.train_view import train_progress
+    from ablate.train.device import resolve_device
+
+    try:
+        config = load_config(overrides or [], config_dir)
+        resolve_device(config.device)
+    except ConfigError as e:
+        raise config_fail(e, ctx, overrides or []) from None
+    run_dir = results / name / "runs" / run_id(config)
+    # Under the run's lock, as in a sweep: two commands never train one run at once.
+    bar = None if quiet or not err.is_terminal else partial(train_progress, console=err)
+    result = execute(RunSpec(config, run_dir, resume=not fresh), progress=bar)
+    if result.status == LOCKED:
+        raise fail(f"run {result.run_id} is being trained by another process right now ({run_dir})", code=1)
+    print_run_result(out, result, run_dir)
+    if result.status == Status.FAILED:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    overrides: Overrides = None,
+    config_dir: ConfigDir = None,
+    results: ResultsRoot = Path("results"),
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="Folder under --results. Default: derived from the command, so re-running it resumes.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", "-w", min=1,
+        help="Runs in parallel. Default: one per core on CPU (at most 8); GPUs × --runs-per-gpu on CUDA.")] = None,
+    runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
+    max_failures: Annotated[Optional[int], typer.Option(
+        "--max-failures", min=1, help="Stop launching runs after this many failures.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any run failed.")] = False,
+    launcher: Annotated[str, typer.Option(
+        "--launcher", help="local | slurm | ray, or a launcher/NAME.yaml of your --config-dir.")] = "local",
+    slurm_partition: Annotated[Optional[str], typer.Option("--slurm-partition", help="SLURM partition.")] = None,
+    slurm_account: Annotated[Optional[str], typer.Option("--slurm-account", help="SLURM account.")] = None,
+    slurm_time: Annotated[Optional[int], typer.Option("--slurm-time", min=1, help="Minutes per task.")] = None,
+    slurm_mem: Annotated[Optional[str], typer.Option("--slurm-mem", help="Memory per task, e.g. 8G.")] = None,
+    cpus_per_run: Annotated[Optional[int], typer.Option("--cpus-per-run", min=1, help="CPUs per run (cluster).")] = None,
+    gpus_per_run: Annotated[Optional[float], typer.Option(
+        "--gpus-per-run", min=0, help="GPUs per run: whole for SLURM, fractional for Ray (0.25 packs 4 per GPU).")] = None,
+    slurm_max_parallel: Annotated[Optional[int], typer.Option(
+        "--slurm-max-parallel", min=1, help="Cap on array tasks running at once.")] = None,
+    slurm_extra: Annotated[Optional[list[str]], typer.Option(
+        "--slurm-extra", help="Extra sbatch flag, repeatable: --slurm-extra '--qos=high'.")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster to join ('auto'); default: start a local instance.")] = None,
+) -> None:
+    """Train every combination of a grid; re-run the same command to resume.
+
+    Example: ablate sweep norm=none,batch,group act=relu,tanh seed=0,1,2 epochs=10 --workers 2
+    """
+    import shlex
+    import sys
+
+    from ablate.launch.local import default_workers
+    from ablate.launch import LAUNCHERS
+    from ablate.config.launch import load_launch_options, split_overrides, with_flags
+    from ablate.config.launch import gpu_request_note
+    from ablate.sweep.plan import confounds, default_name, make_plan
+    from ablate.sweep.driver import run_sweep
+    from ablate.cli.sweep_view import SweepDisplay
+
+    # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
+    launch_overrides, overrides = split_overrides(overrides or [])
+    try:
+        plan = make_plan(overrides, config_dir)
+        opts = with_flags(load_launch_options(launcher, launch_overrides, config_dir),
+                          slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
+                          slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                          slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
+        gpu_note = gpu_request_note(opts, {p.config.device for p in plan.runs})
+    except ConfigError as e:
+        raise config_fail(e, ctx, overrides) from None
+    sweep_dir = results / (name or default_name(plan.factors, overrides))
+    for confound in confounds(plan):
+        note(confound)
+    if dry_run:
+        from ablate.cli.plan_view import print_plan
+
+        print_plan(out, plan, sweep_dir)
+        return
+    gpus = _visible_gpus(plan)
+    workers = workers or default_workers(len(plan.runs), gpus, runs_per_gpu)
+    try:
+        executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
+        executor.check_writable(sweep_dir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    if gpu_note:
+        note(gpu_note)
+    command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    display = SweepDisplay(err, launcher=opts.launcher)
+    err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
+    try:
+        counts = run_sweep(plan, sweep_dir, command=command, workers=workers, gpus=gpus, retry_failed=retry_failed,
+                           max_failures=max_failures, display=display, executor=executor)
+    except KeyboardInterrupt:
+        err.print("interrupted; run the same command again to resume", highlight=False)
+        raise typer.Exit(130) from None
+    if strict and counts.get(Status.FAILED):
+        raise typer.Exit(1)
+
+
+def _visible_gpus(plan) -> int:
+    """CUDA devices a local sweep spreads runs over (0 when runs are on CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0
+    devices = {p.config.device for p in plan.runs}
+    return torch.cuda.device_count() if devices <= {"auto", "cuda"} else 0
+
+
+@app.command("list")
+def list_choices(
+    group: Annotated[Optional[str], typer.Argument(help="One group, e.g. norm or norm.placement.")] = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """List the choices of each config group (default first)."""
+    from ablate.cli.list_view import print_choices
+
+    try:
+        print_choices(out, group, config_dir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+
+
+app.command("report")(report)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

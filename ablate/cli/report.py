@@ -1,0 +1,111 @@
+"""`ablate report`: the command-line entry of the report.
+
+Only typer and the standard library are imported at module level; pandas,
+scipy and matplotlib load inside `report()`, so `ablate --help`, `ablate train`
+and `ablate list` do not pay their start-up time (about a second together).
+`ablate.cli.app` registers it with `app.command("report")(report)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+# The choices as plain names, so the help text needs no heavy import; a test
+# keeps them equal to the registries (render.OUTPUTS, tables.METRICS).
+FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
+METRIC_NAMES = ("best_val_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
+                "train_val_gap")
+WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
+
+Paths = Annotated[list[Path], typer.Argument(
+    help="Sweep folders (results/<sweep>); several are reported together.", show_default=False)]
+By = Annotated[Optional[str], typer.Option(
+    "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
+Where = Annotated[Optional[list[str]], typer.Option(
+    "--where", help="Keep runs with key=value (key=v1,v2 for any of); repeatable, all must hold.")]
+Out = Annotated[Optional[Path], typer.Option(
+    "--out", help="Also write index.html, plots/*.png and report.{md,csv,json,tex} to this folder.")]
+Format = Annotated[str, typer.Option(
+    "--format", "-f", help=f"What to print: {', '.join(FORMAT_NAMES)}.")]
+Metric = Annotated[str, typer.Option(
+    "--metric", help=f"Rank levels by: {', '.join(METRIC_NAMES)}.")]
+Confidence = Annotated[float, typer.Option(
+    "--confidence", min=0.5, max=0.999, help="Level of the Student t intervals.")]
+
+
+def write_folder(report, out: Path) -> list[Path]:
+    """Plots, every file format and index.html under `out`; returns what was written."""
+    from ablate.report.render import FORMATS
+    from ablate.report.html import write_html
+    from ablate.report.plots import write_plots
+    from ablate.store import atomic
+
+    out = Path(out)
+    plots = write_plots(report, out / "plots")
+    written = [p.path for p in plots]
+    for fmt in FORMATS.values():
+        path = out / f"report.{fmt.extension}"
+        atomic.write_text(path, fmt.write(report))
+        written.append(path)
+    written.append(write_html(report, plots, out))
+    return written
+
+
+def report(
+    paths: Paths,
+    by: By = None,
+    where: Where = None,
+    out: Out = None,
+    output_format: Format = "terminal",
+    metric: Metric = "best_val_acc",
+    confidence: Confidence = 0.95,
+) -> None:
+    """Summarise one or more sweeps: which factor matters, by how much, how sure.
+
+    Per factor (every swept key that varies; seeds are repetitions): each
+    level's runs by status, mean and 95% interval of best/final validation
+    accuracy, area under the accuracy curve, epochs and seconds to the target
+    accuracy, and the train − validation gap; levels ranked, each compared
+    with the best by Welch's t-test, Holm-corrected. Where runs recorded
+    diagnostics: activation std and gradient norm by layer depth, and the
+    dead / saturated fraction, per level, first → last recorded epoch.
+
+    Examples:
+
+      ablate report results/norm-vs-act
+
+      ablate report results/a results/b --by norm,act
+
+      ablate report results/norm-vs-act --where norm=batch --out report/
+
+      ablate report results/norm-vs-act --format md > report.md
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from ablate.console import err, fail
+    from ablate.console import out as stdout
+    from ablate.errors import ConfigError
+    from ablate.report.build import build_report
+    from ablate.report.render import OUTPUTS
+
+    try:
+        emit = OUTPUTS[output_format]
+        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
+    except ConfigError as e:
+        raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
+    console = stdout if stdout.is_terminal else Console(width=WIDE)
+    emit(console, built)
+    if out is not None:
+        try:
+            written = write_folder(built, out)
+        except ConfigError as e:  # e.g. an unreadable epochs.csv, first read for the plots
+            raise fail(str(e)) from None
+        except OSError as e:
+            raise fail(f"cannot write to {out}: {e.strerror or e}") from None
+        # stderr, so `--format json --out dir > x.json` keeps stdout parseable.
+        err.print(Text(f"wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}",
+                                        style="dim"))

@@ -1,0 +1,96 @@
+"""What a sweep shows while it runs: one live rich panel on a terminal, plain
+log lines otherwise (CI logs, `nohup`, SLURM output files)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
+
+from ablate.runner.spec import RunResult
+from ablate.store.status import Status
+
+STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "red", Status.INTERRUPTED: "yellow",
+         "locked": "dim"}
+
+
+def fmt_seconds(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def label(factors: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in factors.items()) or "(single run)"
+
+
+class SweepDisplay:
+    def __init__(self, console: Console, live: bool | None = None, launcher: str = "local") -> None:
+        self.console = console
+        self.launcher = launcher
+        self.live_mode = console.is_terminal if live is None else live
+        self.counts: Counter = Counter()
+        self.best: tuple[float, str] | None = None
+        self.live: Live | None = None
+
+    # -- events
+    def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int) -> None:
+        self.total, self.to_run, self.workers = total, to_run, workers
+        self.finished_here = 0
+        self.already = done + skipped_failed + elsewhere
+        self.started = time.monotonic()
+        note = f"{total} runs: {done} already done"
+        if skipped_failed:
+            note += f", {skipped_failed} failed before (--retry-failed re-runs them)"
+        if elsewhere:
+            note += f", {elsewhere} running in another process"
+        where = f"with {workers} worker(s)" if self.launcher == "local" else f"on {self.launcher}"
+        self.console.print(f"{note}; running {to_run} {where}", highlight=False)
+        if self.live_mode:
+            self.progress = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), console=self.console)
+            self.task = self.progress.add_task("runs", total=total, completed=self.already)
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+
+    def finished(self, result: RunResult, factors: Mapping[str, str]) -> None:
+        self.counts[result.status] += 1
+        self.finished_here += 1
+        acc = result.summary.get("best_val_acc") if result.summary else None
+        if result.status == Status.COMPLETED and acc is not None and (self.best is None or acc > self.best[0]):
+            self.best = (acc, label(factors))
+        text = f"[{self.finished_here}/{self.to_run}] {result.run_id} {label(factors)}: {result.status}"
+        if acc is not None:
+            text += f" best_val_acc={acc:.4f}"
+        if result.error:
+            text += f" — {result.error}"
+        if self.live is not None:
+            self.progress.advance(self.task)
+            if result.status != Status.COMPLETED:
+                # Failures and divergences show as they happen, above the live panel.
+                self.live.console.print(Text(text, style=STYLE.get(result.status, "")))
+            self.live.update(self._render())
+        else:
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def end(self, counts: Counter) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.stop()
+        parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
+        self.console.print(f"{sum(counts.values())} runs: " + ", ".join(parts), highlight=False)
+
+    # -- the live panel
+    def _render(self) -> Group:
+        elapsed = time.monotonic() - self.started
+        left = self.to_run - self.finished_here
+        eta = elapsed / self.finished_here * left if self.finished_here else None
+        running = f"running {min(self.workers, left)} · " if self.launcher == "local" else ""
+        line = (f"{running}completed {self.counts['completed']} · diverged {self.counts['diverged']}"
+                f" · failed {self.counts['failed']} · elapsed {fmt_seconds(elapsed)}"
+                f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
+        best = f"best so far: {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"
+        return Group(self.progress, Text(line), Text(best, style="bold"))

@@ -1,0 +1,77 @@
+"""Checks a config value must pass, and the conversion of plain mappings into
+typed configs: the one place a YAML value meets a Python type.
+
+`from_mapping` turns a plain mapping into a dataclass, rejecting unknown keys,
+wrong types and out-of-range values with one line that names the key, the bad
+value and what is allowed. A leaf: it imports nothing of ablate but errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ablate.errors import ConfigError, did_you_mean, unknown_choice
+
+T = TypeVar("T")
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is out of range: must be {allowed}")
+
+
+def require_choice(kind: str, value: str, choices) -> None:
+    if value not in choices:
+        raise unknown_choice(kind, value, choices)
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a group of settings, got {value!r}")
+        return from_mapping(tp, value, key)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        inner = args[0]
+        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    return float(value) if tp is float else value
+
+
+def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hidden: tuple[str, ...] = ()) -> T:
+    """Build dataclass `cls` from a plain mapping, checking keys, types and ranges.
+    `hidden` fields keep their defaults and are not settable (an aug's `name`)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in hidden}
+    kwargs = {}
+    for key, value in mapping.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown key '{full}';{did_you_mean(str(key), fields)} "
+                              f"keys here: {', '.join(fields) or '(none)'}")
+        parse = fields[key].metadata.get("parse")
+        kwargs[key] = parse(value) if parse else _coerce(value, hints[key], full)
+    return cls(**kwargs)

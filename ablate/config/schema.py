@@ -1,0 +1,210 @@
+"""The typed configuration: frozen dataclasses, checked once at the edge.
+
+Types live here, values in `conf/*.yaml` (Hydra's structured-config split).
+`ablate.config.checks.from_mapping` turns a plain mapping into these objects;
+each checks its own types and ranges on construction. Whether a name is one of
+a registry's choices (`norm=grop`) is checked by the composition step
+(`ablate.config.compose`), which may import the registries: this module
+imports none, so every other module can import it. Past config/, code gets
+these objects, never a DictConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.config.augs import aug_to_dict, parse_aug
+from ablate.config.checks import require
+from ablate.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"
+    preprocess: str = "standardize"  # standardize | center | none, stats from the train split
+    root: str | None = None  # torchvision datasets and imagefolder read from here
+    download: bool = False
+    val_fraction: float | None = None  # None: the official test split validates
+    split_seed: int = 0  # fixed across runs so every config is scored on the same images
+    size: int | None = None  # pixels; None: the dataset's native size
+    channels: int = 3  # synthetic only
+    classes: int = 10  # synthetic only
+    n_train: int = 2048  # synthetic only
+    n_val: int = 512  # synthetic only
+    noise: float = 0.6  # synthetic only: noise std relative to the class pattern's
+
+    def __post_init__(self) -> None:
+        if self.val_fraction is not None:
+            require(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction, "in (0, 1)")
+        if self.size is not None:
+            require(self.size >= 4, "data.size", self.size, ">= 4 pixels")
+        require(self.channels in (1, 3), "data.channels", self.channels, "1 or 3")
+        require(self.classes >= 2, "data.classes", self.classes, ">= 2")
+        require(self.n_train >= self.classes, "data.n_train", self.n_train, ">= data.classes")
+        require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
+        require(self.noise >= 0, "data.noise", self.noise, ">= 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lenet5"
+    pool: str = "max"
+    depth: int = 2
+    width: int = 6
+
+    def __post_init__(self) -> None:
+        require(1 <= self.depth <= 200, "model.depth", self.depth, "between 1 and 200")
+        require(1 <= self.width <= 4096, "model.width", self.width, "between 1 and 4096")
+        if self.name == "resnet":
+            require((self.depth - 2) % 6 == 0 and self.depth >= 8, "model.depth", self.depth,
+                    "6n+2 for resnet (8, 14, 20, 32, 44, 56, 110)")
+
+
+@dataclass(frozen=True)
+class NormConfig:
+    name: str = "none"
+    placement: str = "before_act"
+    groups: int = 2  # group norm; must divide every conv layer's channels
+    eps: float = 1e-5
+    momentum: float = 0.1  # batch norm running-stat update rate
+    size: int = 5  # lrn neighbourhood, channels (AlexNet: 5)
+    alpha: float = 1e-4  # lrn (AlexNet: 1e-4)
+    beta: float = 0.75  # lrn (AlexNet: 0.75)
+    k: float = 2.0  # lrn (AlexNet: 2)
+
+    def __post_init__(self) -> None:
+        require(self.groups >= 1, "norm.groups", self.groups, ">= 1")
+        require(self.eps > 0, "norm.eps", self.eps, "> 0")
+        require(0 <= self.momentum <= 1, "norm.momentum", self.momentum, "in [0, 1]")
+        require(self.size >= 1, "norm.size", self.size, ">= 1")
+
+
+@dataclass(frozen=True)
+class ActConfig:
+    name: str = "relu"
+    slope: float = 0.01  # leaky_relu negative slope (PyTorch's default)
+
+    def __post_init__(self) -> None:
+        require(0 <= self.slope < 1, "act.slope", self.slope, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    name: str = "default"
+    std: float = 0.01  # normal: "small random" (e.g. AlexNet used 0.01)
+    a: float = 0.05  # uniform: half-width
+
+    def __post_init__(self) -> None:
+        require(self.std >= 0, "init.std", self.std, ">= 0")
+        require(self.a >= 0, "init.a", self.a, ">= 0")
+
+
+@dataclass(frozen=True)
+class DropoutConfig:
+    name: str = "inverted"
+    p: float = 0.0  # drop probability
+
+    def __post_init__(self) -> None:
+        require(0 <= self.p < 1, "dropout.p", self.p, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.05
+    weight_decay: float = 0.0  # L2 penalty coefficient (decoupled for adamw)
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    betas: tuple[float, float] = (0.9, 0.999)  # adam, adamw
+
+    def __post_init__(self) -> None:
+        require(self.lr > 0, "optim.lr", self.lr, "> 0")
+        require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "in [0, 1)")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                "optim.betas", list(self.betas), "two numbers in [0, 1)")
+
+
+@dataclass(frozen=True)
+class SchedConfig:
+    name: str = "cosine"
+    warmup_epochs: float = 0.0  # linear ramp from 0 to optim.lr, epochs (fractions allowed)
+    milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of training
+    gamma: float = 0.1  # step: lr factor at each milestone
+    pct_start: float = 0.3  # onecycle: fraction of training spent rising (Smith 2018)
+    div_factor: float = 25.0  # onecycle: start lr = lr / div_factor (PyTorch's default)
+    final_div_factor: float = 1e4  # onecycle: final lr = start lr / final_div_factor
+
+    def __post_init__(self) -> None:
+        require(self.warmup_epochs >= 0, "sched.warmup_epochs", self.warmup_epochs, ">= 0")
+        require(all(0 < m < 1 for m in self.milestones), "sched.milestones",
+                list(self.milestones), "fractions of training in (0, 1)")
+        require(0 < self.gamma <= 1, "sched.gamma", self.gamma, "in (0, 1]")
+        require(0 < self.pct_start < 1, "sched.pct_start", self.pct_start, "in (0, 1)")
+        require(self.div_factor >= 1, "sched.div_factor", self.div_factor, ">= 1")
+        require(self.final_div_factor >= 1, "sched.final_div_factor", self.final_div_factor, ">= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    tta: str = "none"  # test-time augmentation; history records val acc with and without it
+    batch_size: int = 1024  # evaluation only; no gradients, so much larger than training's
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """When diagnostics are recorded (`ablate.diagnostics.cadence.record_epochs`)."""
+
+    every: int = 0  # 0: epoch 0 (before training), the middle and the end; N: every N epochs
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.every >= 0, "diagnostics.every", self.every,
+                ">= 0 epochs (0: before training, the middle and the end)")
+
+
+DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    norm: NormConfig = field(default_factory=NormConfig)
+    act: ActConfig = field(default_factory=ActConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    # The augmentation set: frozen parameter objects in application order
+    # (ablate.config.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
+    aug: tuple = field(default=(), metadata={"parse": parse_aug})
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sched: SchedConfig = field(default_factory=SchedConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    device: str = "auto"
+    precision: str = "auto"
+    target_acc: float | None = None  # val accuracy that counts as "converged"
+    compile: bool = False  # torch.compile the model (pays off on long GPU runs)
+    memory_format: str = "auto"  # auto | channels_last | contiguous (ablate.train.layout)
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        if self.target_acc is not None:
+            require(0 < self.target_acc <= 1, "target_acc", self.target_acc, "in (0, 1]")
+        base, _, index = self.device.partition(":")
+        if base not in DEVICE_PREFIXES or (index and not (base == "cuda" and index.isdigit())):
+            raise ConfigError(
+                f"unknown device '{self.device}'; choices: auto, cpu, cuda, cuda:N, mps"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "aug": aug_to_dict(self.aug)}

@@ -1,0 +1,140 @@
+"""Assemble a report: load → filter → target → one table per factor (or the
+`--by` combination). Everything the renderers, plots and HTML page show comes
+from the `Report` built here; they compute nothing of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from ablate.report import stats
+from ablate.report.convergence import Target, apply_target, target_notes
+from ablate.report.diagnostics import Diagnostics, summarise
+from ablate.report.load import Store, load
+from ablate.report.select import apply_where, parse_by
+from ablate.report.tables import METRICS, RANKINGS, Metric, level_table, pivot, thin_levels_note, varying
+from ablate.store.status import Status
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    name: str
+    planned: int
+    completed: int
+    diverged: int
+    failed: int
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.diverged + self.failed
+
+    @property
+    def partial(self) -> bool:
+        return self.done < self.planned
+
+    def describe(self) -> str:
+        state = "partial" if self.partial else "complete"
+        return (f"{self.name}: {self.done} of {self.planned} planned runs done ({state}); "
+                f"{self.completed} completed, {self.diverged} diverged, {self.failed} failed")
+
+
+@dataclass
+class Section:
+    title: str  # 'norm', or 'norm × act' for an interaction
+    keys: list[str]
+    table: pd.DataFrame  # `tables.level_table`, best level first
+
+    @property
+    def interaction(self) -> bool:
+        return len(self.keys) > 1
+
+    @property
+    def slug(self) -> str:
+        return "-x-".join(k.replace(".", "_") for k in self.keys)
+
+
+@dataclass
+class Report:
+    store: Store
+    runs: pd.DataFrame  # after --where, with the target's convergence columns
+    sweeps: list[SweepStatus]
+    factors: list[str]  # keys that vary among `runs`, seed excluded
+    fixed: dict[str, str]  # swept keys with one value among `runs` (pinned by --where, or a one-value grid)
+    rank_by: Metric
+    target: Target
+    sections: list[Section]
+    marginals: dict[str, pd.DataFrame]  # factor → its marginal table, for the per-factor plots
+    where: list[str] = field(default_factory=list)
+    confidence: float = stats.CONFIDENCE
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def diagnostics(self) -> Diagnostics | None:
+        """Per-layer diagnostics per level of each factor; None when no finished
+        run has a diagnostics.csv. Read on first use: CSV output never needs it."""
+        # A sweep in two folders (a backup): the first given, as duplicate rows tie-break to it.
+        paths = {s.name: s.path for s in reversed(self.store.sweeps)}
+        return summarise(self.runs, paths, list(self.marginals))
+
+    def pivot(self, section: Section, column: str) -> pd.DataFrame:
+        return pivot(section.table, section.keys, column, self.runs)
+
+    def header(self) -> list[str]:
+        """The lines every output starts with: what was read, what was counted, how."""
+        lines = [s.describe() for s in self.sweeps]
+        if self.where:
+            lines.append("where " + " and ".join(self.where))
+        rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
+        lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
+                     "p: Welch t-test against the best level, Holm-corrected per table")
+        lines.append(self.target.describe())
+        return lines + self.notes
+
+
+def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[SweepStatus]:
+    """One line per sweep, however many folders hold it (a backup copy is not a second sweep)."""
+    result = []
+    for name in store.sweep_names:
+        mine = runs[runs["sweep"] == name]["status"]
+        rows = len(mine)
+        # Planned runs that runs.csv does not list yet are pending too (unless a
+        # filter is on: we cannot tell which of them the filter would keep).
+        planned = rows if filtered else max(store.planned(name), rows)
+        result.append(SweepStatus(name, planned, int((mine == Status.COMPLETED).sum()),
+                                  int((mine == Status.DIVERGED).sum()), int((mine == Status.FAILED).sum())))
+    return result
+
+
+def _table_notes(sections: list[Section], rank_by: Metric) -> list[str]:
+    """Per shown table: which levels have too few runs to be ranked."""
+    notes = (thin_levels_note(s.table, s.keys, rank_by) for s in sections)
+    return [note for note in notes if note]
+
+
+def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
+                 metric: str = "best_val_acc", confidence: float = stats.CONFIDENCE) -> Report:
+    store = load(paths)
+    rank_by = METRICS[metric]
+    where = list(where or [])
+    runs = apply_where(store.runs, where, store.keys) if where else store.runs
+    keys = parse_by(by, store.factors)
+    factors = varying(runs, store.factors)
+    fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
+    runs, target = apply_target(store, runs)
+    notes = [*store.notes, *target_notes(runs)]
+    marginals = {f: level_table(runs, [f], rank_by, confidence) for f in factors}
+    if not factors:
+        # Nothing varies but the seed: one row per sweep still gives mean and interval.
+        notes.append("no factor varies among these runs; one row per sweep")
+        marginals = {"sweep": level_table(runs, ["sweep"], rank_by, confidence)}
+    if keys:
+        sections = [Section(" × ".join(keys), keys, level_table(runs, keys, rank_by, confidence))]
+    else:
+        sections = [Section(f, [f], table) for f, table in marginals.items()]
+    notes += _table_notes(sections, rank_by)
+    return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
+                  target, sections, marginals, where, confidence, notes)

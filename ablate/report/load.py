@@ -1,0 +1,244 @@
+"""Read one or more sweep folders into one runs table (and, on demand, their epochs).
+
+The report reads only the store (`results/<sweep>/sweep.yaml`, `runs.csv`,
+`epochs.csv`), so it works on sweeps from any machine and on partial sweeps.
+Several sweeps are concatenated; the `sweep` column tells them apart and the
+factors are the union of theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ablate.errors import ConfigError
+from ablate.store.status import ENDED
+
+# The metric columns of runs.csv, in the contract's order; everything between
+# `status` and the first of these is a swept key.
+METRIC_COLUMNS = (
+    "best_val_acc", "best_epoch", "final_val_acc", "final_val_loss", "final_train_acc",
+    "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
+    "epochs_run", "seconds", "diverged_epoch", "params",
+)
+REPETITION = "seed"  # seeds repeat a configuration; they are never a factor
+UNSET = "(default)"  # a factor another sweep swept but this one left at its config default
+FOLDER = "_folder"  # runs column: index in Store.sweeps of the folder a row was read from
+
+
+class NotASweepError(ConfigError):
+    """A path given to `ablate report` that holds no sweep tables."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    path: Path
+    planned: int  # runs in the grid (sweep.yaml), at least the rows of runs.csv
+    factors: tuple[str, ...]  # swept keys in command order, seed included if swept
+    fixed: dict[str, str] = field(default_factory=dict)  # key=value overrides that were not swept
+
+
+@dataclass
+class Store:
+    sweeps: list[Sweep]  # one per folder read; two folders may hold the same sweep (a backup)
+    runs: pd.DataFrame  # one row per (sweep, run_id); factor columns are strings, metrics floats
+    keys: list[str]  # every swept key of any sweep (seed included), in first-seen order
+    notes: list[str] = field(default_factory=list)  # what loading changed (duplicates dropped)
+    _epochs: pd.DataFrame | None = None
+
+    @property
+    def factors(self) -> list[str]:
+        return [k for k in self.keys if k != REPETITION]
+
+    @property
+    def sweep_names(self) -> list[str]:
+        """Each sweep once, in the order read, however many folders hold it."""
+        return list(dict.fromkeys(s.name for s in self.sweeps))
+
+    def planned(self, name: str) -> int:
+        # Copies of one sweep plan the same grid; the largest count is the least stale.
+        return max(s.planned for s in self.sweeps if s.name == name)
+
+    def epochs(self) -> pd.DataFrame:
+        """Long table sweep, run_id, epoch, metric, value; read on first use only,
+        because the terminal tables with a fixed target never need it."""
+        if self._epochs is None:
+            frames = [self._kept_epochs(i, read_epochs(s)) for i, s in enumerate(self.sweeps)]
+            self._epochs = pd.concat(frames, ignore_index=True)
+        return self._epochs
+
+    def _kept_epochs(self, folder: int, epochs: pd.DataFrame) -> pd.DataFrame:
+        """Only the history of runs whose row came from this folder, so a run held
+        by two folders is not counted twice in the curves or the target."""
+        if len(self.sweep_names) == len(self.sweeps):
+            return epochs  # every sweep in one folder: nothing to choose (the common, fast case)
+        mine = self.runs.loc[self.runs[FOLDER] == folder, "run_id"]
+        return epochs[epochs["run_id"].isin(mine)]
+
+
+def _sweep_hint(path: Path) -> str:
+    """Name the sweeps inside `path` when the user gave their parent folder."""
+    if not path.is_dir():
+        return ""
+    inside = sorted(p.name for p in path.iterdir() if (p / "runs.csv").exists() or (p / "runs.parquet").exists())
+    if not inside:
+        return ""
+    shown = ", ".join(str(path / name) for name in inside[:5]) + (", ..." if len(inside) > 5 else "")
+    return f"; it holds sweeps: {shown}"
+
+
+def _fixed_overrides(overrides: list[str]) -> dict[str, str]:
+    """`act=relu` → {'act': 'relu'}; swept forms (`a=1,2`, `range(...)`) are skipped."""
+    fixed = {}
+    for item in overrides or []:
+        key, sep, value = str(item).partition("=")
+        if sep and "," not in value and "(" not in value:
+            fixed[key.lstrip("+~")] = value
+    return fixed
+
+
+def read_sweep_yaml(path: Path) -> dict:
+    file = path / "sweep.yaml"
+    if not file.exists():
+        return {}
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise NotASweepError(f"{file} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+def read_runs_csv(file: Path) -> pd.DataFrame:
+    # Everything as text first: level labels stay exactly as written ('0.10' is
+    # not '0.1', 'None' is a norm and not a missing value); metrics converted below.
+    try:
+        runs = pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise NotASweepError(f"{file} is not a readable table: {str(e).strip().splitlines()[0]}") from None
+    for column in METRIC_COLUMNS:
+        if column in runs:
+            runs[column] = pd.to_numeric(runs[column].replace("", np.nan), errors="coerce")
+    return runs
+
+
+def infer_keys(columns: list[str]) -> list[str]:
+    """The runs.csv columns between `status` and the first metric column."""
+    start = columns.index("status") + 1 if "status" in columns else 0
+    stop = next((i for i, c in enumerate(columns) if c in METRIC_COLUMNS), len(columns))
+    return [c for c in columns[start:stop] if c not in ("run_id", "sweep")]
+
+
+def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame]:
+    path = Path(path)
+    if not path.exists():
+        raise NotASweepError(f"no such folder: {path}")
+    file = path / "runs.csv"
+    if not file.exists():
+        raise NotASweepError(f"{path} is not a sweep (no runs.csv; `ablate sweep` writes one){_sweep_hint(path)}")
+    meta = read_sweep_yaml(path)
+    runs = read_runs_csv(file)
+    if "status" not in runs or "run_id" not in runs:
+        raise NotASweepError(f"{file} is not a sweep table (it needs run_id and status columns)")
+    name = str(meta.get("name") or path.name)
+    if "sweep" not in runs or (runs["sweep"] == "").all():
+        runs["sweep"] = name
+    keys = [k for k in (meta.get("factors") or infer_keys(list(runs.columns))) if k in runs]
+    planned = max(int(meta.get("planned") or 0), len(runs))
+    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides"))), runs
+
+
+def load(paths: list[Path]) -> Store:
+    """Read and concatenate sweeps; factor columns a sweep lacks get its fixed
+    override value, else UNSET, so its runs stay in the marginal tables."""
+    if not paths:
+        raise NotASweepError("give at least one sweep folder, e.g. results/norm-vs-act")
+    # The same folder named twice (results/a and ./results/a/) is read once.
+    unique: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        unique.setdefault(path.resolve(), path)
+    pairs = [read_sweep(p) for p in unique.values()]
+    keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
+    frames = []
+    for folder, (sweep, runs) in enumerate(pairs):
+        for key in keys:
+            if key not in runs:
+                runs[key] = sweep.fixed.get(key, UNSET)
+        runs[FOLDER] = folder
+        frames.append(runs)
+    runs = pd.concat(frames, ignore_index=True)
+    if runs.empty:
+        names = ", ".join(str(s.path) for s, _ in pairs)
+        raise NotASweepError(f"{names}: runs.csv lists no runs yet")
+    for key in keys:
+        runs[key] = runs[key].astype(str)
+    for column in METRIC_COLUMNS:
+        if column not in runs:
+            runs[column] = np.nan
+    runs["status"] = runs["status"].str.strip().str.lower()
+    sweeps = [s for s, _ in pairs]
+    runs, notes = drop_duplicate_runs(runs, sweeps)
+    # Overfitting: how much better the model does on what it trained on (accuracy points).
+    runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
+    return Store(sweeps, runs, keys, notes)
+
+
+def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:
+    """One row per (sweep, run_id): a sweep read from two folders (results/a and
+    its backup) would otherwise count every run twice, halving p-values. A
+    finished row is kept over a pending one (the copy taken mid-sweep is stale);
+    otherwise the first folder's. Returns the runs and a note per sweep affected."""
+    duplicated = runs.duplicated(["sweep", "run_id"], keep=False)
+    if not duplicated.any():
+        return runs, []
+    pending = ~runs["status"].isin(ENDED).to_numpy()
+    # Stable: among rows equally finished, the first folder's (the order given) comes first.
+    preferred = runs.iloc[np.argsort(pending, kind="stable")]
+    kept = preferred[~preferred.duplicated(["sweep", "run_id"])].sort_index()
+    dropped = runs.loc[runs.index.difference(kept.index), ["sweep", "run_id"]]
+    dropped = dropped.drop_duplicates()["sweep"].value_counts()  # runs, not rows: three copies are one run
+    notes = [_duplicate_note(name, int(count), sum(s.name == name for s in sweeps))
+             for name, count in dropped.items()]
+    return kept.reset_index(drop=True), notes
+
+
+def _duplicate_note(name: str, count: int, folders: int) -> str:
+    if folders > 1:
+        return f"{folders} folders hold the same sweep '{name}': {count} duplicate runs counted once"
+    return f"sweep '{name}' lists {count} runs more than once: each counted once"
+
+
+def read_epochs(sweep: Sweep) -> pd.DataFrame:
+    """epochs.csv of one sweep; per-run history.csv files when it is missing
+    (a sweep still running may not have rebuilt its tables yet)."""
+    file = sweep.path / "epochs.csv"
+    try:
+        if file.exists():
+            epochs = pd.read_csv(file, dtype={"run_id": str, "metric": str},
+                                 usecols=["run_id", "epoch", "metric", "value"])
+        else:
+            epochs = _epochs_from_histories(sweep.path / "runs")
+    except (ValueError, pd.errors.EmptyDataError) as e:  # ParserError is a ValueError
+        raise NotASweepError(f"{sweep.path}: unreadable per-epoch history: {str(e).strip().splitlines()[0]}") from None
+    epochs["sweep"] = sweep.name
+    epochs["value"] = pd.to_numeric(epochs["value"], errors="coerce")
+    return epochs
+
+
+def _epochs_from_histories(runs_dir: Path) -> pd.DataFrame:
+    frames = []
+    for history in sorted(runs_dir.glob("*/history.csv")) if runs_dir.is_dir() else []:
+        wide = pd.read_csv(history)
+        if "epoch" not in wide or wide.empty:
+            continue
+        long = wide.melt(id_vars="epoch", var_name="metric", value_name="value")
+        long.insert(0, "run_id", history.parent.name)
+        frames.append(long)
+    if not frames:
+        return pd.DataFrame({"run_id": pd.Series(dtype=str), "epoch": pd.Series(dtype=int),
+                             "metric": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
+

@@ -1,0 +1,236 @@
+"""Level tables: per level of a factor (or of a combination, for `--by a,b`), its
+status counts, the mean and interval of every metric, its rank and its
+difference from the best level with a Holm-corrected Welch p-value.
+
+Status is part of the result: every planned run is counted in exactly one of
+completed / diverged / failed / pending. Only completed runs enter the means;
+a diverged run's accuracy would drag a mean down for a reason the divergence
+rate already reports, and a failed run has no accuracy at all.
+
+Ranking (`RANKINGS`, per kind of metric): by the mean, or for epochs/seconds to
+target by the share of runs that reached it, then the mean of those that did.
+Only levels with MIN_RUNS completed runs are ranked and can be the best (the
+reference of Δ and p): one run has no interval and cannot be tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ablate.registry import Registry
+from ablate.report import stats
+from ablate.report.convergence import KNOWN
+from ablate.store.status import Status
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str  # the runs.csv column (or one derived in `load`)
+    label: str
+    higher_is_better: bool
+    spec: str  # format spec of a value in the tables
+    kind: str = "accuracy"  # accuracy | convergence (empty for runs that never reached the target) | overfitting
+
+
+METRICS: Registry[Metric] = Registry("metric")
+METRICS.add("best_val_acc", Metric("best_val_acc", "best val acc", True, ".4f"),
+            "highest validation accuracy over the epochs of a run")
+METRICS.add("final_val_acc", Metric("final_val_acc", "final val acc", True, ".4f"),
+            "validation accuracy after the last epoch")
+METRICS.add("auc_val_acc", Metric("auc_val_acc", "AUC val acc", True, ".4f"),
+            "area under the validation-accuracy curve, per epoch (mean accuracy over epochs)")
+METRICS.add("epochs_to_target", Metric("epochs_to_target", "epochs to target", False, ".1f", "convergence"),
+            "first epoch whose validation accuracy reaches the target")
+METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target", False, ".1f", "convergence"),
+            "training wall time (s) until that epoch")
+METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False, ".4f", "overfitting"),
+            "final train accuracy minus final validation accuracy (overfitting)")
+
+# Statuses that mean "not finished yet" (a partial sweep); the others are results.
+STATUS_COLUMNS = ("completed", "diverged", "failed", "pending")
+
+
+def level_order(values: pd.Series) -> list[str]:
+    """Levels in numeric order when they are all numbers, else in first-seen
+    order, which in runs.csv is the order the grid was typed in."""
+    unique = list(pd.unique(values))
+    numbers = pd.to_numeric(pd.Series(unique), errors="coerce")
+    if len(unique) and numbers.notna().all():
+        return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
+    return unique
+
+
+def varying(runs: pd.DataFrame, keys: list[str]) -> list[str]:
+    """The keys that take more than one value in `runs`: the factors to report."""
+    return [k for k in keys if runs[k].nunique(dropna=False) > 1]
+
+
+def _status_counts(status: pd.Series, codes: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    masks = {
+        "completed": status.eq(Status.COMPLETED).to_numpy(),
+        "diverged": status.eq(Status.DIVERGED).to_numpy(),
+        "failed": status.eq(Status.FAILED).to_numpy(),
+    }
+    # Anything else (queued, running, interrupted, or a status this version does
+    # not know) is not a result yet: pending, never dropped.
+    masks["pending"] = ~(masks["completed"] | masks["diverged"] | masks["failed"])
+    return {name: np.bincount(codes[mask], minlength=k) for name, mask in masks.items()}
+
+
+def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
+                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    """One row per level of `keys` (a combination when several), best first."""
+    grouped = runs.groupby(keys, sort=False, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    index = grouped.size().index
+    k = len(index)
+    levels = index.to_frame(index=False) if len(keys) > 1 else pd.DataFrame({keys[0]: list(index)})
+    table = levels.astype(str)
+
+    counts = _status_counts(runs["status"], codes, k)
+    table["runs"] = np.bincount(codes, minlength=k)
+    for name in STATUS_COLUMNS:
+        table[name] = counts[name]
+    finished = counts["completed"] + counts["diverged"] + counts["failed"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Share of the finished runs that blew up (loss stopped being finite).
+        table["divergence_rate"] = np.where(finished > 0, counts["diverged"] / finished, np.nan)
+
+    completed = runs["status"].eq(Status.COMPLETED).to_numpy()
+    # Completed runs whose time-to-target is known: the "reached target" denominator.
+    known = completed & (runs[KNOWN].to_numpy(dtype=bool) if KNOWN in runs else True)
+    table[KNOWN] = np.bincount(codes[known], minlength=k)
+    described = {}
+    for name, metric in METRICS.items():
+        values = np.where(completed, runs[metric.column].to_numpy(dtype=float), np.nan)
+        d = described[name] = stats.describe(values, codes, k, confidence)
+        table[f"{name}_n"] = d["n"]
+        table[f"{name}_mean"] = d["mean"]
+        table[f"{name}_low"] = d["low"]
+        table[f"{name}_high"] = d["high"]
+
+    table["rank"], order, best, eligible = rank_levels(table, rank_by)
+    table["reference"] = np.arange(k) == (-1 if best is None else best)  # the level the others are compared with
+    table["diff"], table["p"], table["p_holm"] = _versus_best(described[rank_by.column], best, eligible)
+    return table.iloc[order].reset_index(drop=True)
+
+
+# -- Ranking: how levels are ordered, per kind of metric.
+
+MIN_RUNS = 2  # fewer runs have no interval and no test: such a level cannot be the reference
+
+
+@dataclass(frozen=True)
+class Ranking:
+    keys: Callable[[pd.DataFrame, Metric], list[np.ndarray]]  # per level, higher is better, most important first
+    support: Callable[[pd.DataFrame, Metric], np.ndarray]  # runs behind each level's place
+    runs: str  # what `support` counts, for the notes
+    rule: str  # how levels are ranked, for the header; {label} is the metric's
+
+
+def _by_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
+    mean = table[f"{metric.column}_mean"].to_numpy(dtype=float)
+    return [mean if metric.higher_is_better else -mean]
+
+
+def _by_share_then_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
+    # The mean covers only the runs that got there: one lucky run of five must not
+    # make a level "fast". How many got there comes first, then how fast they did.
+    reached = table[f"{metric.column}_n"].to_numpy(dtype=float)
+    known = table[KNOWN].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(known > 0, reached / known, np.nan)
+    [speed] = _by_mean(table, metric)
+    return [share, np.where(np.isfinite(speed), speed, -np.inf)]  # none reached: slowest of its share
+
+
+def _completed_with_value(table: pd.DataFrame, metric: Metric) -> np.ndarray:
+    return table[f"{metric.column}_n"].to_numpy()
+
+
+def _completed_known(table: pd.DataFrame, metric: Metric) -> np.ndarray:
+    return table[KNOWN].to_numpy()
+
+
+_BY_MEAN = Ranking(_by_mean, _completed_with_value, "completed run", "levels ranked by mean {label} of completed runs")
+RANKINGS: dict[str, Ranking] = {
+    "accuracy": _BY_MEAN,
+    "overfitting": _BY_MEAN,
+    "convergence": Ranking(_by_share_then_mean, _completed_known, "completed run with a known time-to-target",
+                           "levels ranked by the share of completed runs that reached the target, "
+                           "then by mean {label} of those that did (Δ and p compare those means)"),
+}
+
+
+def rank_levels(table: pd.DataFrame, rank_by: Metric) -> tuple[pd.arrays.IntegerArray, np.ndarray, int | None,
+                                                                np.ndarray]:
+    """(rank per level, row order best first, the reference level or None, which levels are ranked).
+
+    Only levels with MIN_RUNS runs are ranked, unless none has: then every level
+    with a value is, as a note says. Ties share the better rank (1, 2, 2, 4).
+    Rows: ranked levels, then the unranked with a value, then those without."""
+    ranking = RANKINGS[rank_by.kind]
+    keys = ranking.keys(table, rank_by)
+    placed = np.isfinite(keys[0])
+    enough = placed & (ranking.support(table, rank_by) >= MIN_RUNS)
+    eligible = enough if enough.any() else placed
+    finite = [np.where(np.isfinite(x), x, -np.inf) for x in keys]
+    group = np.where(eligible, 0, np.where(placed, 1, 2))
+    k = len(table)
+    order = np.lexsort((np.arange(k), *[-x for x in reversed(finite)], group))  # last key sorts first
+    ranked = order[: int(eligible.sum())]
+    values = np.column_stack([x[ranked] for x in finite])
+    starts = np.r_[True, (values[1:] != values[:-1]).any(axis=1)] if len(ranked) else np.ones(0, bool)
+    rank = np.full(k, np.nan)
+    rank[ranked] = np.maximum.accumulate(np.where(starts, np.arange(len(ranked)), 0)) + 1
+    best = int(ranked[0]) if len(ranked) else None
+    return pd.Series(rank).astype("Int64").array, order, best, eligible
+
+
+def _versus_best(d: dict, best: int | None, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of each level's mean from the reference level's, Welch's p of
+    that difference, and Holm's correction across the ranked levels' comparisons."""
+    k = len(eligible)
+    nan = np.full(k, np.nan)
+    if best is None:
+        return nan, nan, nan
+    diff = d["mean"] - d["mean"][best]
+    _, _, p = stats.welch(d["mean"], d["var"], d["n"], d["mean"][best], d["var"][best], d["n"][best])
+    # The reference is not compared with itself; an unranked level (one run) is not tested.
+    p = np.where(eligible & (np.arange(k) != best), p, np.nan)
+    return diff, p, stats.holm(p)
+
+
+NOTE_LEVELS = 5  # levels named in a note before "and N more"
+
+
+def thin_levels_note(table: pd.DataFrame, keys: list[str], rank_by: Metric) -> str | None:
+    """'lr=1.0 has 1 completed run: no interval, not ranked', or None."""
+    ranking = RANKINGS[rank_by.kind]
+    support = ranking.support(table, rank_by)
+    thin = support == 1
+    count = int(thin.sum())
+    if not count:
+        return None
+    shown = table.loc[thin, keys].head(NOTE_LEVELS).astype(str)
+    names = [", ".join(f"{k}={v}" for k, v in zip(keys, row)) for row in shown.itertuples(index=False)]
+    more = f" and {count - len(names)} more" if count > len(names) else ""
+    has = f"has 1 {ranking.runs}" if count == 1 else f"have 1 {ranking.runs} each"
+    what = "no interval, not ranked" if (support >= MIN_RUNS).any() else \
+        "no interval or p-value; ranked by mean anyway, as no level has 2"
+    return f"{'; '.join(names)}{more} {has}: {what}"
+
+
+def pivot(table: pd.DataFrame, keys: list[str], column: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """`column` of a combination table as rows = all keys but the last,
+    columns = the last key; levels in their natural order."""
+    rows, col = keys[:-1], keys[-1]
+    wide = table.set_index(keys)[column].unstack(col)
+    wide = wide.reindex(columns=[c for c in level_order(runs[col]) if c in wide.columns])
+    if len(rows) == 1:
+        wide = wide.reindex([r for r in level_order(runs[rows[0]]) if r in wide.index])
+    return wide

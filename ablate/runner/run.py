@@ -1,0 +1,221 @@
+"""`run(spec)`: one run, start to finish, writing its own run directory.
+
+Every executor (in-process, process pool, SLURM, Ray) calls this and nothing
+else, so a run's records are the same wherever it ran. A run that raises is
+recorded as `failed` with its traceback, a run whose loss stops being finite
+as `diverged`; neither propagates, so a sweep goes on. Ctrl-C marks the run
+`interrupted` and propagates.
+
+The run reads as a recipe: prepare → restore → train → finish.
+"""
+
+from __future__ import annotations
+
+import platform
+import traceback
+import warnings as python_warnings
+from contextlib import closing, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ablate.config.schema import RunConfig
+from ablate.data.augment import AugContext, Pipeline, build_pipeline
+from ablate.data.device import DeviceData, load_data
+from ablate.diagnostics.session import RunDiagnostics
+from ablate.models import build_model, count_params
+from ablate.runner import checkpoint
+from ablate.runner.identity import run_id
+from ablate.runner.spec import ProgressFactory, RunResult, RunSpec
+from ablate.runner.summary import summarize
+from ablate.store.provenance import VERSION
+from ablate.store.rundir import RunDir, now
+from ablate.store.status import FINISHED, Status
+from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
+from ablate.train.layout import apply_memory_format
+from ablate.train.loop import EpochRecord, diverged, train
+from ablate.train.optim import make_optimizer
+from ablate.train.sched import make_scheduler
+
+STATS_SAMPLE = 10_000  # images a streamed split's augmentation statistics are taken from
+
+
+def versions() -> dict[str, str]:
+    return {"ablate": VERSION, "torch": torch.__version__, "python": platform.python_version()}
+
+
+@dataclass
+class Session:
+    """A run in progress: what prepare built, and how far training has got."""
+
+    rd: RunDir
+    run_id: str
+    cfg: RunConfig
+    device: torch.device
+    precision: str
+    data: DeviceData
+    model: nn.Module
+    layout: str
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    steps: int  # optimiser steps per epoch
+    history: list[dict[str, float]] = field(default_factory=list)
+    start_epoch: int = 0
+    elapsed: float = 0.0
+
+    def states(self) -> dict[str, Any]:
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
+                "scaler": self.scaler, "device": self.device}
+
+
+def run(spec: RunSpec, progress: ProgressFactory | None = None) -> RunResult:
+    rd = RunDir(spec.run_dir)
+    rid = run_id(spec.config)
+    previous = rd.read_status().get("status")
+    if spec.resume and previous in FINISHED and rd.summary.exists():
+        return RunResult(rid, previous, rd.read_summary(), skipped=True)
+    try:
+        resume = spec.resume and rd.checkpoint.exists()
+        session = prepare(spec, rd, rid, resume)
+        if resume and not restore(session):
+            # Resuming from it would fail the same way on every retry: start over instead.
+            session = prepare(spec, rd, rid, resume=False)
+        return finish(session, train_session(session, progress))
+    except KeyboardInterrupt:
+        rd.write_status(Status.INTERRUPTED, ended=now())
+        rd.log("interrupted (Ctrl-C)")
+        raise
+    except Exception as e:  # noqa: BLE001 — any failure of a run is a result
+        error = f"{type(e).__name__}: {e}".splitlines()[0]
+        rd.log("failed\n" + traceback.format_exc())
+        rd.write_status(Status.FAILED, ended=now(), error=error)
+        return RunResult(rid, Status.FAILED, error=error)
+    finally:
+        if torch.cuda.is_initialized():
+            # Hand the run's cached blocks back, so runs packed beside it and the
+            # worker's next run see the memory as free when they place their data.
+            torch.cuda.empty_cache()
+
+
+def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
+    """Record the start, then build data, model, optimiser and schedule from the seed."""
+    cfg = spec.config
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    if not resume:
+        for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
+            stale.unlink(missing_ok=True)
+    rd.write_config(rid, cfg.to_dict())
+    started = rd.read_status().get("started") if resume else None  # a resume keeps the first start
+    rd.write_status(Status.RUNNING, started=started or now(), device=str(device), precision=precision, error=None,
+                    ended=None, resumed=resume)
+    rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume else 'starting'}")
+
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data, device, share=spec.gpu_share)
+    if data.note:
+        rd.log(data.note)
+        python_warnings.warn(data.note, stacklevel=1)
+    model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
+    layout = apply_memory_format(model, cfg.memory_format, device)
+    rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
+    optimizer = make_optimizer(model, cfg.optim)
+    steps = data.train_steps(cfg.batch_size)
+    return Session(rd, rid, cfg, device, precision, data, model, layout, optimizer,
+                   scheduler=make_scheduler(optimizer, cfg.sched, steps, cfg.epochs),
+                   # fp16 needs loss scaling, its scale saved with the checkpoint.
+                   scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps)
+
+
+def restore(s: Session) -> bool:
+    """Load checkpoint.pt into the session; False (and a log line) when it is unusable."""
+    try:
+        s.start_epoch, s.elapsed, s.history = checkpoint.load(s.rd.checkpoint, **s.states())
+    except Exception as e:  # noqa: BLE001 — truncated, or written by an incompatible version
+        s.rd.log(f"checkpoint unusable ({type(e).__name__}: {str(e).splitlines()[0]}); starting from scratch")
+        return False
+    # history.csv is written just before the checkpoint, so a kill between
+    # the two leaves one row the checkpoint doesn't hold: drop it now.
+    s.rd.write_history(s.history)
+    s.rd.log(f"resumed after epoch {s.start_epoch}")
+    return True
+
+
+def augmentation(s: Session) -> Pipeline | None:
+    """The run's augmentation pipeline. Statistics for pca_lighting/cutout come
+    from the whole split, or when streaming from the host from a random sample
+    of it, which pins them down as well (random: folder datasets are sorted by class)."""
+    if not s.cfg.aug:
+        return None
+    stats_x = s.data.train_x
+    if s.data.streaming:
+        sample = torch.randperm(len(stats_x), generator=torch.Generator().manual_seed(0))[:STATS_SAMPLE]
+        stats_x = s.data.to_device(stats_x[sample])
+    return build_pipeline(s.cfg.aug, AugContext(s.data.shape, s.data.shape.classes, stats_x))
+
+
+def train_session(s: Session, progress: ProgressFactory | None) -> list[str]:
+    """Train the remaining epochs, recording history, checkpoint and status after
+    each; returns the diagnostics' warnings."""
+    cfg, rd = s.cfg, s.rd
+    diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=s.model, data=s.data, act=cfg.act.name,
+                                 optimizer=s.optimizer, seed=cfg.seed, batch_size=cfg.batch_size,
+                                 path=rd.path / "diagnostics.csv", start_epoch=s.start_epoch)
+
+    def on_epoch(record: EpochRecord) -> None:
+        diagnostics.after_epoch(record.epoch, diverged(record))
+        s.history.append(record.__dict__.copy())
+        rd.write_history(s.history)
+        checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history, **s.states())
+        rd.write_status(Status.RUNNING, epoch=record.epoch)
+        rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
+               f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} ({record.seconds:.2f}s)")
+
+    # A run killed after its diverging epoch was checkpointed but before it was
+    # recorded as diverged must not train on from NaN weights when resumed.
+    done = bool(s.history) and diverged(EpochRecord(**s.history[-1]))
+    with closing(diagnostics):
+        if not done:
+            bar = progress(cfg.epochs, s.steps, s.start_epoch) if progress else nullcontext(_Silent())
+            with bar as shown:
+                train(
+                    torch.compile(s.model) if cfg.compile else s.model, s.data, s.optimizer, s.scheduler,
+                    epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
+                    seed=cfg.seed, amp_dtype=autocast_dtype(s.precision), scaler=s.scaler,
+                    augment=augmentation(s), tta=cfg.eval.tta, start_epoch=s.start_epoch, elapsed=s.elapsed,
+                    on_step=shown.step, on_epoch=lambda r: (on_epoch(r), shown.epoch(r)),
+                )
+    return diagnostics.warnings()
+
+
+def finish(s: Session, warnings: list[str]) -> RunResult:
+    """Summary and final status, from the last epoch whether trained now or before a resume."""
+    last = EpochRecord(**s.history[-1])
+    status = Status.DIVERGED if diverged(last) else Status.COMPLETED
+    summary = {
+        "run_id": s.run_id, "status": status, **summarize(s.history, s.cfg.target_acc),
+        "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None,
+        "params": count_params(s.model), "device": str(s.device), "precision": s.precision,
+        "memory_format": s.layout, "host": platform.node(), "finished": now(), "versions": versions(),
+        "warnings": warnings,
+    }
+    reason = f"loss not finite at epoch {last.epoch}" if status == Status.DIVERGED else None
+    s.rd.write_summary(summary)
+    s.rd.write_status(status, ended=now(), error=reason)
+    s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}")
+    return RunResult(s.run_id, status, summary, error=reason)
+
+
+class _Silent:
+    """The progress of a run nobody watches."""
+
+    def step(self) -> None:
+        pass
+
+    def epoch(self, record: EpochRecord) -> None:
+        pass

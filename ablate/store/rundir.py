@@ -1,0 +1,92 @@
+"""One run's directory: the files the contract names, read and written atomically.
+
+    config.yaml  status.json  history.csv  summary.json  checkpoint.pt  log.txt
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ablate.store import atomic
+from ablate.store.status import Status
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.status_file = self.path / "status.json"
+        self.history = self.path / "history.csv"
+        self.summary = self.path / "summary.json"
+        self.checkpoint = self.path / "checkpoint.pt"
+        self.log_file = self.path / "log.txt"
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    # -- config
+    def write_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """config.yaml: the run id, then the resolved config as a plain mapping."""
+        atomic.write_text(self.config, yaml.safe_dump({"run_id": run_id, **config}, sort_keys=False))
+
+    # -- status
+    def read_status(self) -> dict[str, Any]:
+        try:
+            return atomic.read_json(self.status_file)
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def write_status(self, status: str, **fields: Any) -> dict[str, Any]:
+        status = Status(status)  # ValueError for a status outside the vocabulary
+        record = {**self.read_status(), **fields, "status": status.value, "updated": now(),
+                  "host": socket.gethostname(), "pid": os.getpid()}
+        atomic.write_json(self.status_file, record)
+        return record
+
+    # -- history
+    def write_history(self, rows: list[Any]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row)
+        atomic.write_text(self.history, buffer.getvalue())
+
+    def read_history(self) -> list[dict[str, float]]:
+        if not self.history.exists():
+            return []
+        with open(self.history, encoding="utf-8", newline="") as f:
+            # An empty cell (val_acc_tta without TTA) reads back as None.
+            return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+
+    # -- summary
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic.write_json(self.summary, summary)
+
+    def read_summary(self) -> dict[str, Any]:
+        try:
+            return atomic.read_json(self.summary)
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    # -- log
+    def log(self, line: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "a", encoding="utf-8") as f:
+            f.write(f"{now()} {line}\n")

@@ -1,0 +1,109 @@
+"""`ablate sweep`: a plan, a results folder, an executor, and the tables.
+
+Re-running the same command is how a sweep resumes: finished runs (completed
+or diverged) are skipped, interrupted runs and runs left `running` by a dead
+process continue from their checkpoint, failed runs re-run only with
+`retry_failed`. Tables are rewritten when the sweep ends or is interrupted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ablate.launch.local import LocalExecutor, cpu_threads
+from ablate.sweep.plan import Plan
+from ablate.runner.spec import RunSpec
+from ablate.store import atomic
+from ablate.store.lock import is_locked, run_lock
+from ablate.store.rundir import RunDir, now
+from ablate.store.provenance import VERSION, git_commit
+from ablate.store.status import FINISHED, UNFINISHED, Status
+from ablate.store.tables import write_tables
+
+def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> None:
+    path = sweep_dir / "sweep.yaml"
+    previous = yaml.safe_load(path.read_text()) if path.exists() else {}
+    record = {
+        "name": sweep_dir.name, "command": command, "overrides": plan.overrides, "grid": plan.grid,
+        "factors": plan.factors, "planned": len(plan.runs), "ablate_version": VERSION,
+        "git_commit": git_commit(), "started": (previous or {}).get("started", now()), "last_started": now(),
+    }
+    atomic.write_text(path, yaml.safe_dump(record, sort_keys=False))
+
+
+def existing_status(run_dir: Path) -> str | None:
+    return RunDir(run_dir).read_status().get("status")
+
+
+@dataclass
+class Triage:
+    """What this invocation does with each planned run."""
+    to_run: list = field(default_factory=list)  # PlannedRun
+    done: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # failed before, not retried
+    elsewhere: list = field(default_factory=list)  # locked by another live process
+    unstarted: set = field(default_factory=set)  # run ids of to_run with no status.json yet
+
+
+def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
+    t = Triage()
+    for planned in plan.runs:
+        run_dir = sweep_dir / "runs" / planned.run_id
+        status = existing_status(run_dir)
+        if status in FINISHED and RunDir(run_dir).summary.exists():
+            t.done.append(planned)
+        elif status == Status.FAILED and not retry_failed:
+            t.failed.append(planned)
+        elif status in UNFINISHED and is_locked(run_dir):
+            t.elsewhere.append(planned)
+        else:
+            t.to_run.append(planned)
+            if status is None:
+                t.unstarted.add(planned.run_id)
+    return t
+
+
+def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gpus: int = 0,
+              retry_failed: bool = False, max_failures: int | None = None, display=None, executor=None) -> Counter:
+    """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_sweep_yaml(sweep_dir, plan, command)
+    t = triage(plan, sweep_dir, retry_failed)
+    for planned in t.to_run:
+        rd = RunDir(sweep_dir / "runs" / planned.run_id)
+        if not rd.config.exists():
+            rd.write_config(planned.run_id, planned.config.to_dict())
+        if planned.run_id in t.unstarted:
+            # Under the run's lock, and only if still unstarted: a sweep sharing
+            # this folder may have started (or finished) it since triage.
+            with run_lock(rd.path) as held:
+                if held and existing_status(rd.path) is None:
+                    rd.write_status(Status.QUEUED, queued=now())
+    # Workers split the cores on CPU and on GPU alike (a GPU run's host work,
+    # pinned copies and kernel launches, needs few threads; more oversubscribe).
+    threads = cpu_threads(workers) if workers > 1 else None
+    share = min(1.0, gpus / workers) if gpus else 1.0  # `workers` runs packed over `gpus` devices
+    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share)
+             for p in t.to_run]
+    labels = {p.run_id: p.factors for p in plan.runs}
+    failures = 0
+    if display is not None:
+        display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
+                      elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
+    executor = executor or LocalExecutor(workers=workers, gpus=gpus)
+    try:
+        for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
+            failures += result.status == Status.FAILED
+            if display is not None:
+                display.finished(result, labels.get(result.run_id, {}))
+    finally:
+        write_tables(sweep_dir, [(p.run_id, p.factors) for p in plan.runs], plan.factors)
+        counts = Counter(existing_status(sweep_dir / "runs" / p.run_id) or Status.QUEUED.value for p in plan.runs)
+        if display is not None:
+            display.end(counts)
+    return counts
+

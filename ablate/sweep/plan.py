@@ -1,0 +1,94 @@
+"""From a command line to the list of runs: the grid, each cell validated.
+
+`ablate.config.grid` reads the grid (Hydra's parser, a preset's
+`hydra.sweeper.params`); here every cell is composed and validated before
+anything runs, so a bad value fails the command at once, and cells that
+resolve to the same run id become one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ablate.config.compose import load_config
+from ablate.config.grid import read_grid
+from ablate.config.schema import RunConfig
+from ablate.errors import ConfigError
+from ablate.runner.identity import run_id
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run_id: str
+    config: RunConfig
+    factors: dict[str, str]  # swept key → this run's value, as written on the command line
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: list[PlannedRun]
+    factors: list[str]  # swept keys, command-line order, preset's after
+    grid: dict[str, list[str]]
+    overrides: list[str]  # the fixed (non-swept) overrides
+    duplicates: int  # cells that resolved to a run already in the plan
+
+
+def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
+    """Deterministic, so the very same command finds (and resumes) the same folder."""
+    digest = hashlib.sha256("\0".join(sorted(overrides)).encode()).hexdigest()[:6]
+    presets = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
+    stem = presets[0] if presets else "-".join(factors) or "sweep"
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "", stem)
+    return f"{stem[:60]}-{digest}"
+
+
+def make_plan(overrides: Sequence[str], config_dir: Path | None = None) -> Plan:
+    grid = read_grid(overrides, config_dir)
+    fixed, axes = grid.fixed, grid.axes
+    runs: list[PlannedRun] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for combo in itertools.product(*[[(k, v) for v in values] for k, values in axes]):
+        cell = fixed + [f"{k}={v}" for k, v in combo]
+        try:
+            config = load_config(cell, config_dir)
+        except ConfigError as e:
+            where = " ".join(f"{k}={v}" for k, v in combo)
+            raise ConfigError(f"{e}{f' (in grid cell {where})' if where else ''}") from None
+        rid = run_id(config)
+        if rid in seen:
+            duplicates += 1
+            continue
+        seen.add(rid)
+        runs.append(PlannedRun(rid, config, {k.lstrip("+"): v for k, v in combo}, tuple(cell)))
+    return Plan(runs, [k.lstrip("+") for k, _ in axes], dict(axes), fixed, duplicates)
+
+
+def confounds(plan: Plan) -> list[str]:
+    """Settings that change together with a swept group choice without being
+    swept themselves, e.g. `dropout=inverted,classic`, whose files default to
+    p=0.0 and p=0.5: the report would credit the choice with the difference."""
+    notes = []
+    trees = [planned.config.to_dict() for planned in plan.runs]
+    for factor in plan.factors:
+        levels: dict[str, dict] = {}
+        for tree in trees:
+            group = tree.get(factor)
+            if isinstance(group, dict) and "name" in group:  # a config group, such as dropout or norm
+                levels.setdefault(str(group["name"]), group)
+        if len(levels) < 2:
+            continue
+        shared = set.intersection(*(set(g) for g in levels.values())) - {"name"}
+        for key in sorted(shared):
+            values = {level: g[key] for level, g in levels.items()}
+            if f"{factor}.{key}" not in plan.factors and len(set(map(repr, values.values()))) > 1:
+                spread = ", ".join(f"{level}: {value}" for level, value in values.items())
+                notes.append(f"{factor} levels also differ in {factor}.{key} ({spread}); the report credits "
+                             f"{factor} with that too; fix it with {factor}.{key}=... to compare at one value")
+    return notes

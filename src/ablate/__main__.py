@@ -1,3 +1,0 @@
-from ablate.cli import main
-
-main()
