@@ -34,7 +34,8 @@ import time
 
 import torch
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig, SchedConfig)
+from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+                                  SchedConfig)
 from ablate.data.device import DeviceData, load_data
 from ablate.diagnostics import Recorder
 from ablate.models import build_model

@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig, SchedConfig)
+from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+                                  SchedConfig)
 from ablate.data.device import load_data
 from ablate.models import build_model
 from ablate.train.layout import apply_memory_format

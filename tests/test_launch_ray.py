@@ -19,7 +19,7 @@ from ablate.launch import LAUNCHERS
 from ablate.config.launch import LaunchOptions
 from ablate.sweep.plan import make_plan
 from ablate.store.rundir import RunDir
-from test_launch_options import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
+from helpers.launch import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
 pytestmark = pytest.mark.slow
 

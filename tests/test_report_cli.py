@@ -16,7 +16,7 @@ from scipy import stats as sps
 from typer.testing import CliRunner
 
 from ablate.cli.report import FORMAT_NAMES, METRIC_NAMES, report
-from report_fixtures import norm_act_runs, write_sweep
+from helpers.report import norm_act_runs, write_sweep
 
 app = typer.Typer()
 app.command("report")(report)
@@ -190,7 +190,7 @@ def test_importing_the_command_stays_light():
 
 
 def test_levels_that_look_like_markup_are_printed_as_written(tmp_path):
-    from report_fixtures import Run, ramp
+    from helpers.report import Run, ramp
 
     runs = [Run({"aug": aug, "seed": str(s)}, ramp(0.8 + 0.05 * i + 0.01 * s))
             for i, aug in enumerate(["[]", "[flip,crop]", "[bold]"]) for s in range(2)]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from ablate.report.build import build_report
 from ablate.cli.report import report
-from report_fixtures import Layer, diagnostics_rows, norm_act_runs, write_diagnostics, write_sweep
+from helpers.report import Layer, diagnostics_rows, norm_act_runs, write_diagnostics, write_sweep
 
 app = typer.Typer()
 app.command("report")(report)
@@ -246,7 +246,7 @@ def test_reads_what_the_recorder_writes(tmp_path):
 
     from ablate.diagnostics import COLUMNS, Recorder
     from ablate.report.diagnostics import COLUMNS as REPORT_COLUMNS
-    from report_fixtures import Run, ramp
+    from helpers.report import Run, ramp
 
     assert REPORT_COLUMNS == COLUMNS
     runs = [Run({"act": "relu", "seed": "0"}, ramp(0.9)), Run({"act": "tanh", "seed": "0"}, ramp(0.8))]
@@ -272,7 +272,7 @@ def test_reads_what_the_recorder_writes(tmp_path):
 
 
 def test_a_blown_up_run_shows_inf_and_its_nan_is_left_out(tmp_path):
-    from report_fixtures import Run, ramp
+    from helpers.report import Run, ramp
 
     runs = [Run({"act": "relu", "seed": str(s)}, ramp(0.8), status="diverged" if s == 1 else "completed")
             for s in range(3)] + [Run({"act": "tanh", "seed": "0"}, ramp(0.7))]

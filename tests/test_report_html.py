@@ -18,7 +18,7 @@ import pytest
 
 from ablate.report.build import build_report
 from ablate.cli.report import write_folder
-from report_fixtures import norm_act_runs, write_sweep
+from helpers.report import norm_act_runs, write_sweep
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from ablate.report import stats
-from report_fixtures import holm_reference as holm_by_hand
+from helpers.report import holm_reference as holm_by_hand
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 12, 40])

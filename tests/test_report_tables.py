@@ -15,7 +15,7 @@ from ablate.errors import ConfigError
 from ablate.report.build import build_report
 from ablate.report.convergence import DEFAULT_FRACTION
 from ablate.report.tables import METRICS, level_table
-from report_fixtures import Run, holm_reference, norm_act_runs, ramp, write_sweep
+from helpers.report import Run, holm_reference, norm_act_runs, ramp, write_sweep
 
 KEYS = ["norm", "act", "seed"]
 

@@ -18,7 +18,7 @@ from scipy import stats as sps
 from ablate.report.build import build_report
 from ablate.report.convergence import DEFAULT_FRACTION
 from ablate.report.present import MISSING, cells
-from report_fixtures import Run, norm_act_runs, ramp, write_sweep
+from helpers.report import Run, norm_act_runs, ramp, write_sweep
 
 KEYS = ["norm", "act", "seed"]
 

@@ -11,7 +11,8 @@ from rich.table import Table
 from ablate.runner.spec import RunResult
 from ablate.store.status import Status
 
-STATUS_STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "red", Status.INTERRUPTED: "yellow"}
+STATUS_STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "red",
+                Status.INTERRUPTED: "yellow"}
 
 
 def _fmt(value, spec: str = "") -> str:

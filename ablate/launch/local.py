@@ -2,8 +2,8 @@
 
 Every executor shares one contract (`ablate.launch`): take run specs, call
 `execute(spec)` (which runs `ablate.runner.run.run` under the run's lock and
-writes its run directory) and hand back `RunResult`s as they finish. Here: `--workers 1` runs in-process; more workers are spawned
-processes. On CPU the cores are split between workers (threads per worker);
+writes its run directory) and hand back `RunResult`s as they finish. Here:
+`--workers 1` runs in-process; more workers are spawned processes. On CPU the cores are split between workers (threads per worker);
 on GPU, workers are spread over the visible devices, `runs_per_gpu` to a
 device, because one small CNN leaves most of a GPU idle.
 """
@@ -120,37 +120,27 @@ class LocalExecutor:
             return
         yield from self._pool(specs, keep_going)
 
+    def _new_pool(self, ctx, ids: list[str]) -> ProcessPoolExecutor:
+        # Each worker takes one GPU slot as it starts; a pool replaced after a
+        # worker died gets a full queue again, or its workers would wait forever.
+        slots = None
+        if ids:
+            slots = ctx.Queue()
+            for i in range(self.workers):
+                slots.put(ids[i % len(ids)])
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(slots, os.getpid()))
+
     def _pool(self, specs: Sequence[RunSpec], keep_going: Callable[[], bool]) -> Iterator[RunResult]:
         ctx = mp.get_context("spawn")  # fork + CUDA or OpenMP thread pools is unsafe
         ids = gpu_ids(self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES")) if self.gpus else []
-
-        def new_pool() -> ProcessPoolExecutor:
-            # Each worker takes one GPU slot as it starts; a pool replaced after a
-            # worker died gets a full queue again, or its workers would wait forever.
-            slots = None
-            if ids:
-                slots = ctx.Queue()
-                for i in range(self.workers):
-                    slots.put(ids[i % len(ids)])
-            return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                       initargs=(slots, os.getpid()))
-
-        pool = new_pool()
+        pool = self._new_pool(ctx, ids)
         pending: dict[Future, RunSpec] = {}
         queue = list(specs)
         breaks_in_a_row = 0  # pool replacements with no run finished in between
         try:
             while queue or pending:
-                # Keep exactly `workers` runs in flight: the pool would otherwise
-                # pre-queue extra work that a Ctrl-C or --max-failures must not start.
-                pool_broke = False
-                while queue and len(pending) < self.workers and keep_going():
-                    try:
-                        pending[pool.submit(_execute_in_worker, queue[0])] = queue[0]
-                    except BrokenProcessPool:  # a worker died since the last wait
-                        pool_broke = True
-                        break
-                    queue.pop(0)
+                pool_broke = self._fill(pool, pending, queue, keep_going)
                 if not pending and not pool_broke:
                     break
                 done = wait(pending, return_when=FIRST_COMPLETED)[0] if pending else set()
@@ -165,23 +155,12 @@ class LocalExecutor:
                     breaks_in_a_row = 0
                     yield result
                 if broken or pool_broke:
-                    # A worker died (out of memory, killed). The broken pool stops
-                    # every other worker with SIGTERM, and their runs record
-                    # themselves `interrupted` on the way out (or had not begun);
-                    # once the pool has joined them, a run still marked running
-                    # is the dead worker's.
-                    # Workers that die before any run ends (a broken environment)
-                    # would requeue the same runs forever: after 3, fail them.
                     breaks_in_a_row += 1
                     in_flight = broken + [(spec, "") for spec in pending.values()]
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
-                    for spec, error in reversed(in_flight):
-                        if RunDir(spec.run_dir).read_status().get("status") == Status.RUNNING or breaks_in_a_row >= 3:
-                            yield lost(spec, Status.FAILED, f"worker process died: {error}")
-                        else:
-                            queue.insert(0, spec)  # a bystander: it resumes from its checkpoint, if any
-                    pool = new_pool()
+                    yield from _after_a_death(in_flight, queue, give_up=breaks_in_a_row >= 3)
+                    pool = self._new_pool(ctx, ids)
         except BaseException:
             # Ctrl-C (or a crash here): interrupt the runs in flight; each
             # records itself as interrupted before its worker exits.
@@ -191,3 +170,32 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+
+    def _fill(self, pool: ProcessPoolExecutor, pending: dict[Future, RunSpec], queue: list[RunSpec],
+              keep_going: Callable[[], bool]) -> bool:
+        """Submit until `workers` runs are in flight; True when the pool turned out broken.
+
+        Exactly `workers`: the pool would otherwise pre-queue extra work that a
+        Ctrl-C or --max-failures must not start."""
+        while queue and len(pending) < self.workers and keep_going():
+            try:
+                pending[pool.submit(_execute_in_worker, queue[0])] = queue[0]
+            except BrokenProcessPool:  # a worker died since the last wait
+                return True
+            queue.pop(0)
+        return False
+
+
+def _after_a_death(in_flight: list[tuple[RunSpec, str]], queue: list[RunSpec], give_up: bool) -> Iterator[RunResult]:
+    """A worker died (out of memory, killed). The broken pool stops every other
+    worker with SIGTERM, and their runs record themselves `interrupted` on the
+    way out (or had not begun); once the pool has joined them, a run still
+    marked running is the dead worker's: it failed. The others go back to the
+    front of the queue and resume from their checkpoints. Workers that die
+    before any run ends (a broken environment) would requeue the same runs
+    forever: `give_up` (after 3 such deaths) fails them all."""
+    for spec, error in reversed(in_flight):
+        if RunDir(spec.run_dir).read_status().get("status") == Status.RUNNING or give_up:
+            yield lost(spec, Status.FAILED, f"worker process died: {error}")
+        else:
+            queue.insert(0, spec)

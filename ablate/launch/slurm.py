@@ -228,7 +228,8 @@ class SlurmLauncher:
         try:
             return job.result()
         except Exception as e:  # noqa: BLE001 — the task failed outside run(): unpickling, imports, ...
-            return lost(spec, Status.FAILED, f"slurm task {job.job_id} failed: {task_error(e)}; log: {job.paths.stderr}")
+            return lost(spec, Status.FAILED,
+                        f"slurm task {job.job_id} failed: {task_error(e)}; log: {job.paths.stderr}")
 
     @staticmethod
     def _lost(job: submitit.Job, spec: RunSpec, state: str) -> RunResult:

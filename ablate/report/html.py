@@ -15,7 +15,8 @@ import pandas as pd
 
 from ablate.report.build import Report
 from ablate.report.plots import Plot, diagnostics_name
-from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption, numeric_columns, pivot_cells)
+from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
+                                   numeric_columns, pivot_cells)
 from ablate.store import atomic
 from ablate.store.provenance import VERSION
 

@@ -34,7 +34,8 @@ from rich.text import Text
 from ablate.registry import Registry
 from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
-from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption, numeric_columns, pivot_cells)
+from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
+                                   numeric_columns, pivot_cells)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pandas as pd
 from ablate.registry import Registry
 from ablate.report import stats
 from ablate.report.convergence import KNOWN
-from ablate.store.status import Status
+from ablate.store.status import ENDED, Status
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,10 @@ METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target"
 METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False, ".4f", "overfitting"),
             "final train accuracy minus final validation accuracy (overfitting)")
 
-# Statuses that mean "not finished yet" (a partial sweep); the others are results.
-STATUS_COLUMNS = ("completed", "diverged", "failed", "pending")
+# A count per status that is a result (completed, diverged, failed), then one
+# for everything not finished yet ("pending": a partial sweep).
+RESULTS = tuple(s for s in Status if s in ENDED)
+STATUS_COLUMNS = (*(s.value for s in RESULTS), "pending")
 
 
 def level_order(values: pd.Series) -> list[str]:
@@ -70,14 +72,10 @@ def varying(runs: pd.DataFrame, keys: list[str]) -> list[str]:
 
 
 def _status_counts(status: pd.Series, codes: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    masks = {
-        "completed": status.eq(Status.COMPLETED).to_numpy(),
-        "diverged": status.eq(Status.DIVERGED).to_numpy(),
-        "failed": status.eq(Status.FAILED).to_numpy(),
-    }
+    masks = {s.value: status.eq(s).to_numpy() for s in RESULTS}
     # Anything else (queued, running, interrupted, or a status this version does
     # not know) is not a result yet: pending, never dropped.
-    masks["pending"] = ~(masks["completed"] | masks["diverged"] | masks["failed"])
+    masks["pending"] = ~np.logical_or.reduce(list(masks.values()))
     return {name: np.bincount(codes[mask], minlength=k) for name, mask in masks.items()}
 
 
@@ -95,7 +93,7 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
     table["runs"] = np.bincount(codes, minlength=k)
     for name in STATUS_COLUMNS:
         table[name] = counts[name]
-    finished = counts["completed"] + counts["diverged"] + counts["failed"]
+    finished = sum(counts[s.value] for s in RESULTS)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Share of the finished runs that blew up (loss stopped being finite).
         table["divergence_rate"] = np.where(finished > 0, counts["diverged"] / finished, np.nan)
