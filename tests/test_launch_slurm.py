@@ -7,6 +7,7 @@ they fail instead, so a broken cluster setup cannot pass unnoticed.
 
 import _thread
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -15,10 +16,13 @@ import threading
 
 import pytest
 
+from ablate.config.compose import load_config
 from ablate.errors import ConfigError
 from ablate.launch import LAUNCHERS
 from ablate.config.launch import LaunchOptions
 from ablate.sweep.plan import make_plan
+from ablate.runner.run import run
+from ablate.runner.spec import RunSpec
 from ablate.store.rundir import RunDir
 from helpers.launch import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
 
@@ -45,17 +49,25 @@ def _cluster_kill_wait() -> int:
     return int(match.group(1)) if match else 30
 
 
+def _epoch_seconds(folder) -> float:
+    """This machine's seconds per digits epoch on one thread, as the tasks run (median of 3)."""
+    assert run(RunSpec(load_config(["epochs=3", "device=cpu"]), folder / "probe", threads=1)).status == "completed"
+    return sorted(h["seconds"] for h in RunDir(folder / "probe").read_history())[1]
+
+
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     """(plan, local reference sweep, epochs of the long run): a 2-epoch run and a long one.
 
     scancel's SIGTERM does not stop a submitit task (it waits for the USR2 of a
     time-out); SIGKILL follows KillWait seconds later. The long run must outlive
-    that (~0.1 s per digits epoch on one core), or there is nothing to resume.
+    that by a wide margin (4×, timed on this machine: 0.04 s an epoch here
+    after the CPU fast path, 0.1 s before it), or there is nothing to resume.
     """
-    long = max(60, 25 * _cluster_kill_wait())
+    root = tmp_path_factory.mktemp("reference")
+    long = max(60, math.ceil(4 * _cluster_kill_wait() / _epoch_seconds(root)))
     plan = make_plan([f"epochs=2,{long}", "device=cpu"])
-    return plan, local_reference(tmp_path_factory.mktemp("reference"), plan, "grid"), long
+    return plan, local_reference(root, plan, "grid"), long
 
 
 def _launcher(**options):

@@ -214,9 +214,12 @@ class SlurmLauncher:
                 if pending:
                     time.sleep(RESULT_POLL_S)
         except BaseException:
-            # Ctrl-C (or the consumer went away): SIGINT lets each running run
-            # record `interrupted` itself, as it would locally; scancel then
-            # removes the array (submitit ignores the SIGTERM that comes with it).
+            # Ctrl-C (or the consumer went away). Tasks not started yet go first:
+            # a run that stops on SIGINT frees its slot, and SLURM would start the
+            # next pending task in it before the array is cancelled. Then SIGINT
+            # lets each running run record `interrupted` itself, as it would
+            # locally; scancel removes the rest (submitit ignores its SIGTERM).
+            scancel("--state=PENDING", array_id)
             scancel("--signal=INT", array_id)
             scancel(array_id)
             self._settle(list(pending))
