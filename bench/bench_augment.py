@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.data.augment import AugContext, build_pipeline, parse_aug
+from ablate.config.augs import parse_aug
+from ablate.data.augment import AugContext, build_pipeline
 from ablate.shapes import InputShape
 
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10's channel means in [0, 1]; any fixed values would do here

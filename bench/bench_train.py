@@ -87,7 +87,8 @@ def make_model(case: Case, shape, device):
 
 
 def run_ablate(case: Case) -> float:
-    from ablate.data.augment import AugContext, build_pipeline, parse_aug
+    from ablate.config.augs import parse_aug
+    from ablate.data.augment import AugContext, build_pipeline
 
     device = torch.device(case.device)
     data = load_data(case.data, device)

@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ablate.console import err
 from ablate.train.loop import EpochRecord
 
 
@@ -24,7 +25,7 @@ class TrainProgress:
     def __init__(self, enabled: bool, epochs: int, steps: int, start_epoch: int = 0,
                  console: Console | None = None) -> None:
         self.enabled = enabled
-        self.console = console or Console(stderr=True)
+        self.console = console or err
         self.epochs = epochs
         self.steps = steps
         self.start_epoch = start_epoch
