@@ -159,8 +159,8 @@ def sweep(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
-    for confound in confounds(plan):
-        note(confound)
+    for line in [*plan.notes, *confounds(plan)]:
+        note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
 

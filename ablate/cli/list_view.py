@@ -9,46 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ablate.config.compose import CHOICES, lookup
 from ablate.registry import Registry
 
 
 def choice_groups() -> dict[str, tuple[Registry, str]]:
     """group key → (registry, dotted path of the chosen name in the config)."""
-    from ablate.data.augment import AUGS
-    from ablate.data.registry import DATASETS, PREPROCESS
-    from ablate.data.tta import TTAS
-    from ablate.layers.act import ACTS
-    from ablate.layers.dropout import DROPOUTS
-    from ablate.layers.init import INITS
-    from ablate.layers.norm import NORMS, PLACEMENTS
-    from ablate.layers.pool import POOLS
-    from ablate.models import MODELS
-    from ablate.train.layout import MEMORY_FORMATS
-    from ablate.train.optim import OPTIMIZERS
-    from ablate.train.sched import SCHEDULES
-
-    return {
-        "data": (DATASETS, "data.name"),
-        "data.preprocess": (PREPROCESS, "data.preprocess"),
-        "model": (MODELS, "model.name"),
-        "model.pool": (POOLS, "model.pool"),
-        "norm": (NORMS, "norm.name"),
-        "norm.placement": (PLACEMENTS, "norm.placement"),
-        "act": (ACTS, "act.name"),
-        "init": (INITS, "init.name"),
-        "dropout": (DROPOUTS, "dropout.name"),
-        "aug": (AUGS, "aug"),
-        "eval.tta": (TTAS, "eval.tta"),
-        "optim": (OPTIMIZERS, "optim.name"),
-        "sched": (SCHEDULES, "sched.name"),
-        "memory_format": (MEMORY_FORMATS, "memory_format"),
-    }
-
-
-def _lookup(tree: dict, dotted: str) -> object:
-    for key in dotted.split("."):
-        tree = (tree or {}).get(key)
-    return tree
+    return CHOICES
 
 
 def _preset_help(path: Path) -> str:
@@ -83,7 +50,7 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
     for key, (registry, path) in groups.items():
         if group not in (None, key):
             continue
-        default = _lookup(defaults, path)
+        default = lookup(defaults, path)
         # aug is a set applied in registry order; other groups list the default first.
         names = list(registry) if key == "aug" else sorted(registry, key=lambda n: (n != default, n))
         if key == "aug":

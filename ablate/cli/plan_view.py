@@ -24,7 +24,7 @@ def print_plan(console: Console, plan: Plan, sweep_dir: Path) -> None:
     for i, p in enumerate(plan.runs, 1):
         status = RunDir(sweep_dir / "runs" / p.run_id).read_status().get("status", "new")
         statuses[status] += 1
-        table.add_row(str(i), p.run_id, *[p.factors[f] for f in plan.factors], status)
+        table.add_row(str(i), p.run_id, *[p.factors[f] or "—" for f in plan.factors], status)
     console.print(table)
     done = sum(statuses[s] for s in FINISHED)
     extra = f" ({plan.duplicates} duplicate cells merged)" if plan.duplicates else ""

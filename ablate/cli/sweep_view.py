@@ -25,7 +25,8 @@ def fmt_seconds(s: float) -> str:
 
 
 def label(factors: Mapping[str, str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in factors.items()) or "(single run)"
+    # An option of another level (empty) is not part of what tells this run apart.
+    return " ".join(f"{k}={v}" for k, v in factors.items() if v != "") or "(single run)"
 
 
 class SweepDisplay:

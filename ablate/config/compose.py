@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
@@ -32,7 +32,7 @@ import torch
 
 from ablate.config.checks import from_mapping, require_choice
 from ablate.config.schema import RunConfig
-from ablate.data.augment import AugContext, build_pipeline
+from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, input_shape
 from ablate.data.tta import TTAS
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
@@ -44,7 +44,7 @@ from ablate.layers.pool import POOLS
 from ablate.models import MODELS, build_model
 from ablate.train.device import PRECISIONS
 from ablate.train.layout import MEMORY_FORMATS
-from ablate.train.optim import OPTIMIZERS
+from ablate.train.optim import LR_SCALINGS, OPTIMIZERS
 from ablate.train.sched import SCHEDULES
 
 try:  # Hydra's own second phase of `compose`; private, so looked up defensively
@@ -55,6 +55,25 @@ except (ImportError, AttributeError):
     _apply_overrides = None
 
 CONFIG_NAME = "config"
+# Every choice a config names: its key (how errors and `ablate list` call it)
+# → (the registry of valid names, where the name sits in the config).
+CHOICES: dict[str, tuple[Mapping[str, Any], str]] = {
+    "data": (DATASETS, "data.name"),
+    "data.preprocess": (PREPROCESS, "data.preprocess"),
+    "model": (MODELS, "model.name"),
+    "model.pool": (POOLS, "model.pool"),
+    "norm": (NORMS, "norm.name"),
+    "norm.placement": (PLACEMENTS, "norm.placement"),
+    "act": (ACTS, "act.name"),
+    "init": (INITS, "init.name"),
+    "dropout": (DROPOUTS, "dropout.name"),
+    "aug": (AUGS, "aug"),
+    "eval.tta": (TTAS, "eval.tta"),
+    "optim": (OPTIMIZERS, "optim.name"),
+    "optim.lr_scaling": (LR_SCALINGS, "optim.lr_scaling"),
+    "sched": (SCHEDULES, "sched.name"),
+    "memory_format": (MEMORY_FORMATS, "memory_format"),
+}
 GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "experiment")
 
 
@@ -122,7 +141,7 @@ def _check_group_choices(parsed: list[Override], config_dir: Path | None) -> Non
 def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None) -> ConfigError:
     """`unknown key 'model.depth'; keys there: name, pool` from the config as chosen."""
     try:
-        cfg = _compose_groups(tree, config_dir)
+        cfg = compose_tree(tree, config_dir)
     except HydraException:
         return ConfigError(f"unknown key '{key}'")
     parent, _, leaf = key.rpartition(".")
@@ -135,7 +154,7 @@ def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None)
     )
 
 
-def _groups(config_dir: Path | None) -> set[str]:
+def config_groups(config_dir: Path | None) -> set[str]:
     """Config groups: the package's folders, the user's, and Hydra's own node."""
     folders = [package_conf_dir()] + ([Path(config_dir).expanduser()] if config_dir else [])
     found = {p.name for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_dir()}
@@ -143,18 +162,18 @@ def _groups(config_dir: Path | None) -> set[str]:
 
 
 @lru_cache(maxsize=128)
-def _compose_groups(group_overrides: tuple[str, ...], config_dir: Path | None) -> DictConfig:
+def compose_tree(group_overrides: tuple[str, ...], config_dir: Path | None) -> DictConfig:
     with hydra_context():
         return hydra_compose(CONFIG_NAME, overrides=list(group_overrides) + search_path_override(config_dir))
 
 
-def _split(parsed: list[Override], config_dir: Path | None) -> tuple[tuple[str, ...], list[Override]]:
+def split_tree(parsed: list[Override], config_dir: Path | None) -> tuple[tuple[str, ...], list[Override]]:
     """(overrides that shape the defaults tree, value overrides applied on top).
 
     A group choice (`norm=batch`, `aug=[flip]`) or Hydra's own settings shape
     the tree; everything else (`norm.groups=4`) is a value on top of it.
     """
-    groups = _groups(config_dir)
+    groups = config_groups(config_dir)
     in_tree = [o.key_or_group in groups or o.key_or_group.startswith("hydra.") or o.package is not None
                for o in parsed]
     return (tuple(o.input_line for o, t in zip(parsed, in_tree) if t),
@@ -170,7 +189,7 @@ def _compose(tree: tuple[str, ...], values: list[Override], config_dir: Path | N
         with hydra_context():
             return hydra_compose(CONFIG_NAME, overrides=[*tree, *(o.input_line for o in values)]
                                  + search_path_override(config_dir))
-    cfg = copy.deepcopy(_compose_groups(tree, config_dir))
+    cfg = copy.deepcopy(compose_tree(tree, config_dir))
     _apply_overrides(values, cfg)
     return cfg
 
@@ -186,7 +205,7 @@ def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> di
             )
     with hydra_context():
         _check_group_choices(parsed, config_dir)
-    tree, values = _split(parsed, config_dir)
+    tree, values = split_tree(parsed, config_dir)
     try:
         cfg = _compose(tree, values, config_dir)
     except MissingConfigException as e:
@@ -216,16 +235,17 @@ def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -
 def check_choices(config: RunConfig) -> None:
     """Every name in the config is one of its registry's choices: what a
     `norm.name=grop` or `eval.tta=flips` override would otherwise slip past."""
-    for kind, value, choices in (
-        ("data", config.data.name, DATASETS), ("data.preprocess", config.data.preprocess, PREPROCESS),
-        ("model", config.model.name, MODELS), ("model.pool", config.model.pool, POOLS),
-        ("norm", config.norm.name, NORMS), ("norm.placement", config.norm.placement, PLACEMENTS),
-        ("act", config.act.name, ACTS), ("init", config.init.name, INITS), ("dropout", config.dropout.name, DROPOUTS),
-        ("optim", config.optim.name, OPTIMIZERS), ("sched", config.sched.name, SCHEDULES),
-        ("eval.tta", config.eval.tta, TTAS), ("precision", config.precision, ("auto", *PRECISIONS)),
-        ("memory_format", config.memory_format, MEMORY_FORMATS),
-    ):
-        require_choice(kind, value, choices)
+    tree = config.to_dict()
+    for kind, (registry, path) in CHOICES.items():
+        if kind != "aug":  # a set of names, each checked as it is parsed (ablate.config.augs)
+            require_choice(kind, lookup(tree, path), registry)
+    require_choice("precision", config.precision, ("auto", *PRECISIONS))
+
+
+def lookup(tree: dict, dotted: str) -> Any:
+    for key in dotted.split("."):
+        tree = (tree or {}).get(key)
+    return tree
 
 
 def check_buildable(config: RunConfig) -> None:

@@ -5,21 +5,28 @@ list values such as `'aug=[],[flip,crop]'`), like its BasicSweeper does; a
 preset's `hydra.sweeper.params` adds its grid, and command-line values win over
 the preset's. What leaves this module is plain strings: the plan never sees a
 Hydra object.
+
+An option of one level: with `init=kaiming_normal,normal init.std=0.01`,
+`init.std` exists in `conf/init/normal.yaml` only. Such a key applies to the
+levels of the swept group that have it, and the plan leaves it out of the
+others (`Grid.per_level`). A key no level has is still an error, with
+did-you-mean, when the cell is composed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra import compose as hydra_compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from ablate.config.compose import CONFIG_NAME, hydra_context, parse_overrides, search_path_override
+from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_overrides,
+                                   search_path_override, split_tree)
 from ablate.errors import ConfigError
 
 
@@ -27,6 +34,16 @@ from ablate.errors import ConfigError
 class Grid:
     fixed: list[str]  # the overrides every cell shares, as written
     axes: list[tuple[str, list[str]]]  # swept key → its values: the command line's, then the preset's
+    # Override key → (swept group, the group's levels that have it), for each key
+    # that some levels of a swept group have and others lack: `init.std` → ("init", ["normal"]).
+    per_level: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+    def applies(self, key: str, combo: dict[str, str]) -> bool:
+        """Whether override `key` belongs in the cell whose swept values are `combo`."""
+        if key not in self.per_level:
+            return True
+        group, levels = self.per_level[key]
+        return combo.get(group) in levels
 
 
 def _preset_params(overrides: Sequence[str], config_dir: Path | None) -> dict[str, str]:
@@ -61,6 +78,36 @@ def _expand(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
         return out
 
 
+def _level_keys(group: str, level: str, tree: tuple[str, ...], config_dir: Path | None) -> set[str]:
+    """The keys of `group`'s node with `group=level` chosen beside the command's other group choices."""
+    try:
+        node = compose_tree((*tree, f"{group}={level}"), config_dir).get(group)
+    except HydraException:
+        return set()  # composing the cell reports what is wrong with this level
+    return {str(k) for k in node.keys()} if isinstance(node, DictConfig) else set()
+
+
+def _per_level(fixed: list[str], axes: list[tuple[str, list[str]]],
+               config_dir: Path | None) -> dict[str, tuple[str, list[str]]]:
+    """Keys that only some levels of a swept group have (see the module docstring)."""
+    groups = config_groups(config_dir) - {"hydra", "experiment"}
+    swept = {key: levels for key, levels in axes if key in groups}
+    if not swept:
+        return {}
+    tree = tuple(line for line in split_tree(parse_overrides(fixed), config_dir)[0]
+                 if line.split("=", 1)[0].lstrip("+~") not in swept)
+    keys = [line.split("=", 1)[0] for line in fixed] + [key for key, _ in axes]
+    found = {}
+    for key in keys:
+        group, _, rest = key.partition(".")
+        if group not in swept or not rest:  # `+group.key` adds the key to every level: not per level
+            continue
+        levels = [lvl for lvl in swept[group] if rest.split(".")[0] in _level_keys(group, lvl, tree, config_dir)]
+        if 0 < len(levels) < len(swept[group]):
+            found[key] = (group, levels)
+    return found
+
+
 def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:
     """Split a command line into its fixed overrides and its swept axes."""
     parsed = parse_overrides(overrides)
@@ -69,4 +116,5 @@ def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:
     cli_keys = {o.get_key_element().lstrip("+~") for o in parsed}
     preset = _preset_params(fixed, config_dir)
     swept += [f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys]
-    return Grid(fixed, _expand(swept) if swept else [])
+    axes = _expand(swept) if swept else []
+    return Grid(fixed, axes, _per_level(fixed, axes, config_dir))

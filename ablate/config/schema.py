@@ -118,10 +118,16 @@ class OptimConfig:
     momentum: float = 0.9  # sgd
     nesterov: bool = False  # sgd
     betas: tuple[float, float] = (0.9, 0.999)  # adam, adamw
+    # optim.lr is per step at this batch size; lr_scaling carries it to another
+    # batch size: linear (Goyal et al. 2017, "Accurate, large minibatch SGD")
+    # or sqrt (Krizhevsky 2014, "One weird trick"); none keeps optim.lr as is.
+    lr_scaling: str = "none"
+    reference_batch_size: int = 64
 
     def __post_init__(self) -> None:
         require(self.lr > 0, "optim.lr", self.lr, "> 0")
         require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        require(self.reference_batch_size >= 1, "optim.reference_batch_size", self.reference_batch_size, ">= 1")
         require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "in [0, 1)")
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
                 "optim.betas", list(self.betas), "two numbers in [0, 1)")

@@ -16,7 +16,8 @@ from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.load import Store, load
 from ablate.report.select import apply_where, parse_by
-from ablate.report.tables import METRICS, RANKINGS, Metric, level_table, pivot, thin_levels_note, varying
+from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
+                                  thin_levels_note, varying)
 from ablate.store.status import Status
 
 
@@ -126,13 +127,14 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs)]
-    marginals = {f: level_table(runs, [f], rank_by, confidence) for f in factors}
+    marginals = {f: level_table(applicable(runs, [f]), [f], rank_by, confidence) for f in factors}
+    notes += [note for f in dict.fromkeys([*factors, *(keys or [])]) if (note := applicable_note(runs, f))]
     if not factors:
         # Nothing varies but the seed: one row per sweep still gives mean and interval.
         notes.append("no factor varies among these runs; one row per sweep")
         marginals = {"sweep": level_table(runs, ["sweep"], rank_by, confidence)}
     if keys:
-        sections = [Section(" × ".join(keys), keys, level_table(runs, keys, rank_by, confidence))]
+        sections = [Section(" × ".join(keys), keys, level_table(applicable(runs, keys), keys, rank_by, confidence))]
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
     notes += _table_notes(sections, rank_by)

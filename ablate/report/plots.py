@@ -175,6 +175,66 @@ def plot_heatmap(report: Report, out: Path) -> list[Plot]:
     return plots
 
 
+def _numbers(levels: pd.Series) -> np.ndarray | None:
+    """The levels as numbers, when every one is a number and there are two or more."""
+    x = pd.to_numeric(levels, errors="coerce").to_numpy(dtype=float)
+    return x if len(x) >= 2 and np.isfinite(x).all() else None
+
+
+def _curve(ax, x: np.ndarray, table: pd.DataFrame, column: str, colour, label: str | None = None) -> None:
+    """Means joined by a line, with the interval as a band; a level of one run is a
+    hollow point with no band (a zero-width band would look certain)."""
+    order = np.argsort(x, kind="stable")
+    x = x[order]
+    mean, low, high = (table[f"{column}_{part}"].to_numpy(dtype=float)[order] for part in ("mean", "low", "high"))
+    sure = np.isfinite(low) & np.isfinite(high)
+    ax.plot(x, mean, "-", color=colour, label=label, lw=1.5)
+    ax.plot(x[sure], mean[sure], "o", color=colour)
+    ax.plot(x[~sure], mean[~sure], "o", color=colour, mfc="none")
+    ax.fill_between(x, low, high, where=sure, color=colour, alpha=0.2, lw=0, interpolate=False)
+
+
+def _x_axis(ax, x: np.ndarray, key: str, label: str) -> None:
+    # Learning rates, batch sizes, subset sizes: levels that span 10× or more read on a log axis.
+    if (x > 0).all() and x.max() / x.min() >= 10:
+        ax.set_xscale("log")
+    ax.set(xlabel=key, ylabel=label)
+    ax.grid(alpha=0.3)
+
+
+def plot_numeric(report: Report, out: Path) -> list[Plot]:
+    """The ranking metric against each numeric factor; with `--by F,X` (X numeric), one line per level of F."""
+    column, label, band = report.rank_by.column, report.rank_by.label, f"{report.confidence:.0%}"
+    plots = []
+    for factor, table in report.marginals.items():
+        x = _numbers(table[factor])
+        if x is None:
+            continue
+        fig, [ax] = _panels(1)
+        _curve(ax, x, table, column, "tab:blue")
+        _x_axis(ax, x, factor, label)
+        ax.set(title=factor)
+        plots.append(_save(fig, out, f"numeric-{factor.replace('.', '_')}",
+                           f"{label} against {factor} (mean and {band} band; hollow: one run)"))
+    for section in (s for s in report.sections if s.interaction):
+        key, lines = section.keys[-1], section.keys[:-1]
+        x = _numbers(section.table[key])
+        if x is None:
+            continue
+        fig, [ax] = _panels(1)
+        groups = dict(list(section.table.groupby(lines, sort=False)))
+        if len(lines) == 1:  # the grid's order, as every other plot shows a factor's levels
+            groups = {(lv,): groups[(lv,)] for lv in level_order(report.runs[lines[0]]) if (lv,) in groups}
+        for (name, rows), colour in zip(groups.items(), _colours(len(groups))):
+            _curve(ax, rows[key].astype(float).to_numpy(), rows, column, colour, label=" / ".join(map(str, name)))
+        _x_axis(ax, x, key, label)
+        ax.set(title=section.title)
+        ax.legend(fontsize="small", title=" / ".join(lines))
+        plots.append(_save(fig, out, f"numeric-{section.slug}",
+                           f"{label} against {key}, one line per {' / '.join(lines)} (mean and {band} band)"))
+    return plots
+
+
 def diagnostics_name(factor: str) -> str:
     return "diagnostics-" + factor.replace(".", "_")
 
@@ -265,6 +325,7 @@ PLOTS: Registry[PlotFn] = Registry("plot")
 PLOTS.add("curves", plot_curves, "validation accuracy per epoch, mean and band per level")
 PLOTS.add("intervals", plot_intervals, "point and interval of the ranking metric per level")
 PLOTS.add("heatmap", plot_heatmap, "interaction of --by a,b")
+PLOTS.add("numeric", plot_numeric, "the metric against a numeric factor (optim.lr, batch_size, ...), log x when wide")
 PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
 PLOTS.add("diagnostics", plot_diagnostics, "activation std and gradient norm by depth, dead/saturated fraction")
 

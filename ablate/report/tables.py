@@ -25,6 +25,7 @@ from ablate.registry import Registry
 from ablate.report import stats
 from ablate.report.convergence import KNOWN
 from ablate.store.status import ENDED, Status
+from ablate.store.tables import NOT_APPLICABLE
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,32 @@ STATUS_COLUMNS = (*(s.value for s in RESULTS), "pending")
 
 def level_order(values: pd.Series) -> list[str]:
     """Levels in numeric order when they are all numbers, else in first-seen
-    order, which in runs.csv is the order the grid was typed in."""
-    unique = list(pd.unique(values))
+    order, which in runs.csv is the order the grid was typed in. An option
+    that does not apply to a run (an empty cell) is not a level."""
+    unique = [v for v in pd.unique(values) if v != NOT_APPLICABLE]
     numbers = pd.to_numeric(pd.Series(unique), errors="coerce")
     if len(unique) and numbers.notna().all():
         return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
     return unique
+
+
+def applicable(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The runs that every key applies to: what a table of those keys compares."""
+    mask = np.logical_and.reduce([runs[k].ne(NOT_APPLICABLE).to_numpy() for k in keys])
+    return runs if mask.all() else runs[mask]
+
+
+def applicable_note(runs: pd.DataFrame, key: str) -> str | None:
+    """`norm.groups applies to norm=group only: ...` when some runs lack the option."""
+    left = runs[key].eq(NOT_APPLICABLE)
+    if not left.any():
+        return None
+    parent = key.partition(".")[0]
+    if parent != key and parent in runs:
+        have, lack = level_order(runs.loc[~left, parent]), level_order(runs.loc[left, parent])
+        return (f"{key} applies to {parent}={','.join(have)} only: its table compares those runs "
+                f"(the {int(left.sum())} runs of {parent}={','.join(lack)} have no {key})")
+    return f"{key} applies to some runs only: its table leaves out the {int(left.sum())} runs without it"
 
 
 def varying(runs: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -26,6 +26,10 @@ def identity(config: RunConfig) -> dict[str, Any]:
         for key in path[:-1]:
             node = node[key]
         node.pop(path[-1], None)
+    if tree["optim"]["lr_scaling"] == "none":
+        # Without scaling the reference batch size changes nothing, and runs from
+        # before lr scaling existed keep the ids they always had.
+        del tree["optim"]["lr_scaling"], tree["optim"]["reference_batch_size"]
     return tree
 
 

@@ -124,7 +124,7 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
     layout = apply_memory_format(model, cfg.memory_format, device)
     rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
-    optimizer = make_optimizer(model, cfg.optim)
+    optimizer = make_optimizer(model, cfg.optim, cfg.batch_size)
     steps = data.train_steps(cfg.batch_size)
     return Session(rd, rid, cfg, device, precision, data, model, layout, optimizer,
                    scheduler=make_scheduler(optimizer, cfg.sched, steps, cfg.epochs),

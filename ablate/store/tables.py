@@ -21,6 +21,10 @@ METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "best_val_acc_tta", "f
            "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
            "diverged_epoch", "params")
 TAIL = ("device", "host", "error")
+# A factor's cell for a run whose level does not have that option (`norm.groups`
+# of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
+# a level of its own in the report.
+NOT_APPLICABLE = ""
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
 
 

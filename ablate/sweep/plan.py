@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ablate.config.compose import load_config
@@ -20,6 +20,7 @@ from ablate.config.grid import read_grid
 from ablate.config.schema import RunConfig
 from ablate.errors import ConfigError
 from ablate.runner.identity import run_id
+from ablate.store.tables import NOT_APPLICABLE
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Plan:
     grid: dict[str, list[str]]
     overrides: list[str]  # the fixed (non-swept) overrides
     duplicates: int  # cells that resolved to a run already in the plan
+    notes: list[str] = field(default_factory=list)  # what the plan did that the command did not say
 
 
 def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
@@ -50,12 +52,13 @@ def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
 
 def make_plan(overrides: Sequence[str], config_dir: Path | None = None) -> Plan:
     grid = read_grid(overrides, config_dir)
-    fixed, axes = grid.fixed, grid.axes
     runs: list[PlannedRun] = []
     seen: set[str] = set()
     duplicates = 0
-    for combo in itertools.product(*[[(k, v) for v in values] for k, values in axes]):
-        cell = fixed + [f"{k}={v}" for k, v in combo]
+    for combo in itertools.product(*[[(k, v) for v in values] for k, values in grid.axes]):
+        chosen = dict(combo)
+        cell = [line for line in grid.fixed if grid.applies(line.split("=", 1)[0], chosen)]
+        cell += [f"{k}={v}" for k, v in combo if grid.applies(k, chosen)]
         try:
             config = load_config(cell, config_dir)
         except ConfigError as e:
@@ -66,8 +69,17 @@ def make_plan(overrides: Sequence[str], config_dir: Path | None = None) -> Plan:
             duplicates += 1
             continue
         seen.add(rid)
-        runs.append(PlannedRun(rid, config, {k.lstrip("+"): v for k, v in combo}, tuple(cell)))
-    return Plan(runs, [k.lstrip("+") for k, _ in axes], dict(axes), fixed, duplicates)
+        factors = {k.lstrip("+"): v if grid.applies(k, chosen) else NOT_APPLICABLE for k, v in combo}
+        runs.append(PlannedRun(rid, config, factors, tuple(cell)))
+    axes = dict(grid.axes)
+    notes = [applies_note(key, group, levels, axes[group]) for key, (group, levels) in grid.per_level.items()]
+    return Plan(runs, [k.lstrip("+") for k, _ in grid.axes], axes, grid.fixed, duplicates, notes)
+
+
+def applies_note(key: str, group: str, levels: list[str], all_levels: list[str]) -> str:
+    """`init.std applies to init=normal only (not kaiming_normal)`."""
+    others = [level for level in all_levels if level not in levels]
+    return f"{key} applies to {group}={','.join(levels)} only (not {', '.join(others)})"
 
 
 def confounds(plan: Plan) -> list[str]:
@@ -91,4 +103,8 @@ def confounds(plan: Plan) -> list[str]:
                 spread = ", ".join(f"{level}: {value}" for level, value in values.items())
                 notes.append(f"{factor} levels also differ in {factor}.{key} ({spread}); the report credits "
                              f"{factor} with that too; fix it with {factor}.{key}=... to compare at one value")
+    if "batch_size" in plan.factors and any(p.config.optim.lr_scaling == "none" for p in plan.runs):
+        notes.append("batch_size varies at one optim.lr per step (optim.lr_scaling=none), so the report credits "
+                     "batch_size with the change in step size too; optim.lr_scaling=linear or sqrt scales the "
+                     "learning rate with the batch")
     return notes

@@ -1,8 +1,12 @@
 """Optimisers by name. Weight decay is the L2 coefficient for sgd and adam
-(added to the gradient) and decoupled for adamw (Loshchilov & Hutter 2019)."""
+(added to the gradient) and decoupled for adamw (Loshchilov & Hutter 2019).
+The learning rate is `optim.lr`, carried from `optim.reference_batch_size` to
+the run's batch size by `optim.lr_scaling`."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 
 import torch
@@ -38,7 +42,21 @@ OPTIMIZERS.add(
 )
 
 
-def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+# batch_size / reference_batch_size → the factor optim.lr is multiplied by.
+LR_SCALINGS: Registry[Callable[[float], float]] = Registry("optim.lr_scaling")
+LR_SCALINGS.add("none", lambda ratio: 1.0, "optim.lr as given, whatever the batch size")
+LR_SCALINGS.add("linear", lambda ratio: ratio, "lr × batch_size / reference_batch_size (Goyal et al. 2017)")
+LR_SCALINGS.add("sqrt", math.sqrt, "lr × √(batch_size / reference_batch_size) (Krizhevsky 2014)")
+
+
+def scaled_lr(cfg: OptimConfig, batch_size: int | None = None) -> float:
+    """The learning rate per step at `batch_size` (None: at the reference batch size)."""
+    ratio = (batch_size or cfg.reference_batch_size) / cfg.reference_batch_size
+    return cfg.lr * LR_SCALINGS[cfg.lr_scaling](ratio)
+
+
+def make_optimizer(model: nn.Module, cfg: OptimConfig, batch_size: int | None = None) -> torch.optim.Optimizer:
     params = list(model.parameters())
     fused = bool(params) and all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in params)
-    return OPTIMIZERS[cfg.name](params, cfg, **({"fused": True} if fused else {}))
+    at_batch = dataclasses.replace(cfg, lr=scaled_lr(cfg, batch_size))  # the registry builds from optim.lr
+    return OPTIMIZERS[cfg.name](params, at_batch, **({"fused": True} if fused else {}))
