@@ -16,6 +16,8 @@ import pandas as pd
 import yaml
 
 from ablate.errors import ConfigError
+from ablate.store.identity import labels
+from ablate.store.rundir import RunDir
 from ablate.store.status import ENDED
 
 # The metric columns of runs.csv, in the contract's order; everything between
@@ -162,11 +164,16 @@ def load(paths: list[Path]) -> Store:
         unique.setdefault(path.resolve(), path)
     pairs = [read_sweep(p) for p in unique.values()]
     keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
+    several = len({sweep.name for sweep, _ in pairs}) > 1
+    configs = [config_labels(sweep, runs) if several else None for sweep, runs in pairs]
+    if any(c is not None for c in configs):
+        keys += differing_keys([c for c in configs if c is not None], keys)
     frames = []
-    for folder, (sweep, runs) in enumerate(pairs):
+    for folder, ((sweep, runs), config) in enumerate(zip(pairs, configs)):
         for key in keys:
             if key not in runs:
-                runs[key] = sweep.fixed.get(key, UNSET)
+                fallback = sweep.fixed.get(key, UNSET)
+                runs[key] = config[key].fillna(fallback).to_numpy() if config is not None and key in config else fallback
         runs[FOLDER] = folder
         frames.append(runs)
     runs = pd.concat(frames, ignore_index=True)
@@ -184,6 +191,39 @@ def load(paths: list[Path]) -> Store:
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
     return Store(sweeps, runs, keys, notes)
+
+
+def config_labels(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Each run's level of every identity key, read off its config.yaml (one row per
+    row of `runs`; a run whose folder is gone has NaN); None when no folder is there."""
+    folder = sweep.path / "runs"
+    if not folder.is_dir():
+        return None
+    rows = [labels(RunDir(folder / rid).read_config()) for rid in runs["run_id"]]
+    table = pd.DataFrame(rows, index=runs.index, dtype=object)
+    return table if len(table.columns) else None
+
+
+def differing_keys(configs: list[pd.DataFrame], swept: list[str]) -> list[str]:
+    """Keys whose values differ across the runs read though no sweep swept them:
+    two sweeps that differ only in a fixed `init` compare inits. Seeds are
+    replication. A group's option that moves only with the group's choice
+    (`dropout.p` with `dropout`) is that choice's confound, not a factor."""
+    table = pd.concat(configs, ignore_index=True)
+    varying = [k for k in table.columns if table[k].nunique(dropna=True) > 1 and k != REPETITION]
+    groups = set(varying) | set(swept)
+    found = []
+    for key in varying:
+        group = key.partition(".")[0]
+        if key in swept or (group != key and group in groups and _moves_with(table, key, group)):
+            continue
+        found.append(key)
+    return found
+
+
+def _moves_with(table: pd.DataFrame, key: str, group: str) -> bool:
+    """True when `key` takes one value within each level of `group`."""
+    return bool((table.groupby(group, dropna=False)[key].nunique(dropna=True) <= 1).all()) if group in table else False
 
 
 def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:

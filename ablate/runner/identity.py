@@ -14,23 +14,12 @@ import json
 from typing import Any
 
 from ablate.config.schema import RunConfig
-
-# (group, key) pairs that do not change what a run computes, only where or how fast.
-NOT_IDENTITY = {("device",), ("compile",), ("memory_format",), ("eval", "batch_size"), ("diagnostics",)}
+from ablate.store.identity import identity_tree
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
-    tree = config.to_dict()
-    for path in NOT_IDENTITY:
-        node = tree
-        for key in path[:-1]:
-            node = node[key]
-        node.pop(path[-1], None)
-    if tree["optim"]["lr_scaling"] == "none":
-        # Without scaling the reference batch size changes nothing, and runs from
-        # before lr scaling existed keep the ids they always had.
-        del tree["optim"]["lr_scaling"], tree["optim"]["reference_batch_size"]
-    return tree
+    """The settings that make the run what it is (see ablate.store.identity)."""
+    return identity_tree(config.to_dict())
 
 
 def run_id(config: RunConfig) -> str:

@@ -1,6 +1,7 @@
 """One run's directory: the files the contract names, read and written atomically.
 
     config.yaml  status.json  history.csv  summary.json  checkpoint.pt  log.txt
+    factors.json  the run's level of each swept key, as the grids that planned it wrote them
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 import yaml
 
 from ablate.store import atomic
+
+# libyaml's loader where PyYAML has it: ~10× faster for a report over thousands of runs.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from ablate.store.status import Status
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
@@ -35,6 +39,7 @@ class RunDir:
         self.summary = self.path / "summary.json"
         self.checkpoint = self.path / "checkpoint.pt"
         self.log_file = self.path / "log.txt"
+        self.factors_file = self.path / "factors.json"
 
     @property
     def run_id(self) -> str:
@@ -44,6 +49,28 @@ class RunDir:
     def write_config(self, run_id: str, config: dict[str, Any]) -> None:
         """config.yaml: the run id, then the resolved config as a plain mapping."""
         atomic.write_text(self.config, yaml.safe_dump({"run_id": run_id, **config}, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any]:
+        """config.yaml as a plain mapping; {} when missing or unreadable."""
+        try:
+            return yaml.load(self.config.read_text(encoding="utf-8"), Loader=_Loader) or {}
+        except (OSError, yaml.YAMLError):
+            return {}
+
+    # -- factors
+    def read_factors(self) -> dict[str, str]:
+        try:
+            return dict(atomic.read_json(self.factors_file))
+        except (FileNotFoundError, ValueError, TypeError):
+            return {}
+
+    def add_factors(self, factors: dict[str, str]) -> None:
+        """Record this run's level of each swept key; a key already recorded keeps its
+        first label, so a later grid that writes `0.10` for `0.1` splits no level."""
+        known = self.read_factors()
+        merged = {**factors, **known}
+        if merged != known:
+            atomic.write_json(self.factors_file, merged)
 
     # -- status
     def read_status(self) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """The tidy tables of a sweep, built from its run directories.
 
-    runs.csv / runs.parquet   one row per planned run: factor columns + metrics
+    runs.csv / runs.parquet   one row per run folder: factor columns + metrics
     epochs.csv                long: run_id, epoch, metric, value
 
 Rebuilt from the run directories each time, so they are always consistent
-with them, whoever ran which run where.
+with them, whoever ran which run where. Every run in the folder is listed,
+whichever grid planned it: a smaller grid run later in the same folder hides
+none. A run's level of a factor is the label its grid wrote (factors.json), or
+read off its config.yaml for a factor another grid swept.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ablate.store import atomic
+from ablate.store.identity import labels
 from ablate.store.rundir import RunDir
 from ablate.store.status import FINISHED, Status
 
@@ -38,10 +42,26 @@ def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
     return row
 
 
-def write_tables(sweep_dir: Path, runs: Sequence[tuple[str, Mapping[str, str]]], factors: Sequence[str]) -> None:
-    """`runs`: (run_id, factor values) for every planned run."""
+def sweep_runs(sweep_dir: Path, first: Sequence[str] = ()) -> list[str]:
+    """The run ids of every run folder of a sweep: `first` (the current plan's, in
+    its order), then any others, by name."""
+    runs_dir = sweep_dir / "runs"
+    found = {p.name for p in runs_dir.iterdir() if (p / "config.yaml").exists()} if runs_dir.is_dir() else set()
+    return list(dict.fromkeys([*first, *sorted(found)]))
+
+
+def run_factors(rd: RunDir, factors: Sequence[str]) -> dict[str, str]:
+    """The run's level of each factor: as its grid wrote it, else as its config holds it."""
+    recorded = rd.read_factors()
+    derived = labels(rd.read_config()) if any(f not in recorded for f in factors) else {}
+    return {f: recorded[f] if f in recorded else derived.get(f, NOT_APPLICABLE) for f in factors}
+
+
+def write_tables(sweep_dir: Path, factors: Sequence[str], first: Sequence[str] = ()) -> None:
+    """runs.csv, runs.parquet and epochs.csv of every run folder under `sweep_dir`."""
     import pandas as pd
 
+    runs = [(rid, run_factors(RunDir(sweep_dir / "runs" / rid), factors)) for rid in sweep_runs(sweep_dir, first)]
     sweep = sweep_dir.name
     rows = [run_row(sweep, sweep_dir / "runs" / rid, values) for rid, values in runs]
     columns = ["run_id", "sweep", "status", *factors, *METRICS, *TAIL]

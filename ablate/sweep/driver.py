@@ -22,17 +22,31 @@ from ablate.store.lock import is_locked, run_lock
 from ablate.store.rundir import RunDir, now
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import FINISHED, UNFINISHED, Status
-from ablate.store.tables import write_tables
+from ablate.store.tables import sweep_runs, write_tables
 
-def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> None:
+GRID_KEYS = ("command", "overrides", "grid", "factors", "planned")
+
+
+def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> list[str]:
+    """Record this grid beside the others run in the same folder; returns every
+    factor of them all, in the order first swept (runs.csv's factor columns)."""
     path = sweep_dir / "sweep.yaml"
-    previous = yaml.safe_load(path.read_text()) if path.exists() else {}
+    previous = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    # A sweep.yaml from before grids were recorded holds one grid at its top level.
+    grids = previous.get("grids") or ([{k: previous.get(k) for k in GRID_KEYS}] if previous.get("command") else [])
+    this = {"command": command, "overrides": list(plan.overrides), "grid": dict(plan.grid),
+            "factors": list(plan.factors), "planned": len(plan.runs)}
+    same = ("overrides", "grid")  # the same grid again (however it was typed) is recorded once, as last run
+    grids = [g for g in grids if any(g.get(k) != this[k] for k in same)] + [this]
+    factors = list(dict.fromkeys(f for g in grids for f in g.get("factors") or []))
+    runs = sweep_runs(sweep_dir, [p.run_id for p in plan.runs])
     record = {
         "name": sweep_dir.name, "command": command, "overrides": plan.overrides, "grid": plan.grid,
-        "factors": plan.factors, "planned": len(plan.runs), "ablate_version": VERSION,
-        "git_commit": git_commit(), "started": (previous or {}).get("started", now()), "last_started": now(),
+        "factors": factors, "planned": len(runs), "ablate_version": VERSION, "git_commit": git_commit(),
+        "started": previous.get("started", now()), "last_started": now(), "grids": grids,
     }
     atomic.write_text(path, yaml.safe_dump(record, sort_keys=False))
+    return factors
 
 
 def existing_status(run_dir: Path) -> str | None:
@@ -71,8 +85,10 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
               retry_failed: bool = False, max_failures: int | None = None, display=None, executor=None) -> Counter:
     """Run what is left of `plan` under `sweep_dir`; returns the count per status."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_sweep_yaml(sweep_dir, plan, command)
+    factors = write_sweep_yaml(sweep_dir, plan, command)
     t = triage(plan, sweep_dir, retry_failed)
+    for planned in plan.runs:
+        RunDir(sweep_dir / "runs" / planned.run_id).add_factors(planned.factors)
     for planned in t.to_run:
         rd = RunDir(sweep_dir / "runs" / planned.run_id)
         if not rd.config.exists():
@@ -101,7 +117,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
             if display is not None:
                 display.finished(result, labels.get(result.run_id, {}))
     finally:
-        write_tables(sweep_dir, [(p.run_id, p.factors) for p in plan.runs], plan.factors)
+        write_tables(sweep_dir, factors, [p.run_id for p in plan.runs])
         counts = Counter(existing_status(sweep_dir / "runs" / p.run_id) or Status.QUEUED.value for p in plan.runs)
         if display is not None:
             display.end(counts)

@@ -1,0 +1,65 @@
+"""What of a run's config.yaml makes it the run it is, and how its values read as labels.
+
+The run id hashes `identity_tree(config)`; the tables and the report read a
+run's level of a key with `labels(config)`. Both work on the plain mapping
+config.yaml holds, so the store and the report need no config code.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+# Keys that change where or how fast a run computes, or what it records on the
+# side, never what it computes: they must not split one experiment into two ids.
+NOT_IDENTITY = {("run_id",), ("device",), ("compile",), ("memory_format",), ("eval", "batch_size"), ("diagnostics",)}
+
+
+def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
+    tree = copy.deepcopy(dict(config))
+    for path in NOT_IDENTITY:
+        node = tree
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    optim = tree.get("optim", {})
+    if optim.get("lr_scaling", "none") == "none":
+        # Without scaling the reference batch size changes nothing, and runs from
+        # before lr scaling existed keep the ids they always had.
+        optim.pop("lr_scaling", None)
+        optim.pop("reference_batch_size", None)
+    return tree
+
+
+def label(value: Any) -> str:
+    """A value as a grid would write it: `0.05`, `true`, `[flip,crop]`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(label(v) for v in value) + "]"
+    return str(value)
+
+
+def labels(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every identity key of a config as `key → label`: a group's choice under the
+    group's name (`norm` → `batch`), its options under `group.option`, the
+    augmentation set as `aug` → `[crop,flip]` with `aug.crop.padding` beside it."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping):
+            if "name" in node:
+                out[prefix] = label(node["name"])
+            elif prefix == "aug":
+                out[prefix] = label(list(node))
+            for key, value in node.items():
+                if key != "name":
+                    walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif prefix:
+            out[prefix] = label(node)
+
+    walk("", identity_tree(config))
+    return out
