@@ -6,6 +6,7 @@ here. User mistakes end in one red line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,6 +33,17 @@ Overrides = Annotated[Optional[list[str]], typer.Argument(
 ConfigDir = Annotated[Optional[Path], typer.Option(
     "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
 ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
+
+
+# A folder name under --results: one path segment of safe characters, short
+# enough for every file system (255 bytes a name) once run ids go below it.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,=+-]{0,119}")
+
+
+def check_name(name: str) -> None:
+    if not NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(f"--name '{name}' must be one folder name: letters, digits and _ . , = + -, "
+                          f"at most 120 characters, not starting with . or -")
 
 
 def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
@@ -78,7 +90,9 @@ def train(
     from ablate.config.compose import load_config
     from ablate.runner.identity import run_id
     from ablate.launch.base import LOCKED, execute
+    from ablate.store.atomic import check_writable_here
     from ablate.runner.spec import RunSpec
+    from ablate.store.rundir import RunDir
     from ablate.cli.result_view import print_run_result
     from ablate.cli.train_view import train_progress
     from ablate.train.device import resolve_device
@@ -86,12 +100,20 @@ def train(
     try:
         config = load_config(overrides or [], config_dir)
         resolve_device(config.device)
+        check_name(name)
+        check_writable_here(results / name)  # before training, not after
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
     run_dir = results / name / "runs" / run_id(config)
     # Under the run's lock, as in a sweep: two commands never train one run at once.
     bar = None if quiet or not err.is_terminal else partial(train_progress, console=err)
-    result = execute(RunSpec(config, run_dir, resume=not fresh), progress=bar)
+    try:
+        result = execute(RunSpec(config, run_dir, resume=not fresh), progress=bar)
+    except KeyboardInterrupt:
+        done = len(RunDir(run_dir).read_history())
+        err.print(f"interrupted after epoch {done} of {config.epochs} ({run_dir}); "
+                  "run the same command again to resume", highlight=False, markup=False)
+        raise typer.Exit(130) from None
     if result.status == LOCKED:
         raise fail(f"run {result.run_id} is being trained by another process right now ({run_dir})", code=1)
     print_run_result(out, result, run_dir)
@@ -112,6 +134,9 @@ def sweep(
         help="Runs in parallel. Default: one per core on CPU (at most 8); GPUs × --runs-per-gpu on CUDA.")] = None,
     runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
+    max_cells: Annotated[int, typer.Option(
+        "--max-cells", min=1, help="Refuse a grid of more cells than this (a typo in range() can ask for millions).")
+    ] = 100_000,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
     max_failures: Annotated[Optional[int], typer.Option(
         "--max-failures", min=1, help="Stop launching runs after this many failures.")] = None,
@@ -150,7 +175,9 @@ def sweep(
     # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
     launch_overrides, overrides = split_overrides(overrides or [])
     try:
-        plan = make_plan(overrides, config_dir)
+        if name is not None:
+            check_name(name)
+        plan = make_plan(overrides, config_dir, max_cells=max_cells)
         opts = with_flags(load_launch_options(launcher, launch_overrides, config_dir),
                           slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
                           slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,

@@ -6,10 +6,11 @@ from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ablate.sweep.plan import Plan
-from ablate.store.rundir import RunDir
+from ablate.store.lock import current_status
 from ablate.store.status import FINISHED
 
 
@@ -22,9 +23,10 @@ def print_plan(console: Console, plan: Plan, sweep_dir: Path) -> None:
     table.add_column("status")
     statuses = Counter()
     for i, p in enumerate(plan.runs, 1):
-        status = RunDir(sweep_dir / "runs" / p.run_id).read_status().get("status", "new")
+        status = current_status(sweep_dir / "runs" / p.run_id) or "new"
         statuses[status] += 1
-        table.add_row(str(i), p.run_id, *[p.factors[f] or "—" for f in plan.factors], status)
+        # Escaped: a level such as [flip,crop] would otherwise be read as rich markup and vanish.
+        table.add_row(str(i), p.run_id, *[escape(p.factors[f]) or "—" for f in plan.factors], status)
     console.print(table)
     done = sum(statuses[s] for s in FINISHED)
     extra = f" ({plan.duplicates} duplicate cells merged)" if plan.duplicates else ""

@@ -91,8 +91,11 @@ def report(
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
     from ablate.report.render import OUTPUTS
+    from ablate.store.atomic import check_writable_here
 
     try:
+        if out is not None:
+            check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
     except ConfigError as e:

@@ -75,7 +75,7 @@ class SweepDisplay:
                 self.live.console.print(Text(text, style=STYLE.get(result.status, "")))
             self.live.update(self._render())
         else:
-            self.console.print(text, highlight=False, soft_wrap=True)
+            self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def end(self, counts: Counter) -> None:
         if self.live is not None:

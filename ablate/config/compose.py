@@ -29,9 +29,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import torch
+import yaml
 
 from ablate.config.checks import from_mapping, require_choice
-from ablate.config.schema import RunConfig
+from ablate.config.schema import DataConfig, RunConfig
 from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, input_shape
 from ablate.data.tta import TTAS
@@ -88,10 +89,29 @@ def package_conf_dir() -> Path:
 
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     try:
-        return OverridesParser.create().parse_overrides(list(overrides))
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException as e:
         first = str(e).strip().splitlines()[0]
-        raise ConfigError(f"cannot parse override: {first}") from None
+        bad = next((o for o in overrides if "=~" in o), None)
+        quoted = bad.replace("=", '="', 1) + '"' if bad else ""
+        hint = f"; a path with ~ needs quotes ('{quoted}') or $HOME" if bad else ""
+        raise ConfigError(f"cannot parse override: {first}{hint}") from None
+    seen: dict[str, str] = {}
+    for ov in parsed:
+        # `epochs=1 epochs=2` would silently take the last: say it instead, as Hydra does for a group.
+        key = ov.get_key_element().lstrip("+~")
+        if key in seen:
+            raise ConfigError(f"'{key}' is given twice ({seen[key]} and {ov.input_line}); give it once")
+        seen[key] = ov.input_line
+    return parsed
+
+
+def yaml_error(e: yaml.YAMLError) -> ConfigError:
+    """A broken YAML file (a preset or group of --config-dir) as one line: file, line, column, problem."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return ConfigError(f"invalid YAML in {where}: {problem}")
 
 
 def search_path_override(config_dir: Path | None) -> list[str]:
@@ -164,7 +184,10 @@ def config_groups(config_dir: Path | None) -> set[str]:
 @lru_cache(maxsize=128)
 def compose_tree(group_overrides: tuple[str, ...], config_dir: Path | None) -> DictConfig:
     with hydra_context():
-        return hydra_compose(CONFIG_NAME, overrides=list(group_overrides) + search_path_override(config_dir))
+        try:
+            return hydra_compose(CONFIG_NAME, overrides=list(group_overrides) + search_path_override(config_dir))
+        except yaml.YAMLError as e:
+            raise yaml_error(e) from None
 
 
 def split_tree(parsed: list[Override], config_dir: Path | None) -> tuple[tuple[str, ...], list[Override]]:
@@ -229,7 +252,15 @@ def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -
     config = from_mapping(RunConfig, compose_dict(overrides, config_dir))
     check_choices(config)
     check_buildable(config)
+    check_data(config.data)
     return config
+
+
+@lru_cache(maxsize=64)
+def check_data(data: DataConfig) -> None:
+    """The dataset's files are there: once per distinct data config, so a grid of
+    1,000 cells on one dataset looks once, and a missing one fails before any run."""
+    DATASETS[data.name].check(data)
 
 
 def check_choices(config: RunConfig) -> None:

@@ -23,10 +23,11 @@ from hydra import compose as hydra_compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_overrides,
-                                   search_path_override, split_tree)
+                                   search_path_override, split_tree, yaml_error)
 from ablate.errors import ConfigError
 
 
@@ -52,6 +53,8 @@ def _preset_params(overrides: Sequence[str], config_dir: Path | None) -> dict[st
         try:
             cfg = hydra_compose(CONFIG_NAME, overrides=list(overrides) + search_path_override(config_dir),
                                 return_hydra_config=True)
+        except yaml.YAMLError as e:
+            raise yaml_error(e) from None
         except HydraException:
             return {}  # composing a cell reports the real problem
         params = OmegaConf.select(cfg, "hydra.sweeper.params")

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ablate.config.checks import require
 from ablate.config.augs import JitterParams, PCALightingParams
 
 if TYPE_CHECKING:

@@ -30,10 +30,18 @@ class Splits:
     classes: int
 
 
+def _nothing_to_check(cfg: "DataConfig") -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Dataset:
     load: Callable[["DataConfig"], Splits]
     native: Callable[["DataConfig"], InputShape]  # shape before any data.size resize
+    # Raises ConfigError when the files are not there (fetching them first with
+    # data.download=true): run once per dataset before any run starts, so a
+    # missing dataset fails the command, not every run of a sweep.
+    check: Callable[["DataConfig"], None] = _nothing_to_check
 
 
 DATASETS: Registry[Dataset] = Registry("data")

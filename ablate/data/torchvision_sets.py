@@ -215,13 +215,19 @@ def _check_meta(cfg: DataConfig, src: Source) -> None:
         raise ConfigError(f"{path} lists {len(names)} classes; {src.title} has {src.shape.classes}")
 
 
+def _files(cfg: DataConfig) -> dict[str, list[Path]]:
+    """The split files this config reads, located (and fetched, with data.download=true) and checked."""
+    src = SOURCES[cfg.name]
+    files = _find_files(cfg, src, ("train",) if cfg.val_fraction is not None else SPLITS)
+    if src.meta:
+        _check_meta(cfg, src)
+    return files
+
+
 def load_torchvision(cfg: DataConfig) -> Splits:
     src = SOURCES[cfg.name]
     root = data_root(cfg)
-    needed = ("train",) if cfg.val_fraction is not None else SPLITS
-    files = _find_files(cfg, src, needed)
-    if src.meta:
-        _check_meta(cfg, src)
+    files = _files(cfg)
 
     def split(name: str) -> Callable[[], Decoded]:
         return lambda: cached_split(root, f"{cfg.name}-{name}", files[name], lambda: src.decode(files[name]))
@@ -230,6 +236,6 @@ def load_torchvision(cfg: DataConfig) -> Splits:
 
 
 for _name, _src in SOURCES.items():
-    DATASETS.add(_name, Dataset(load_torchvision, lambda cfg, s=_src.shape: s),
+    DATASETS.add(_name, Dataset(load_torchvision, lambda cfg, s=_src.shape: s, check=_files),
                  f"{_src.title}, {_src.shape.channels}×{_src.shape.size}×{_src.shape.size}, "
                  f"{_src.shape.classes} classes, from data.root (data.download=true fetches it)")

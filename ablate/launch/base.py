@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
-import socket
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -57,28 +54,10 @@ def for_cluster(specs: Sequence[RunSpec], cpus: int) -> list[RunSpec]:
     return [dataclasses.replace(s, run_dir=Path(s.run_dir).absolute(), threads=max(1, int(cpus))) for s in specs]
 
 
-def write_probe(sweep_dir: str) -> str:
-    """On a worker: create and delete a file in the sweep folder; returns the host."""
-    host = socket.gethostname()
-    probe = Path(sweep_dir) / f".probe-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    probe.write_text("ablate writability probe\n")
-    probe.unlink()
-    return host
-
-
 def not_writable(sweep_dir: Path, why: str = "") -> ConfigError:
     detail = f" ({why})" if why else ""
     return ConfigError(f"results folder {sweep_dir} is not writable from the cluster's workers; "
                        f"put it on shared storage{detail}")
-
-
-def check_writable_here(sweep_dir: Path) -> None:
-    """The driver's own check, before anything is submitted."""
-    try:
-        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
-        write_probe(str(sweep_dir))
-    except OSError as e:
-        raise ConfigError(f"results folder {sweep_dir} is not writable: {e.strerror or e}") from None
 
 
 def mark_interrupted(specs: Iterable[RunSpec], message: str) -> None:

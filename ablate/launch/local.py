@@ -19,8 +19,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from ablate.launch.base import check_writable_here, execute, lost
+from ablate.launch.base import execute, lost
 from ablate.runner.spec import RunResult, RunSpec
+from ablate.store.atomic import check_writable_here
 from ablate.store.rundir import RunDir
 from ablate.store.status import Status
 

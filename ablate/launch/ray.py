@@ -23,10 +23,10 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ablate.errors import ConfigError
 from ablate.launch.base import execute, lost
-from ablate.launch.base import check_writable_here, for_cluster, mark_interrupted, not_writable, \
-    sweep_dir_of, write_probe
+from ablate.launch.base import for_cluster, mark_interrupted, not_writable, sweep_dir_of
 from ablate.config.launch import LaunchOptions
 from ablate.runner.spec import RunResult, RunSpec
+from ablate.store.atomic import check_writable_here, write_probe
 from ablate.store.rundir import RunDir
 from ablate.store.status import Status
 

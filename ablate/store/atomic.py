@@ -9,9 +9,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
+
+from ablate.errors import ConfigError
 
 
 def _umask() -> int:
@@ -61,3 +65,21 @@ def torch_save(path: Path, obj: Any) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes(path, buffer.getvalue())
+
+
+def write_probe(sweep_dir: str) -> str:
+    """On a worker: create and delete a file in the sweep folder; returns the host."""
+    host = socket.gethostname()
+    probe = Path(sweep_dir) / f".probe-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    probe.write_text("ablate writability probe\n")
+    probe.unlink()
+    return host
+
+
+def check_writable_here(sweep_dir: Path) -> None:
+    """The driver's own check, before anything is submitted."""
+    try:
+        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+        write_probe(str(sweep_dir))
+    except OSError as e:
+        raise ConfigError(f"results folder {sweep_dir} is not writable: {e.strerror or e}") from None

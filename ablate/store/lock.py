@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ablate.store.rundir import RunDir
+from ablate.store.status import Status
 
 
 @contextmanager
@@ -35,3 +39,15 @@ def is_locked(run_dir: Path) -> bool:
         return False
     with run_lock(run_dir) as held:
         return not held
+
+
+def current_status(run_dir: Path) -> str | None:
+    """The run's status as it stands: a `running` run of this host whose lock is
+    free has lost its process (kill -9, a crash) and is `interrupted`, which the
+    next sweep resumes. A run of another host (SLURM, Ray) is taken at its word:
+    its lock and pid live on that node."""
+    record = RunDir(run_dir).read_status()
+    status = record.get("status")
+    if status == Status.RUNNING and record.get("host") == socket.gethostname() and not is_locked(Path(run_dir)):
+        return Status.INTERRUPTED.value
+    return status

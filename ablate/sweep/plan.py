@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,8 +51,12 @@ def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
     return f"{stem[:60]}-{digest}"
 
 
-def make_plan(overrides: Sequence[str], config_dir: Path | None = None) -> Plan:
+def make_plan(overrides: Sequence[str], config_dir: Path | None = None, max_cells: int | None = None) -> Plan:
     grid = read_grid(overrides, config_dir)
+    cells = math.prod(len(values) for _, values in grid.axes)
+    if max_cells is not None and cells > max_cells:
+        raise ConfigError(f"the grid has {cells:,} cells, more than --max-cells {max_cells:,}; "
+                          "narrow it, or raise --max-cells if you mean it")
     runs: list[PlannedRun] = []
     seen: set[str] = set()
     duplicates = 0

@@ -1,0 +1,123 @@
+"""Checked before launching, not after: missing data, huge grids, unwritable
+places, bad folder names, broken YAML, repeated keys. Each is one line, exit 2,
+and nothing written; and what a user sees while runs go is printed as written."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ablate.store.lock import current_status, run_lock
+from ablate.store.rundir import RunDir
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and len(message.splitlines()) == 1, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "-q", "data=cifar10", "data.root=nowhere"],
+    ["sweep", "data=cifar10", "data.root=nowhere", "seed=0,1,2"],
+])
+def test_missing_data_fails_the_command_before_any_run(cli, tmp_path, command):
+    one_line_error(cli(*command), "CIFAR-10 not found in nowhere/cifar-10-batches-py", "data.download=true")
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_huge_grid_is_refused_from_its_size_alone(cli, tmp_path):
+    started = time.perf_counter()
+    one_line_error(cli("sweep", "seed=range(0,1000000)", "--dry-run"), "1,000,000 cells", "--max-cells 100,000")
+    assert time.perf_counter() - started < 30  # counted, never expanded cell by cell
+    assert cli("sweep", "seed=0,1,2", "--max-cells", "2", "--dry-run").exit_code == 2
+    assert cli("sweep", "seed=0,1", "--max-cells", "2", "--dry-run").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/abs/path", "", ".", "..", "a/b", "x" * 121, "-dash", ".hidden"])
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_name_is_one_safe_folder_name(cli, tmp_path, command, name):
+    one_line_error(cli(command, "epochs=1", "--name", name), "--name", "one folder name")
+    assert not (tmp_path / "results").exists() and not (tmp_path.parent / "escape").exists()
+
+
+def test_good_names_still_work(cli):
+    assert cli("sweep", "seed=0,1", "--name", "lr=0.1,bs-64_v2.a", "--dry-run").exit_code == 0
+
+
+@pytest.mark.parametrize("where", ["/proc/ablate-test", "a_file/below"])
+def test_train_into_an_unwritable_place_is_one_line(cli, tmp_path, where):
+    (tmp_path / "a_file").write_text("a file, not a folder")
+    one_line_error(cli("train", "-q", "epochs=1", "--results", where), "is not writable")
+
+
+def test_report_out_onto_an_unwritable_place_fails_before_printing(cli, tmp_path):
+    assert cli("sweep", "seed=0,1", "epochs=1", "device=cpu", "--workers", "1", "--name", "s").exit_code == 0
+    (tmp_path / "a_file").write_text("a file, not a folder")
+    result = cli("report", "results/s", "--out", "a_file/report")
+    one_line_error(result, "is not writable")
+    assert "best val acc" not in result.output
+
+
+def test_broken_yaml_in_a_config_dir_names_file_line_and_column(cli, tmp_path):
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    broken = tmp_path / "mine" / "experiment" / "broken.yaml"
+    broken.write_text("# @package _global_\nepochs: [1,\n")
+    for command in ("train", "sweep"):
+        one_line_error(cli(command, "--config-dir", "mine", "experiment=broken"),
+                       f"invalid YAML in {broken}, line 3, column 1")
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_key_given_twice_is_refused(cli, command):
+    one_line_error(cli(command, "epochs=1", "epochs=2"), "'epochs' is given twice (epochs=1 and epochs=2)")
+
+
+def test_list_levels_print_as_written_in_the_plan_and_the_log(cli):
+    plan = cli("sweep", "aug=[],[flip]", "epochs=1", "--dry-run")
+    assert plan.exit_code == 0 and "[flip]" in plan.output and "[]" in plan.output
+    ran = cli("sweep", "aug=[],[flip]", "epochs=1", "device=cpu", "--workers", "1")
+    assert ran.exit_code == 0 and "aug=[flip]: completed" in ran.output
+
+
+def test_a_run_whose_process_died_shows_as_interrupted(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.write_status("running")
+    assert current_status(run.path) == "interrupted"  # nobody holds its lock
+    with run_lock(run.path):
+        assert current_status(run.path) == "running"  # a live process holds it
+    run.write_status("running")
+    record = run.read_status()
+    record["host"] = "another-node"  # SLURM or Ray: the pid lives on that node
+    run.status_file.write_text(__import__("json").dumps(record))
+    assert socket.gethostname() != "another-node" and current_status(run.path) == "running"
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_train_says_where_it_stopped_and_how_to_resume(tmp_path):
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "ablate", "train", "-q", "epochs=400", "device=cpu",
+                             "diagnostics=off"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("results/train/runs/*/checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted after epoch" in stderr and "run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+    run = next(Path(tmp_path).glob("results/train/runs/*"))
+    assert RunDir(run).read_status()["status"] == "interrupted"
+
+
+def test_a_home_path_says_how_to_write_it(cli):
+    one_line_error(cli("train", "-q", "data=cifar10", "data.root=~/data"),
+                   "cannot parse override", """needs quotes ('data.root="~/data"') or $HOME""")
