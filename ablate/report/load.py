@@ -18,7 +18,8 @@ import yaml
 from ablate.errors import ConfigError
 from ablate.store.identity import labels
 from ablate.store.rundir import RunDir
-from ablate.store.status import ENDED
+from ablate.store.status import ENDED, FINISHED
+from ablate.store.tables import UNREADABLE, run_factors, run_row, sweep_runs
 
 # The metric columns of runs.csv, in the contract's order; everything between
 # `status` and the first of these is a swept key.
@@ -134,23 +135,92 @@ def infer_keys(columns: list[str]) -> list[str]:
     return [c for c in columns[start:stop] if c not in ("run_id", "sweep")]
 
 
-def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame]:
+def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame, str | None]:
+    """One sweep folder: its runs table, checked against its run folders (the
+    truth) and rebuilt from them in memory where runs.csv is missing, damaged
+    or behind; the third value says so, in one line, or is None."""
     path = Path(path)
     if not path.exists():
         raise NotASweepError(f"no such folder: {path}")
     file = path / "runs.csv"
-    if not file.exists():
+    folders = sweep_runs(path)
+    if not file.exists() and not folders:
         raise NotASweepError(f"{path} is not a sweep (no runs.csv; `ablate sweep` writes one){_sweep_hint(path)}")
     meta = read_sweep_yaml(path)
-    runs = read_runs_csv(file)
-    if "status" not in runs or "run_id" not in runs:
-        raise NotASweepError(f"{file} is not a sweep table (it needs run_id and status columns)")
+    runs, problem = _read_table(file)
+    if runs is None and not folders:
+        raise NotASweepError(problem)
     name = str(meta.get("name") or path.name)
-    if "sweep" not in runs or (runs["sweep"] == "").all():
+    if runs is not None and ("sweep" not in runs or (runs["sweep"] == "").all()):
         runs["sweep"] = name
-    keys = [k for k in (meta.get("factors") or infer_keys(list(runs.columns))) if k in runs]
+    keys = list(meta.get("factors") or (infer_keys(list(runs.columns)) if runs is not None else []))
+    note = None
+    if folders:
+        runs, note = reconcile(path, name, keys, runs, folders, problem)
+    keys = [k for k in keys if k in runs]
     planned = max(int(meta.get("planned") or 0), len(runs))
-    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides"))), runs
+    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides"))), runs, note
+
+
+def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """runs.csv, or (None, what is wrong with it)."""
+    if not file.exists():
+        return None, f"{file} is missing"
+    try:
+        runs = read_runs_csv(file)
+    except NotASweepError as e:
+        return None, str(e)
+    if "status" not in runs or "run_id" not in runs:
+        return None, f"{file} is not a sweep table (it needs run_id and status columns)"
+    return runs, None
+
+
+def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None, folders: list[str],
+              problem: str | None) -> tuple[pd.DataFrame, str | None]:
+    """The runs table as the run folders have it. Rows runs.csv lacks, or whose
+    status or result the folder contradicts (a sweep still running, a table cut
+    short, a summary.json gone bad), are rebuilt from the folders; labels runs.csv
+    gives are kept as typed. runs.csv itself is never written here: a running
+    sweep owns it."""
+    listed = {} if table is None else dict(zip(table["run_id"], table.index))
+    redo = []
+    for rid in folders:
+        status = RunDir(path / "runs" / rid).read_status().get("status")
+        row = listed.get(rid)
+        if row is None or table.at[row, "status"] != status or (
+                status in FINISHED and pd.isna(table.at[row, "best_val_acc"])):
+            redo.append(rid)
+    if not redo:
+        return table, None
+    rows = []
+    for rid in redo:
+        labels = ({k: table.at[listed[rid], k] for k in keys if k in table} if rid in listed
+                  else run_factors(RunDir(path / "runs" / rid), keys))
+        rows.append(run_row(name, path / "runs" / rid, labels))
+    changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]]
+    if not changed:
+        return table, None
+    rebuilt = read_runs_csv_rows(rows, keys).set_index("run_id")
+    if table is None:
+        merged = rebuilt.reset_index()
+    else:  # runs.csv's order (the grid's), its rows replaced where the folders say otherwise
+        order = list(dict.fromkeys([*table["run_id"], *rebuilt.index]))
+        merged = pd.concat([table.set_index("run_id").drop(index=list(rebuilt.index), errors="ignore"), rebuilt])
+        merged = merged.reindex(order).reset_index()
+    why = problem or f"{path / 'runs.csv'} disagrees with {len(changed)} of the {len(folders)} run folders"
+    return merged, f"{why}; rebuilt from the run folders in memory"
+
+
+def read_runs_csv_rows(rows: list[dict], keys: list[str]) -> pd.DataFrame:
+    """Rows built from run folders, typed as read_runs_csv types runs.csv."""
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column in METRIC_COLUMNS:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        else:
+            frame[column] = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                                              else str(v))
+    return frame
 
 
 def load(paths: list[Path]) -> Store:
@@ -162,7 +232,9 @@ def load(paths: list[Path]) -> Store:
     unique: dict[Path, Path] = {}
     for path in map(Path, paths):
         unique.setdefault(path.resolve(), path)
-    pairs = [read_sweep(p) for p in unique.values()]
+    read = [read_sweep(p) for p in unique.values()]
+    pairs = [(sweep, runs) for sweep, runs, _ in read]
+    rebuilt = [note for _, _, note in read if note]
     keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
     several = len({sweep.name for sweep, _ in pairs}) > 1
     configs = [config_labels(sweep, runs) if several else None for sweep, runs in pairs]
@@ -188,6 +260,7 @@ def load(paths: list[Path]) -> Store:
     runs["status"] = runs["status"].str.strip().str.lower()
     sweeps = [s for s, _ in pairs]
     runs, notes = drop_duplicate_runs(runs, sweeps)
+    notes = rebuilt + unreadable_notes(runs) + notes
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
     return Store(sweeps, runs, keys, notes)
@@ -224,6 +297,15 @@ def differing_keys(configs: list[pd.DataFrame], swept: list[str]) -> list[str]:
 def _moves_with(table: pd.DataFrame, key: str, group: str) -> bool:
     """True when `key` takes one value within each level of `group`."""
     return bool((table.groupby(group, dropna=False)[key].nunique(dropna=True) <= 1).all()) if group in table else False
+
+
+def unreadable_notes(runs: pd.DataFrame) -> list[str]:
+    lost = runs[runs["status"] == UNREADABLE]
+    if lost.empty:
+        return []
+    first = f"{lost['sweep'].iloc[0]}/runs/{lost['run_id'].iloc[0]}"
+    return [f"{len(lost)} finished runs are unreadable (neither summary.json nor history.csv reads, e.g. {first}): "
+            "counted as unreadable, not completed; running the sweep again resumes them"]
 
 
 def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:

@@ -4,5 +4,4 @@
   identity   the run id: a hash of the settings that change the result
   run        prepare → restore → train → finish, writing the run directory
   checkpoint what a resume needs, saved after every epoch
-  summary    the summary numbers, from the per-epoch history
 """

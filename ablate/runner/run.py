@@ -29,7 +29,7 @@ from ablate.models import build_model, count_params
 from ablate.runner import checkpoint
 from ablate.runner.identity import run_id
 from ablate.runner.spec import ProgressFactory, RunResult, RunSpec
-from ablate.runner.summary import summarize
+from ablate.store.summary import summarize
 from ablate.store.provenance import VERSION
 from ablate.store.rundir import RunDir, now
 from ablate.store.status import FINISHED, Status
@@ -75,8 +75,10 @@ def run(spec: RunSpec, progress: ProgressFactory | None = None) -> RunResult:
     rd = RunDir(spec.run_dir)
     rid = run_id(spec.config)
     previous = rd.read_status().get("status")
-    if spec.resume and previous in FINISHED and rd.summary.exists():
-        return RunResult(rid, previous, rd.read_summary(), skipped=True)
+    if spec.resume and previous in FINISHED and (summary := rd.read_summary()):
+        return RunResult(rid, previous, summary, skipped=True)
+    # A finished run whose summary cannot be read resumes: from its checkpoint
+    # it has nothing left to train, and finish() writes the summary again.
     try:
         resume = spec.resume and rd.checkpoint.exists()
         session = prepare(spec, rd, rid, resume)

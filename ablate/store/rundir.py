@@ -96,11 +96,15 @@ class RunDir:
         atomic.write_text(self.history, buffer.getvalue())
 
     def read_history(self) -> list[dict[str, float]]:
-        if not self.history.exists():
+        """history.csv's rows; [] when it is missing or damaged (a reader never crashes on a run folder)."""
+        try:
+            with open(self.history, encoding="utf-8", newline="") as f:
+                # An empty cell (val_acc_tta without TTA) reads back as None.
+                rows = [{k: float(v) if v not in ("", None) else None for k, v in row.items()}
+                        for row in csv.DictReader(f)]
+        except (OSError, ValueError, TypeError, csv.Error, UnicodeDecodeError):
             return []
-        with open(self.history, encoding="utf-8", newline="") as f:
-            # An empty cell (val_acc_tta without TTA) reads back as None.
-            return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+        return rows if all("epoch" in r and "val_acc" in r for r in rows) else []
 
     # -- summary
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -108,9 +112,10 @@ class RunDir:
 
     def read_summary(self) -> dict[str, Any]:
         try:
-            return atomic.read_json(self.summary)
-        except (FileNotFoundError, ValueError):
+            summary = atomic.read_json(self.summary)
+        except (OSError, ValueError, UnicodeDecodeError):
             return {}
+        return summary if isinstance(summary, dict) else {}
 
     # -- log
     def log(self, line: str) -> None:

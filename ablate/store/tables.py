@@ -20,6 +20,7 @@ from ablate.store import atomic
 from ablate.store.identity import labels
 from ablate.store.rundir import RunDir
 from ablate.store.status import FINISHED, Status
+from ablate.store.summary import finished_summary
 
 METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "best_val_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
            "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
@@ -32,11 +33,20 @@ NOT_APPLICABLE = ""
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
 
 
+# A finished run whose summary.json and history.csv both cannot be read: a
+# category of the tables and the report, never a status in status.json. It is
+# not counted as completed; the next sweep resumes it.
+UNREADABLE = "unreadable"
+
+
 def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
     rd = RunDir(run_dir)
     status = rd.read_status()
-    summary = rd.read_summary() if status.get("status") in FINISHED else {}
-    row = {"run_id": rd.run_id, "sweep": sweep, "status": status.get("status", Status.QUEUED.value), **factors}
+    summary = finished_summary(rd) if status.get("status") in FINISHED else {}
+    state = status.get("status", Status.QUEUED.value)
+    if state in FINISHED and not summary:
+        state = UNREADABLE
+    row = {"run_id": rd.run_id, "sweep": sweep, "status": state, **factors}
     row.update({m: summary.get(m) for m in METRICS})
     row.update({"device": status.get("device"), "host": status.get("host"), "error": status.get("error")})
     return row

@@ -22,6 +22,7 @@ from ablate.store.lock import is_locked, run_lock
 from ablate.store.rundir import RunDir, now
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import FINISHED, UNFINISHED, Status
+from ablate.store.summary import finished_summary
 from ablate.store.tables import sweep_runs, write_tables
 
 GRID_KEYS = ("command", "overrides", "grid", "factors", "planned")
@@ -68,7 +69,7 @@ def triage(plan: Plan, sweep_dir: Path, retry_failed: bool) -> Triage:
     for planned in plan.runs:
         run_dir = sweep_dir / "runs" / planned.run_id
         status = existing_status(run_dir)
-        if status in FINISHED and RunDir(run_dir).summary.exists():
+        if status in FINISHED and finished_summary(RunDir(run_dir), write=True):
             t.done.append(planned)
         elif status == Status.FAILED and not retry_failed:
             t.failed.append(planned)

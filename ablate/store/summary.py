@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ablate.store.rundir import RunDir
 
 
 def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:
@@ -39,3 +42,23 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
         "epochs_run": int(last["epoch"]),
         "seconds": last["elapsed"],
     }
+
+
+def finished_summary(rd: "RunDir", write: bool = False) -> dict[str, Any]:
+    """A finished run's summary: summary.json, else its numbers recomputed from
+    history.csv (written back with `write`: the sweep does, a report only reads);
+    {} when neither can be read: the run is `unreadable`, and the next sweep resumes it."""
+    summary = rd.read_summary()
+    if summary:
+        return summary
+    history = rd.read_history()
+    if not history:
+        return {}
+    last = history[-1]
+    blown = not all(math.isfinite(last.get(k) if last.get(k) is not None else math.nan)
+                    for k in ("train_loss", "val_loss"))
+    summary = {"run_id": rd.run_id, **summarize(history, (rd.read_config() or {}).get("target_acc")),
+               "diverged_epoch": int(last["epoch"]) if blown else None, "recomputed_from": "history.csv"}
+    if write:
+        rd.write_summary(summary)
+    return summary

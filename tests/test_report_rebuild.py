@@ -1,0 +1,82 @@
+"""The run folders are the truth: runs.csv is their summary, and the report
+rebuilds it in memory (never on disk) when it is missing, cut short or behind;
+a finished run whose files cannot be read is `unreadable`, never completed."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablate.report.build import build_report
+
+pytestmark = pytest.mark.slow  # a real 4-run sweep on digits
+
+SWEEP = ["sweep", "norm=none,batch", "seed=0,1", "epochs=2", "device=cpu", "diagnostics=off", "--workers", "1",
+         "--name", "s"]
+
+
+@pytest.fixture
+def sweep(cli):
+    result = cli(*SWEEP)
+    assert result.exit_code == 0, result.output
+    return Path("results/s")
+
+
+def status_line(report) -> str:
+    return report.sweeps[0].describe()
+
+
+def test_a_truncated_runs_csv_is_rebuilt_from_the_folders(sweep):
+    table = (sweep / "runs.csv").read_bytes()
+    (sweep / "runs.csv").write_bytes(table[:300])
+    report = build_report([sweep])
+    assert status_line(report).startswith("s: 4 of 4 planned runs done (complete); 4 completed")
+    assert any("rebuilt from the run folders" in n for n in report.notes)
+    assert report.marginals["norm"]["runs"].tolist() == [2, 2]
+    assert (sweep / "runs.csv").read_bytes() == table[:300]  # the report never writes runs.csv
+
+
+def test_a_missing_runs_csv_after_a_kill_is_rebuilt(sweep):
+    (sweep / "runs.csv").unlink()
+    report = build_report([sweep])
+    assert status_line(report).startswith("s: 4 of 4 planned runs done (complete)")
+    assert any("runs.csv is missing; rebuilt from the run folders" in n for n in report.notes)
+    assert set(report.runs["norm"]) == {"none", "batch"}  # labels from each run's factors.json
+    assert not (sweep / "runs.csv").exists()
+
+
+def test_a_runs_csv_behind_its_folders_is_corrected(sweep):
+    runs = pd.read_csv(sweep / "runs.csv", dtype=str, keep_default_na=False)
+    runs.loc[0, "status"] = "running"  # as a table written mid-sweep would say
+    runs.to_csv(sweep / "runs.csv", index=False)
+    report = build_report([sweep])
+    assert status_line(report).startswith("s: 4 of 4 planned runs done (complete)")
+    assert any("disagrees with 1 of the 4 run folders" in n for n in report.notes)
+
+
+def test_a_garbage_summary_is_recomputed_from_the_history(cli, sweep):
+    run = next((sweep / "runs").iterdir())
+    expected = pd.read_csv(sweep / "runs.csv").set_index("run_id").loc[run.name, "best_val_acc"]
+    (run / "summary.json").write_text("{not json")
+    assert cli(*SWEEP).exit_code == 0  # nothing to train: the sweep rewrites the summary and the tables
+    runs = pd.read_csv(sweep / "runs.csv").set_index("run_id")
+    assert runs.loc[run.name, "status"] == "completed"
+    assert runs.loc[run.name, "best_val_acc"] == pytest.approx(expected)
+    assert "best_val_acc" in (run / "summary.json").read_text()
+
+
+def test_a_run_that_cannot_be_read_is_unreadable_and_the_sweep_resumes_it(cli, sweep):
+    run = next((sweep / "runs").iterdir())
+    (run / "summary.json").write_text("{not json")
+    (run / "history.csv").write_text("garbage\x00\n")
+    runs = pd.read_csv(sweep / "runs.csv", dtype=str, keep_default_na=False)
+    runs.loc[runs["run_id"] == run.name, "best_val_acc"] = ""  # as a table written after the damage
+    runs.to_csv(sweep / "runs.csv", index=False)
+    report = build_report([sweep])
+    assert status_line(report).startswith("s: 3 of 4 planned runs done (partial); 3 completed")
+    assert any("1 finished runs are unreadable" in n for n in report.notes)
+    again = cli(*SWEEP)
+    assert again.exit_code == 0, again.output
+    assert "1 already done" not in again.output  # the unreadable run ran again (from its checkpoint)
+    assert build_report([sweep]).sweeps[0].describe().startswith("s: 4 of 4 planned runs done (complete)")
+    assert "best_val_acc" in (run / "summary.json").read_text()
