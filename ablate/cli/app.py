@@ -165,6 +165,7 @@ def sweep(
     import sys
 
     from ablate.launch.local import default_workers
+    from ablate.train.threads import cpu_threads
     from ablate.launch import LAUNCHERS
     from ablate.config.launch import load_launch_options, split_overrides, with_flags
     from ablate.config.launch import gpu_request_note
@@ -194,7 +195,8 @@ def sweep(
         print_plan(out, plan, sweep_dir)
         return
     gpus = _visible_gpus(plan)
-    workers = workers or default_workers(len(plan.runs), gpus, runs_per_gpu)
+    threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
+    workers = workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads)
     try:
         executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
         executor.check_writable(sweep_dir)

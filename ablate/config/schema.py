@@ -174,6 +174,13 @@ class DiagnosticsConfig:
                 ">= 0 epochs (0: before training, the middle and the end)")
 
 
+def parse_threads(value: Any) -> int | str:
+    """`auto` or a whole number of threads >= 1."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(f"cpu_threads={value!r} is out of range: must be auto or a whole number >= 1")
+
+
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -200,6 +207,9 @@ class RunConfig:
     target_acc: float | None = None  # val accuracy that counts as "converged"
     compile: bool = False  # torch.compile the model (pays off on long GPU runs)
     memory_format: str = "auto"  # auto | channels_last | contiguous (ablate.train.layout)
+    # CPU threads: reductions add in another order with another count, so the
+    # count follows from the run (ablate.train.threads), never from how it was launched.
+    cpu_threads: int | str = field(default="auto", metadata={"parse": parse_threads})
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", self.epochs, ">= 1")

@@ -3,9 +3,10 @@
 Every executor shares one contract (`ablate.launch`): take run specs, call
 `execute(spec)` (which runs `ablate.runner.run.run` under the run's lock and
 writes its run directory) and hand back `RunResult`s as they finish. Here:
-`--workers 1` runs in-process; more workers are spawned processes. On CPU the cores are split between workers (threads per worker);
-on GPU, workers are spread over the visible devices, `runs_per_gpu` to a
-device, because one small CNN leaves most of a GPU idle.
+`--workers 1` runs in-process; more workers are spawned processes. On CPU each
+run uses its own thread count (ablate.train.threads); on GPU, workers are
+spread over the visible devices, `runs_per_gpu` to a device, because one small
+CNN leaves most of a GPU idle.
 """
 
 from __future__ import annotations
@@ -85,18 +86,18 @@ def gpu_ids(gpus: int, visible: str | None) -> list[str]:
 MAX_DEFAULT_CPU_WORKERS = 8
 
 
-def default_workers(runs: int, gpus: int, runs_per_gpu: int) -> int:
-    """Without --workers: GPUs × runs per GPU on CUDA; on CPU one worker a core
-    (one thread each; small CNNs use one thread better than a shared pool:
-    bench/bench_sweep.py measured 1.42× the runs/hour of one 2-thread worker on
-    2 cores), but never more workers than runs."""
+def default_workers(runs: int, gpus: int, runs_per_gpu: int, threads: int = 1) -> int:
+    """Without --workers: GPUs × runs per GPU on CUDA; on CPU the cores ÷ each
+    run's threads (small CNNs run on one thread, so one worker a core: 1.42× the
+    runs per hour of one 2-thread worker on 2 cores, bench/bench_sweep.py), but
+    never more workers than runs."""
     if gpus:
         return gpus * runs_per_gpu
-    return max(1, min(os.cpu_count() or 1, runs, MAX_DEFAULT_CPU_WORKERS))
+    return max(1, min((os.cpu_count() or 1) // max(1, threads), runs, MAX_DEFAULT_CPU_WORKERS))
 
 
-def cpu_threads(workers: int) -> int:
-    """Each worker's share of the cores (at least one thread)."""
+def worker_threads(workers: int) -> int:
+    """A GPU worker's share of the cores for its host side (at least one thread)."""
     return max(1, (os.cpu_count() or 1) // workers)
 
 

@@ -38,6 +38,7 @@ from ablate.train.layout import apply_memory_format
 from ablate.train.loop import EpochRecord, diverged, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
+from ablate.train.threads import cpu_threads
 
 STATS_SAMPLE = 10_000  # images a streamed split's augmentation statistics are taken from
 
@@ -105,9 +106,12 @@ def run(spec: RunSpec, progress: ProgressFactory | None = None) -> RunResult:
 def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     """Record the start, then build data, model, optimiser and schedule from the seed."""
     cfg = spec.config
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
     device = resolve_device(cfg.device)
+    # On CPU the count is the run's own (the same numbers however it was launched);
+    # a GPU run's host side takes its worker's share of the cores.
+    threads = cpu_threads(cfg) if device.type == "cpu" else spec.threads
+    if threads:
+        torch.set_num_threads(threads)
     precision = resolve_precision(cfg.precision, device)
     if not resume:
         for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
@@ -115,7 +119,7 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     rd.write_config(rid, cfg.to_dict())
     started = rd.read_status().get("started") if resume else None  # a resume keeps the first start
     rd.write_status(Status.RUNNING, started=started or now(), device=str(device), precision=precision, error=None,
-                    ended=None, resumed=resume)
+                    ended=None, resumed=resume, threads=torch.get_num_threads())
     rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume else 'starting'}")
 
     torch.manual_seed(cfg.seed)

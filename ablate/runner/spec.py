@@ -20,7 +20,7 @@ class RunSpec:
     config: RunConfig
     run_dir: Path
     resume: bool = True  # continue from checkpoint.pt; skip if already finished
-    threads: int | None = None  # CPU threads for this run (a worker's share of the cores)
+    threads: int | None = None  # host threads of a GPU run (its worker's share); CPU runs use their own count
     gpu_share: float = 1.0  # share of its GPU's memory the run may plan on: 1/K with K runs packed on it
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 # Keys that change where or how fast a run computes, or what it records on the
 # side, never what it computes: they must not split one experiment into two ids.
-NOT_IDENTITY = {("run_id",), ("device",), ("compile",), ("memory_format",), ("eval", "batch_size"), ("diagnostics",)}
+NOT_IDENTITY = {("run_id",), ("device",), ("compile",), ("memory_format",), ("cpu_threads",), ("eval", "batch_size"),
+                ("diagnostics",)}
 
 
 def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ablate.launch.local import LocalExecutor, cpu_threads
+from ablate.launch.local import LocalExecutor, worker_threads
 from ablate.sweep.plan import Plan
 from ablate.runner.spec import RunSpec
 from ablate.store import atomic
@@ -100,9 +100,9 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
             with run_lock(rd.path) as held:
                 if held and existing_status(rd.path) is None:
                     rd.write_status(Status.QUEUED, queued=now())
-    # Workers split the cores on CPU and on GPU alike (a GPU run's host work,
-    # pinned copies and kernel launches, needs few threads; more oversubscribe).
-    threads = cpu_threads(workers) if workers > 1 else None
+    # GPU workers split the cores for their host work (pinned copies, kernel
+    # launches need few threads; more oversubscribe). CPU runs use their own count.
+    threads = worker_threads(workers) if workers > 1 else None
     share = min(1.0, gpus / workers) if gpus else 1.0  # `workers` runs packed over `gpus` devices
     specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share)
              for p in t.to_run]

@@ -1,0 +1,70 @@
+"""A run's CPU thread count follows from the run, so the same run id gives the
+same numbers on the same machine however it was launched."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablate.config.compose import load_config
+from ablate.errors import ConfigError
+from ablate.launch.local import default_workers
+from ablate.runner.identity import run_id
+from ablate.train.threads import MAX_AUTO, SMALL_MFLOPS, cpu_threads, forward_mflops
+
+
+def test_auto_gives_small_networks_one_thread_and_large_ones_the_cores():
+    small = load_config([])  # LeNet-5 on 8×8 digits
+    large = load_config(["model=resnet", "model.depth=20", "data=synthetic"])  # ~82 MFLOP an image
+    assert forward_mflops(small) < SMALL_MFLOPS < forward_mflops(large)
+    assert cpu_threads(small, cores=16) == 1
+    assert cpu_threads(large, cores=2) == 2 and cpu_threads(large, cores=64) == MAX_AUTO
+
+
+def test_an_explicit_count_wins_and_bad_ones_are_one_line():
+    assert cpu_threads(load_config(["cpu_threads=3"]), cores=2) == 3
+    for bad in ("0", "-1", "many", "1.5"):
+        with pytest.raises(ConfigError, match="cpu_threads=.* must be auto or a whole number >= 1"):
+            load_config([f"cpu_threads={bad}"])
+
+
+def test_the_thread_count_is_not_part_of_the_run_id():
+    assert run_id(load_config(["cpu_threads=4"])) == run_id(load_config([]))
+
+
+def test_default_workers_are_the_cores_over_the_runs_threads(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=1) == 8
+    assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=2) == 4
+    assert default_workers(runs=3, gpus=0, runs_per_gpu=1, threads=1) == 3
+    assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=16) == 1
+
+
+def history(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path).drop(columns=["seconds", "elapsed"])  # wall time differs by design
+
+
+@pytest.mark.slow
+def test_train_and_sweeps_with_one_or_two_workers_give_identical_histories(cli):
+    import os
+
+    import torch
+
+    common = ["epochs=5", "device=cpu", "diagnostics=off"]  # old code: epoch 5 differed by 1e-7 in loss
+    # `ablate train` from a shell starts with torch's default, a thread per core
+    # (conftest pins this process to one); the run must not inherit it.
+    torch.set_num_threads(os.cpu_count() or 2)
+    try:
+        assert cli("train", "-q", *common, "seed=0", "--name", "t").exit_code == 0
+    finally:
+        torch.set_num_threads(1)
+    for workers in ("1", "2"):
+        result = cli("sweep", *common, "seed=0,1", "--workers", workers, "--name", f"w{workers}")
+        assert result.exit_code == 0, result.output
+    trained = next(Path("results/t/runs").iterdir())
+    reference = history(trained / "history.csv")
+    for folder in ("w1", "w2"):
+        run = Path("results") / folder / "runs" / trained.name
+        pd.testing.assert_frame_equal(history(run / "history.csv"), reference, check_exact=True)
+        assert json.loads((run / "status.json").read_text())["threads"] == 1
