@@ -12,6 +12,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
@@ -64,8 +65,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hidden: tuple[str, ...] = ()) -> T:
     """Build dataclass `cls` from a plain mapping, checking keys, types and ranges.
     `hidden` fields keep their defaults and are not settable (an aug's `name`)."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in hidden}
+    hints, fields = _schema(cls, hidden)
     kwargs = {}
     for key, value in mapping.items():
         full = f"{prefix}.{key}" if prefix else str(key)
@@ -75,3 +75,9 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hid
         parse = fields[key].metadata.get("parse")
         kwargs[key] = parse(value) if parse else _coerce(value, hints[key], full)
     return cls(**kwargs)
+
+
+@lru_cache(maxsize=None)
+def _schema(cls: type, hidden: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    # Resolving a dataclass's type hints costs ~0.1 ms a class; a 10,000-cell grid asks 110,000 times.
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.name not in hidden}

@@ -87,9 +87,15 @@ def package_conf_dir() -> Path:
         return Path(__file__).resolve().parents[2] / "conf"
 
 
+@lru_cache(maxsize=1)
+def _parser() -> OverridesParser:
+    # Creating one registers Hydra's grammar functions anew (~0.4 ms): once is enough.
+    return OverridesParser.create()
+
+
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        parsed = _parser().parse_overrides(list(overrides))
     except HydraException as e:
         first = str(e).strip().splitlines()[0]
         bad = next((o for o in overrides if "=~" in o), None)
@@ -144,12 +150,18 @@ def _group_options(group: str, config_dir: Path | None) -> list[str]:
                                            overrides=search_path_override(config_dir)))
 
 
+@lru_cache(maxsize=256)
+def _cached_options(group: str, config_dir: Path | None) -> list[str]:
+    # Hydra is set up only on a miss: initialising it costs more than checking a whole cell.
+    return group_options(group, config_dir)
+
+
 def _check_group_choices(parsed: list[Override], config_dir: Path | None) -> None:
     for ov in parsed:
         group = ov.key_or_group
         if group not in GROUPS or ov.is_delete():
             continue
-        options = _group_options(group, config_dir)
+        options = _cached_options(group, config_dir)
         values = list(ov.sweep_iterator()) if ov.is_sweep_override() else [ov.value()]
         for value in values:
             names = value if isinstance(value, list) else [value]
@@ -174,6 +186,7 @@ def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None)
     )
 
 
+@lru_cache(maxsize=64)
 def config_groups(config_dir: Path | None) -> set[str]:
     """Config groups: the package's folders, the user's, and Hydra's own node."""
     folders = [package_conf_dir()] + ([Path(config_dir).expanduser()] if config_dir else [])
@@ -217,6 +230,49 @@ def _compose(tree: tuple[str, ...], values: list[Override], config_dir: Path | N
     return cfg
 
 
+@lru_cache(maxsize=128)
+def _plain_tree(tree: tuple[str, ...], config_dir: Path | None) -> dict[str, Any] | None:
+    """The composed tree as a plain dict, or None when it holds an interpolation
+    (`${...}`), which must be resolved after the values are set, by OmegaConf."""
+    cfg = compose_tree(tree, config_dir)
+    if "${" in OmegaConf.to_yaml(cfg):
+        return None
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _copy(node: Any) -> Any:
+    """A copy of a plain YAML tree (dicts, lists, scalars): 3× faster than deepcopy."""
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
+def _plain_value(ov: Override) -> bool:
+    """A `key=value` Hydra would apply as a plain assignment to an existing key."""
+    value = ov.value()
+    return (ov.package is None and not (ov.is_add() or ov.is_force_add() or ov.is_delete())
+            and not (isinstance(value, str) and "${" in value))
+
+
+def _assign(tree_dict: dict[str, Any], values: list[Override], tree: tuple[str, ...],
+            config_dir: Path | None) -> dict[str, Any]:
+    """Set each value on the plain tree, as Hydra's `_apply_overrides_to_config`
+    would on a copy of the DictConfig, without copying OmegaConf nodes: a grid
+    of 10,000 seeds composes its one tree once and assigns 10,000 times."""
+    for ov in values:
+        key = ov.key_or_group
+        *path, leaf = key.split(".")
+        node: Any = tree_dict
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise _unknown_key_error(key, tree, config_dir)
+        node[leaf] = _copy(ov.value())
+    return tree_dict
+
+
 def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> dict[str, Any]:
     """Compose the config for `overrides` (no sweeps) into a plain dict."""
     parsed = parse_overrides(overrides)
@@ -226,9 +282,11 @@ def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> di
                 f"'{ov.input_line}' is a sweep; run a grid with `ablate sweep`, "
                 "or quote a literal list as key='[a,b]'"
             )
-    with hydra_context():
-        _check_group_choices(parsed, config_dir)
+    _check_group_choices(parsed, config_dir)
     tree, values = split_tree(parsed, config_dir)
+    plain = _plain_tree(tree, config_dir)
+    if plain is not None and all(_plain_value(o) for o in values):
+        return _assign(_copy(plain), values, tree, config_dir)
     try:
         cfg = _compose(tree, values, config_dir)
     except MissingConfigException as e:
@@ -266,10 +324,12 @@ def check_data(data: DataConfig) -> None:
 def check_choices(config: RunConfig) -> None:
     """Every name in the config is one of its registry's choices: what a
     `norm.name=grop` or `eval.tta=flips` override would otherwise slip past."""
-    tree = config.to_dict()
     for kind, (registry, path) in CHOICES.items():
         if kind != "aug":  # a set of names, each checked as it is parsed (ablate.config.augs)
-            require_choice(kind, lookup(tree, path), registry)
+            value: Any = config
+            for attribute in path.split("."):
+                value = getattr(value, attribute)
+            require_choice(kind, value, registry)
     require_choice("precision", config.precision, ("auto", *PRECISIONS))
 
 
@@ -282,7 +342,14 @@ def lookup(tree: dict, dotted: str) -> Any:
 def check_buildable(config: RunConfig) -> None:
     """Catch choices that only clash once a network or an image exists
     (norm.groups vs channels, aug sizes vs the image) by building the model on
-    the meta device and the augmentations on two blank images."""
+    the meta device and the augmentations on two blank images: once for each
+    distinct structure, however many seeds and learning rates share it."""
+    _check_buildable(config.model, config.norm, config.act, config.init, config.dropout, config.data, config.aug)
+
+
+@lru_cache(maxsize=1024)
+def _check_buildable(model, norm, act, init, dropout, data, aug) -> None:
+    config = RunConfig(model=model, norm=norm, act=act, init=init, dropout=dropout, data=data, aug=aug)
     shape = input_shape(config.data)
     with torch.device("meta"):
         build_model(config.model, config.norm, config.act, config.init, config.dropout, shape)

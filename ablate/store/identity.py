@@ -7,7 +7,6 @@ config.yaml holds, so the store and the report need no config code.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,13 +17,15 @@ NOT_IDENTITY = {("run_id",), ("device",), ("compile",), ("memory_format",), ("cp
 
 
 def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
-    tree = copy.deepcopy(dict(config))
+    """`config` without what does not make the run; `config` itself is left as it was."""
+    tree = dict(config)
     for path in NOT_IDENTITY:
         node = tree
-        for key in path[:-1]:
-            node = node.get(key, {})
+        for key in path[:-1]:  # copy only the nodes a key is taken from
+            node[key] = dict(node.get(key) or {})
+            node = node[key]
         node.pop(path[-1], None)
-    optim = tree.get("optim", {})
+    optim = tree["optim"] = dict(tree.get("optim") or {})
     if optim.get("lr_scaling", "none") == "none":
         # Without scaling the reference batch size changes nothing, and runs from
         # before lr scaling existed keep the ids they always had.
