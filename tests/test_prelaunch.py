@@ -121,3 +121,26 @@ def test_ctrl_c_on_train_says_where_it_stopped_and_how_to_resume(tmp_path):
 def test_a_home_path_says_how_to_write_it(cli):
     one_line_error(cli("train", "-q", "data=cifar10", "data.root=~/data"),
                    "cannot parse override", """needs quotes ('data.root="~/data"') or $HOME""")
+
+
+def test_allowed_but_pointless_settings_get_a_note(cli):
+    result = cli("train", "-q", "eval.tta=ten_crop", "epochs=1", "device=cpu", "diagnostics=off")
+    assert result.exit_code == 0
+    assert "note: eval.tta=ten_crop on 8×8 images shifts its views by 1 pixel" in result.output
+
+
+def test_a_batch_larger_than_the_split_is_noted_in_the_log(tmp_path):
+    import warnings
+
+    from ablate.config.compose import load_config
+    from ablate.runner.run import run
+    from ablate.runner.spec import RunSpec
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(RunSpec(load_config(["batch_size=4096", "epochs=1", "device=cpu", "diagnostics=off"]),
+                             tmp_path / "r"))
+    assert result.status == "completed"
+    message = "batch_size=4096 is larger than the 1438 training images"
+    assert any(message in str(w.message) for w in caught)
+    assert message in (tmp_path / "r" / "log.txt").read_text()

@@ -7,6 +7,7 @@ here. User mistakes end in one red line on stderr and exit code 2.
 from __future__ import annotations
 
 import re
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -87,7 +88,7 @@ def train(
 
     Example: ablate train norm=batch act=tanh init=xavier_normal epochs=20
     """
-    from ablate.config.compose import load_config
+    from ablate.config.compose import advisories, load_config
     from ablate.runner.identity import run_id
     from ablate.launch.base import LOCKED, execute
     from ablate.store.atomic import check_writable_here
@@ -104,6 +105,8 @@ def train(
         check_writable_here(results / name)  # before training, not after
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
+    for line in advisories(config):
+        note(line)
     run_dir = results / name / "runs" / run_id(config)
     # Under the run's lock, as in a sweep: two commands never train one run at once.
     bar = None if quiet or not err.is_terminal else partial(train_progress, console=err)
@@ -169,6 +172,7 @@ def sweep(
     from ablate.launch import LAUNCHERS
     from ablate.config.launch import load_launch_options, split_overrides, with_flags
     from ablate.config.launch import gpu_request_note
+    from ablate.config.compose import advisories
     from ablate.sweep.plan import confounds, default_name, make_plan
     from ablate.sweep.driver import run_sweep
     from ablate.cli.sweep_view import SweepDisplay
@@ -187,7 +191,8 @@ def sweep(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
-    for line in [*plan.notes, *confounds(plan)]:
+    advice = dict.fromkeys(line for p in plan.runs for line in advisories(p.config))
+    for line in [*plan.notes, *confounds(plan), *advice]:
         note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
@@ -244,7 +249,13 @@ def list_choices(
 app.command("report")(report)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A run's caveats (a data note, a batch larger than the split) are notes to the user, not source locations.
+    note(str(message))
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     app()
 
 

@@ -314,6 +314,21 @@ def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -
     return config
 
 
+# Crop TTA shifts its views by size // 8 pixels (ablate.data.tta): below this
+# many pixels a side the views are one pixel apart and average to little.
+TTA_MIN_SIZE = 16
+
+
+def advisories(config: RunConfig) -> list[str]:
+    """Settings that are allowed but buy nothing here: a note, not an error."""
+    notes = []
+    size = input_shape(config.data).size
+    if config.eval.tta in ("five_crop", "ten_crop") and size < TTA_MIN_SIZE:
+        notes.append(f"eval.tta={config.eval.tta} on {size}×{size} images shifts its views by "
+                     f"{max(1, size // 8)} pixel: little to average (eval.tta=flip still mirrors)")
+    return notes
+
+
 @lru_cache(maxsize=64)
 def check_data(data: DataConfig) -> None:
     """The dataset's files are there: once per distinct data config, so a grid of

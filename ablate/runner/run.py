@@ -124,9 +124,9 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
 
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device, share=spec.gpu_share)
-    if data.note:
-        rd.log(data.note)
-        python_warnings.warn(data.note, stacklevel=1)
+    for note in filter(None, [data.note, _batch_note(cfg.batch_size, len(data.train_y))]):
+        rd.log(note)
+        python_warnings.warn(note, stacklevel=1)
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
     layout = apply_memory_format(model, cfg.memory_format, device)
     rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
@@ -136,6 +136,13 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
                    scheduler=make_scheduler(optimizer, cfg.sched, steps, cfg.epochs),
                    # fp16 needs loss scaling, its scale saved with the checkpoint.
                    scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps)
+
+
+def _batch_note(batch_size: int, images: int) -> str | None:
+    if batch_size <= images:
+        return None
+    return (f"batch_size={batch_size} is larger than the {images} training images: each epoch is one step "
+            f"over the whole split")
 
 
 def restore(s: Session) -> bool:
