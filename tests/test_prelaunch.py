@@ -144,3 +144,16 @@ def test_a_batch_larger_than_the_split_is_noted_in_the_log(tmp_path):
     message = "batch_size=4096 is larger than the 1438 training images"
     assert any(message in str(w.message) for w in caught)
     assert message in (tmp_path / "r" / "log.txt").read_text()
+
+
+def test_an_offline_download_says_why_and_where_the_files_go(cli, monkeypatch):
+    import torchvision.datasets
+
+    def offline(self):  # torchvision's own message: a first line, then one block per mirror tried
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://mirror/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    one_line_error(cli("train", "-q", "data=mnist", "data.download=true", "data.root=d"),
+                   "downloading MNIST into d failed", "Name or service not known",
+                   "put train-images-idx3-ubyte", "into d/MNIST/raw by hand")

@@ -186,6 +186,14 @@ def _locate(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _reason(err: Exception) -> str:
+    """torchvision's download error in one line: its last line names the cause
+    (`<urlopen error [Errno -2] Name or service not known>`), its first the file."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip() and line.strip() != ")"]
+    cause = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "")
+    return f"{type(err).__name__}: {cause}" if cause else type(err).__name__
+
+
 def _find_files(cfg: DataConfig, src: Source, splits: tuple[str, ...]) -> dict[str, list[Path]]:
     root = data_root(cfg)
     folder = src.folder(root)
@@ -195,8 +203,8 @@ def _find_files(cfg: DataConfig, src: Source, splits: tuple[str, ...]) -> dict[s
         try:
             src.fetch(root)
         except Exception as err:  # no network, a moved URL, a bad checksum: all the user's to fix
-            raise ConfigError(f"data={cfg.name}: downloading {src.title} into {root} failed "
-                              f"({type(err).__name__}: {err}); copy the files there by hand") from None
+            raise ConfigError(f"data={cfg.name}: downloading {src.title} into {root} failed ({_reason(err)}); put "
+                              f"{', '.join(missing)} into {folder} by hand, then run again") from None
         missing = [n for n in wanted if _locate(folder, n) is None]
     if missing:
         raise ConfigError(
