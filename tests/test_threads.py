@@ -68,3 +68,31 @@ def test_train_and_sweeps_with_one_or_two_workers_give_identical_histories(cli):
         run = Path("results") / folder / "runs" / trained.name
         pd.testing.assert_frame_equal(history(run / "history.csv"), reference, check_exact=True)
         assert json.loads((run / "status.json").read_text())["threads"] == 1
+
+
+@pytest.mark.slow
+def test_a_run_resumed_under_another_worker_count_goes_on_exactly_as_it_would_have(cli, tmp_path, monkeypatch):
+    import ablate.runner.run as runner
+    from ablate.runner.spec import RunSpec
+
+    common = ["epochs=5", "device=cpu", "diagnostics=off", "seed=0"]
+    assert cli("train", "-q", *common, "--name", "whole").exit_code == 0
+    whole = next(Path("results/whole/runs").iterdir())
+
+    # The same run, stopped by Ctrl-C after its 3rd checkpoint, in this process...
+    real_save = runner.checkpoint.save
+
+    def stop_after_third(path, **state):
+        real_save(path, **state)
+        if state["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(runner.checkpoint, "save", stop_after_third)
+        runner.run(RunSpec(load_config(common), Path("results/parts/runs") / whole.name))
+    # ...then finished by a sweep with two spawned workers.
+    result = cli("sweep", *common[:-1], "seed=0,1", "--workers", "2", "--name", "parts")
+    assert result.exit_code == 0, result.output
+    resumed = Path("results/parts/runs") / whole.name
+    assert "resumed after epoch 3" in (resumed / "log.txt").read_text()
+    pd.testing.assert_frame_equal(history(resumed / "history.csv"), history(whole / "history.csv"), check_exact=True)
