@@ -172,8 +172,7 @@ def sweep(
     from ablate.launch import LAUNCHERS
     from ablate.config.launch import load_launch_options, split_overrides, with_flags
     from ablate.config.launch import gpu_request_note
-    from ablate.config.compose import advisories
-    from ablate.sweep.plan import confounds, default_name, make_plan
+    from ablate.sweep.plan import default_name, make_plan
     from ablate.sweep.driver import run_sweep
     from ablate.cli.sweep_view import SweepDisplay
 
@@ -191,8 +190,7 @@ def sweep(
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
     sweep_dir = results / (name or default_name(plan.factors, overrides))
-    advice = dict.fromkeys(line for p in plan.runs for line in advisories(p.config))
-    for line in [*plan.notes, *confounds(plan), *advice]:
+    for line in plan_notes(plan):
         note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
@@ -220,6 +218,16 @@ def sweep(
         raise typer.Exit(130) from None
     if strict and counts.get(Status.FAILED):
         raise typer.Exit(1)
+
+
+def plan_notes(plan) -> list[str]:
+    """What the plan did that the command did not say, confounds, and settings that buy nothing here."""
+    from ablate.config.compose import advisories
+    from ablate.sweep.plan import confounds
+
+    distinct = {(p.config.eval, p.config.data): p.config for p in plan.runs}  # what the advice depends on
+    advice = dict.fromkeys(line for config in distinct.values() for line in advisories(config))
+    return [*plan.notes, *confounds(plan), *advice]
 
 
 def _visible_gpus(plan) -> int:

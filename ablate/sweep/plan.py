@@ -8,6 +8,7 @@ resolve to the same run id become one run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -92,8 +93,10 @@ def confounds(plan: Plan) -> list[str]:
     swept themselves, e.g. `dropout=inverted,classic`, whose files default to
     p=0.0 and p=0.5: the report would credit the choice with the difference."""
     notes = []
-    trees = [planned.config.to_dict() for planned in plan.runs]
-    for factor in plan.factors:
+    groups = [f for f in plan.factors if "." not in f and plan.runs
+              and dataclasses.is_dataclass(getattr(plan.runs[0].config, f, None))]
+    trees = [planned.config.to_dict() for planned in plan.runs] if groups else []  # a seed axis needs none
+    for factor in groups:
         levels: dict[str, dict] = {}
         for tree in trees:
             group = tree.get(factor)
