@@ -14,6 +14,7 @@ import pandas as pd
 from ablate.report import stats
 from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
+from ablate.report.importance import Importance, importance
 from ablate.report.load import Store, load
 from ablate.report.select import apply_where, parse_by
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
@@ -72,6 +73,7 @@ class Report:
     where: list[str] = field(default_factory=list)
     confidence: float = stats.CONFIDENCE
     notes: list[str] = field(default_factory=list)
+    importance: Importance | None = None  # which factor matters most, with two or more factors
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -138,5 +140,6 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
     notes += _table_notes(sections, rank_by)
+    ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence) if len(factors) >= 2 else None
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
-                  target, sections, marginals, where, confidence, notes)
+                  target, sections, marginals, where, confidence, notes, ranked)

@@ -34,8 +34,9 @@ from rich.text import Text
 from ablate.registry import Registry
 from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
+from ablate.report.importance import Importance
 from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
-                                   numeric_columns, pivot_cells)
+                                   numeric_columns, pivot_cells, sig)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ def to_json(report: Report) -> str:
                     "rows": [{k: _clean(v) for k, v in row.items()} for row in s.table.to_dict("records")]}
                    for s in report.sections],
         "diagnostics": _diagnostics_json(report.diagnostics),
+        "importance": None if report.importance is None else {
+            "metric": report.importance.metric, "line": report.importance.line(),
+            "residual_share": report.importance.residual_share, "runs": report.importance.runs,
+            "notes": report.importance.notes,
+            "effects": [{k: _clean(v) for k, v in row.items()} for row in report.importance.table.to_dict("records")]},
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -132,6 +138,11 @@ def md_table(frame: pd.DataFrame, numeric: list[bool], index: bool = False) -> s
 
 def to_markdown(report: Report) -> str:
     parts = ["# ablate report", "", *[f"- {line}" for line in report.header()]]
+    if report.importance is not None:
+        imp = report.importance
+        frame = pd.DataFrame(importance_rows(imp), columns=list(IMPORTANCE_COLUMNS))
+        parts += ["", "## Which factor matters most", "", f"**{imp.line()}**", "",
+                  md_table(frame, [False] + [True] * (len(IMPORTANCE_COLUMNS) - 1)), *[f"- {n}" for n in imp.notes]]
     for section in report.sections:
         parts += ["", f"## {section.title}", "", md_table(cells(report, section), numeric_columns(report, section))]
         if section.interaction:
@@ -256,9 +267,40 @@ def print_diagnostics(console: Console, diag: Diagnostics | None) -> None:
         console.print(table)
 
 
+IMPORTANCE_COLUMNS = ("effect", "df", "F", "p", "η²", "partial η² [95 %]", "ω²")
+
+
+def importance_rows(imp: Importance) -> list[list[str]]:
+    """The importance table as text cells, shared by the terminal and Markdown."""
+    rows = []
+    for r in imp.table.itertuples():
+        interval = f"{r.partial_eta2:.2f} [{r.low:.2f}, {r.high:.2f}]" if math.isfinite(r.low) else f"{r.partial_eta2:.2f}"
+        rows.append([r.effect, f"{r.df:g}", f"{r.F:.2f}", sig(r.p), f"{r.eta2:.0%}", interval, f"{r.omega2:.2f}"])
+    return rows
+
+
+def print_importance(console: Console, imp: Importance | None) -> None:
+    if imp is None:
+        return
+    console.print(Text(imp.line(), style="bold"))
+    console.print(Text(f"which factor matters most: type II ANOVA of {imp.label} over {imp.runs} completed runs",
+                       style="dim"))
+    table = Table(header_style="bold", box=None)
+    for i, column in enumerate(IMPORTANCE_COLUMNS):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in importance_rows(imp):
+        table.add_row(*row)
+    console.print(table)
+    for note in imp.notes:
+        console.print(Text(note, style="dim"))
+    console.print()
+
+
 def print_terminal(console: Console, report: Report) -> None:
     for line in report.header():
         console.print(Text(line, style="dim"))
+    console.print()
+    print_importance(console, report.importance)
     for section in report.sections:
         console.print()
         _print_section(console, report, section)

@@ -1,0 +1,98 @@
+"""Factor importance: a type II ANOVA (statsmodels) with η², partial η², ω² and
+Steiger's noncentral-F intervals, checked against a published example."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.report import Run, ramp, write_sweep
+from scipy.stats import ncf
+
+from ablate.report.build import build_report
+from ablate.report.importance import importance, partial_eta2_interval
+from ablate.report.render import to_json, to_markdown
+
+# Montgomery, Design and Analysis of Experiments, Example 5.1: battery life (hours)
+# by plate material (1-3) and temperature (15, 70, 125 °F), four batteries a cell.
+BATTERY = {
+    ("1", "15"): [130, 155, 74, 180], ("1", "70"): [34, 40, 80, 75], ("1", "125"): [20, 70, 82, 58],
+    ("2", "15"): [150, 188, 159, 126], ("2", "70"): [136, 122, 106, 115], ("2", "125"): [25, 70, 58, 45],
+    ("3", "15"): [138, 110, 168, 160], ("3", "70"): [174, 120, 150, 139], ("3", "125"): [96, 104, 82, 60],
+}
+
+
+def battery_runs() -> pd.DataFrame:
+    rows = [{"material": m, "temperature": t, "status": "completed", "life": float(y)}
+            for (m, t), lives in BATTERY.items() for y in lives]
+    return pd.DataFrame(rows)
+
+
+def test_the_published_two_way_anova_is_reproduced():
+    imp = importance(battery_runs(), ["material", "temperature"], "life", "life")
+    table = imp.table.set_index("effect")
+    # Montgomery's Table 5.5: F = 7.91, 28.97, 3.56; SS 10,683.72, 39,118.72, 9,613.78; error 18,230.75 (27 df).
+    assert table.loc["material", "F"] == pytest.approx(7.91, abs=0.005)
+    assert table.loc["temperature", "F"] == pytest.approx(28.97, abs=0.005)
+    assert table.loc["material × temperature", "F"] == pytest.approx(3.56, abs=0.005)
+    assert table.loc["material × temperature", "p"] == pytest.approx(0.0186, abs=5e-4)
+    assert table.loc["temperature", "sum_sq"] == pytest.approx(39118.72, abs=0.01)
+    assert list(table["df"]) == [2, 2, 4]
+    total = 77646.97
+    assert table.loc["temperature", "eta2"] == pytest.approx(39118.72 / total, abs=1e-6)
+    assert imp.residual_share == pytest.approx(18230.75 / total, abs=1e-6)
+    ms_e = 18230.75 / 27
+    assert table.loc["material", "omega2"] == pytest.approx((10683.72 - 2 * ms_e) / (total + ms_e), abs=1e-6)
+    assert table.loc["material", "partial_eta2"] == pytest.approx(10683.72 / (10683.72 + 18230.75), abs=1e-6)
+    assert imp.line().startswith("temperature explains 50% of the variance in life (η²); material 14%")
+
+
+def test_the_interval_inverts_the_noncentral_f():
+    f, df1, df2 = 7.91, 2, 27
+    low, high = partial_eta2_interval(f, df1, df2)
+    to_lambda = lambda eta: eta * (df1 + df2 + 1) / (1 - eta)  # noqa: E731
+    assert ncf.cdf(f, df1, df2, to_lambda(low)) == pytest.approx(0.975, abs=1e-6)
+    assert ncf.cdf(f, df1, df2, to_lambda(high)) == pytest.approx(0.025, abs=1e-6)
+    assert 0 < low < 10683.72 / (10683.72 + 18230.75) < high < 1
+    assert partial_eta2_interval(0.1, 2, 27)[0] == 0.0  # an F this small: the interval reaches zero
+
+
+def test_an_unbalanced_design_uses_type_ii_sums_of_squares():
+    runs = battery_runs().drop(index=[0, 1, 13, 30]).reset_index(drop=True)
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    reference = anova_lm(ols("life ~ C(material) * C(temperature)", data=runs).fit(), typ=2)
+    table = importance(runs, ["material", "temperature"], "life", "life").table.set_index("effect")
+    assert table.loc["material", "F"] == pytest.approx(reference.loc["C(material)", "F"])
+    assert table.loc["material × temperature", "sum_sq"] == pytest.approx(
+        reference.loc["C(material):C(temperature)", "sum_sq"])
+
+
+def test_what_is_left_out_is_said():
+    runs = battery_runs()
+    runs["groups"] = np.where(runs["material"] == "1", "", "2")  # an option of one level
+    runs.loc[0, "status"] = "diverged"
+    imp = importance(runs, ["material", "temperature", "groups"], "life", "life")
+    assert set(imp.table["effect"]) == {"material", "temperature", "material × temperature"}
+    assert any("groups left out of the importance table" in n for n in imp.notes)
+    assert any("conditional on not diverging" in n and "material: 1 8%" in n for n in imp.notes)
+    assert importance(runs, ["material"], "life", "life") is None
+
+
+def test_one_run_per_cell_estimates_main_effects_only():
+    one = battery_runs().groupby(["material", "temperature"], as_index=False).first()
+    imp = importance(one, ["material", "temperature"], "life", "life")
+    assert set(imp.table["effect"]) == {"material", "temperature"}
+    assert any("main effects only" in n for n in imp.notes)
+
+
+def test_the_report_opens_with_it(tmp_path):
+    peak = {("none", "relu"): 0.90, ("none", "tanh"): 0.85, ("batch", "relu"): 0.97, ("batch", "tanh"): 0.96}
+    runs = [Run({"norm": n, "act": a, "seed": str(s)}, ramp(peak[(n, a)] + 0.004 * s))
+            for (n, a) in peak for s in range(3)]
+    report = build_report([write_sweep(tmp_path, "s", runs, keys=["norm", "act", "seed"])])
+    assert report.importance is not None and report.importance.table["effect"][0] == "norm"
+    assert "## Which factor matters most" in to_markdown(report)
+    assert '"importance"' in to_json(report) and "norm explains" in to_json(report)
+    one = build_report([tmp_path / "s"], where=["act=relu"])
+    assert one.importance is None  # one factor left: nothing to rank
