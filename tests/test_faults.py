@@ -118,6 +118,15 @@ def finish(root: Path) -> None:
     raise AssertionError(f"the sweep never completed:\n{result.stderr[-2000:]}")
 
 
+def retry_and_record(root: Path, fault: str) -> int:
+    """The failed run again with --retry-failed, then the checks; the runs lost."""
+    again = run_sweep(root, extra=("--retry-failed",))
+    assert again.returncode == 0 and "4 runs: 4 completed" in again.stderr, again.stderr[-2000:]
+    lost = check_store(root)
+    TABLE.append((fault, 1, lost))
+    return lost
+
+
 def test_twenty_kill_9_at_random_moments(tmp_path):
     """Run start, mid-epoch, checkpoint and table writes, the end of the sweep:
     moments drawn uniformly over a sweep's life hit all of them."""
@@ -158,11 +167,7 @@ def test_a_full_disk_fails_one_run_and_a_retry_completes_it(tmp_path):
     first = run_sweep(tmp_path, workers=1, fault="enospc:checkpoint.pt:2")
     assert first.returncode == 0, first.stderr[-1000:]  # a failed run is a result, not the end of the sweep
     assert "1 failed" in first.stderr and "No space left on device" in first.stderr
-    again = run_sweep(tmp_path, extra=("--retry-failed",))
-    assert again.returncode == 0 and "4 runs: 4 completed" in again.stderr
-    lost = check_store(tmp_path)
-    TABLE.append(("disk full (ENOSPC) writing a checkpoint", 1, lost))
-    assert lost == 0
+    assert retry_and_record(tmp_path, "disk full (ENOSPC) writing a checkpoint") == 0
 
 
 def test_a_lost_rename_of_the_last_checkpoint_resumes_from_the_one_before(tmp_path):
@@ -197,11 +202,7 @@ def test_a_worker_killed_by_the_oom_killer(tmp_path):
     os.kill(pid, signal.SIGKILL)  # what the OOM killer sends
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0 and "worker process died" in stderr, stderr[-2000:]
-    again = run_sweep(tmp_path, extra=("--retry-failed",))
-    assert again.returncode == 0 and "4 runs: 4 completed" in again.stderr
-    lost = check_store(tmp_path)
-    TABLE.append(("a worker OOM-killed (SIGKILL) mid-run", 1, lost))
-    assert lost == 0
+    assert retry_and_record(tmp_path, "a worker OOM-killed (SIGKILL) mid-run") == 0
 
 
 def test_zz_print_the_table(capsys):
