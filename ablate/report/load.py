@@ -183,6 +183,8 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
     gives are kept as typed. runs.csv itself is never written here: a running
     sweep owns it."""
     listed = {} if table is None else dict(zip(table["run_id"], table.index))
+    if table is not None and "best_val_acc" not in table:  # a table cut inside its header
+        table, listed, problem = None, {}, problem or f"{path / 'runs.csv'} is cut short"
     redo = []
     for rid in folders:
         status = RunDir(path / "runs" / rid).read_status().get("status")
