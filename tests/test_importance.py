@@ -96,3 +96,50 @@ def test_the_report_opens_with_it(tmp_path):
     assert '"importance"' in to_json(report) and "norm explains" in to_json(report)
     one = build_report([tmp_path / "s"], where=["act=relu"])
     assert one.importance is None  # one factor left: nothing to rank
+
+
+def test_the_assumptions_are_checked_and_said():
+    from scipy import stats as sps
+    from statsmodels.formula.api import ols
+
+    runs = battery_runs()
+    imp = importance(runs, ["material", "temperature"], "life", "life")
+    residuals = ols("life ~ C(material) * C(temperature)", data=runs).fit().resid
+    shapiro = sps.shapiro(residuals).pvalue
+    levene = sps.levene(*[g["life"] for _, g in runs.groupby(["material", "temperature"])], center="median").pvalue
+    assert shapiro > 0.05 and levene > 0.05  # Montgomery's data meet both
+    assert f"assumptions hold: residuals normal (Shapiro-Wilk p = {shapiro:.2g}); " \
+           f"variances equal across cells (Levene p = {levene:.2g})" in imp.notes
+
+
+def test_failed_assumptions_bring_a_rank_based_check():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(0)
+    rows = [{"a": a, "b": b, "status": "completed", "y": rng.normal(0.9 if a == "x" else 0.8, 0.001 if b == "p" else 0.1)}
+            for a in ("x", "z") for b in ("p", "q") for _ in range(10)]
+    runs = pd.DataFrame(rows)
+    note = next(n for n in importance(runs, ["a", "b"], "y", "y").notes if n.startswith("assumptions fail"))
+    assert "variances unequal across cells (Levene" in note
+    expected = sps.kruskal(*[g["y"] for _, g in runs.groupby("a")])
+    assert f"a H = {expected.statistic:.1f}, p = {expected.pvalue:.2g}" in note
+
+
+def test_a_cell_with_no_spread_is_called_a_floor_or_ceiling():
+    runs = battery_runs()
+    runs.loc[(runs["material"] == "1") & (runs["temperature"] == "125"), "life"] = 0.0  # every battery dead
+    notes = importance(runs, ["material", "temperature"], "life", "life").notes
+    assert any(n.startswith("1 cells have no spread over their seeds (1 125)") for n in notes)
+
+
+def test_an_interaction_the_anova_finds_gets_its_plot(tmp_path):
+    from ablate.report.plots import write_plots
+
+    # Batch norm rescues tanh, not relu: the lines cross.
+    peak = {("none", "relu"): 0.60, ("none", "tanh"): 0.90, ("batch", "relu"): 0.95, ("batch", "tanh"): 0.94}
+    runs = [Run({"norm": n, "act": a, "seed": str(s)}, ramp(peak[(n, a)] + 0.005 * s))
+            for (n, a) in peak for s in range(3)]
+    report = build_report([write_sweep(tmp_path, "s", runs, keys=["norm", "act", "seed"])])
+    assert report.importance.table.set_index("effect").loc["norm × act", "p"] < 0.05
+    written = {p.name for p in write_plots(report, tmp_path / "plots")}
+    assert "interaction-norm-x-act" in written and (tmp_path / "plots" / "interaction-norm-x-act.png").exists()

@@ -67,7 +67,7 @@ def test_page_is_self_contained(site):
     page.feed(html)
     assert page.links == [] and page.scripts == 0  # nothing to fetch, nothing to run
     plots = sorted(out.glob("plots/*.png"))
-    assert len(page.images) == len(plots) == 4
+    assert len(page.images) == len(plots) == 5  # curves, intervals, heat map, gap, the norm × act interaction
     embedded = [base64.b64decode(img["src"].removeprefix("data:image/png;base64,")) for img in page.images]
     assert sorted(embedded) == sorted(p.read_bytes() for p in plots)
     assert all(img["alt"] for img in page.images)
@@ -83,7 +83,7 @@ def test_page_has_the_tables_escaped(site):
     assert "default: no target_acc was set" in html
     marginal = Page()
     marginal.feed((site / "marginal" / "index.html").read_text(encoding="utf-8"))
-    assert marginal.tables == 2 and marginal.best_rows == 2 and len(marginal.images) == 3  # no heat map
+    assert marginal.tables == 2 and marginal.best_rows == 2 and len(marginal.images) == 4  # no heat map
 
 
 def chromium(*args: str, tmp: Path, timeout: int = 120) -> subprocess.CompletedProcess:

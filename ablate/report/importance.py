@@ -94,12 +94,55 @@ def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
     diverged = _divergence(runs, factors)
     if diverged:
         notes.append(f"diverged runs are left out, so the shares are conditional on not diverging ({diverged})")
-    table, residual, total, fit_note = _anova(done, factors, column, confidence)
+    table, residual, total, fit_note, residuals = _anova(done, factors, column, confidence)
     if fit_note:
         notes.append(fit_note)
+    notes += assumption_notes(done, factors, column, residuals)
     if not math.isclose(table["eta2"].sum() + residual["sum_sq"] / total, 1.0, abs_tol=0.005):
         notes.append("type II sums of squares of unbalanced cells need not add up to 100 %")
     return Importance(column, label, table, float(residual["sum_sq"] / total), len(done), notes)
+
+
+ALPHA = 0.05  # the assumption checks' level
+SHAPIRO_MAX = 5000  # scipy's Shapiro-Wilk p-value is accurate up to this many values
+
+
+def assumption_notes(done: pd.DataFrame, factors: list[str], column: str, residuals: np.ndarray) -> list[str]:
+    """The ANOVA's assumptions, checked and said: normal residuals (Shapiro-Wilk),
+    equal variances across cells (Levene, median-centred); when either fails, a
+    rank-based check per factor beside it (Kruskal-Wallis, which assumes neither);
+    and cells with no spread at all, a floor or ceiling (at chance, or at 1.0)."""
+    from scipy import stats as sps
+
+    notes = []
+    cells = [g[column].to_numpy(dtype=float) for _, g in done.groupby(factors) if len(g) >= 2]
+    pinned = [name for name, g in done.groupby(factors) if len(g) >= 2 and g[column].nunique() == 1]
+    if pinned:
+        shown = ", ".join(" ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in pinned[:3])
+        notes.append(f"{len(pinned)} cells have no spread over their seeds ({shown}{', ...' if len(pinned) > 3 else ''}):"
+                     " a floor or ceiling (at chance, or at 1.0), where the ANOVA reads no noise")
+    checks, failed = [], False
+    if 3 <= len(residuals) and np.ptp(residuals) > 0:
+        p_normal = sps.shapiro(residuals[:SHAPIRO_MAX]).pvalue
+        failed |= p_normal < ALPHA
+        checks.append(f"residuals {'not ' if p_normal < ALPHA else ''}normal (Shapiro-Wilk p = {p_normal:.2g})")
+    with np.errstate(divide="ignore", invalid="ignore"):  # two runs a cell: Levene's spreads can all tie
+        p_equal = sps.levene(*cells, center="median").pvalue if len(cells) >= 2 else math.nan
+    if math.isfinite(p_equal):
+        failed |= p_equal < ALPHA
+        checks.append(f"variances {'un' if p_equal < ALPHA else ''}equal across cells (Levene p = {p_equal:.2g})")
+    if checks and not failed:
+        notes.append(f"assumptions hold: {'; '.join(checks)}")
+    if failed:
+        ranks = []
+        for f in factors:
+            groups = [g[column].to_numpy(dtype=float) for _, g in done.groupby(f)]
+            if len(groups) >= 2 and np.ptp(np.concatenate(groups)) > 0:
+                h = sps.kruskal(*groups)
+                ranks.append(f"{f} H = {h.statistic:.1f}, p = {h.pvalue:.2g}")
+        notes.append(f"assumptions fail: {'; '.join(checks)}; rank-based check beside it (Kruskal-Wallis per factor): "
+                     + "; ".join(ranks))
+    return notes
 
 
 def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
@@ -113,7 +156,7 @@ def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
 
 
 def _anova(done: pd.DataFrame, factors: list[str], column: str,
-           confidence: float) -> tuple[pd.DataFrame, pd.Series, float, str | None]:
+           confidence: float) -> tuple[pd.DataFrame, pd.Series, float, str | None, np.ndarray]:
     from statsmodels.formula.api import ols
     from statsmodels.stats.anova import anova_lm
 
@@ -143,4 +186,5 @@ def _anova(done: pd.DataFrame, factors: list[str], column: str,
     out["omega2"] = ((out["sum_sq"] - out["df"] * ms_resid) / (total + ms_resid)).clip(lower=0)
     bounds = [partial_eta2_interval(f, d, residual["df"], confidence) for f, d in zip(out["F"], out["df"])]
     out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    return out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total, note
+    return (out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total, note,
+            np.asarray(fit.resid, dtype=float))

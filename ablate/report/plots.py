@@ -235,6 +235,32 @@ def plot_numeric(report: Report, out: Path) -> list[Plot]:
     return plots
 
 
+def plot_interactions(report: Report, out: Path) -> list[Plot]:
+    """For every interaction the ANOVA finds (p < 0.05): the mean of one factor's
+    levels across the other's, with 95 % bars. Parallel lines: no interaction."""
+    imp, plots = report.importance, []
+    if imp is None:
+        return plots
+    done = report.runs[report.runs["status"] == Status.COMPLETED]
+    for effect in imp.table[(imp.table["p"] < 0.05) & imp.table["effect"].str.contains(" × ")]["effect"]:
+        lines, across = effect.split(" × ")
+        cells = done.groupby([lines, across])[imp.metric].agg(["mean", "std", "count"])
+        cells["half"] = stats.t_halfwidth(cells["std"], cells["count"], report.confidence)
+        fig, [ax] = _panels(1)
+        levels = level_order(done[across])
+        for level, colour in zip(level_order(done[lines]), _colours(done[lines].nunique())):
+            row = cells.xs(level, level=0).reindex(levels)
+            ax.errorbar(range(len(levels)), row["mean"], yerr=row["half"], marker="o", capsize=3, color=colour,
+                        label=str(level))
+        ax.set_xticks(range(len(levels)), levels)
+        ax.set(xlabel=across, ylabel=imp.label, title=effect)
+        ax.legend(fontsize="small", title=lines)
+        plots.append(_save(fig, out, f"interaction-{lines.replace('.', '_')}-x-{across.replace('.', '_')}",
+                           f"{effect}: mean {imp.label} of each {lines} across {across} "
+                           f"({report.confidence:.0%} bars); parallel lines would mean no interaction"))
+    return plots
+
+
 def diagnostics_name(factor: str) -> str:
     return "diagnostics-" + factor.replace(".", "_")
 
@@ -325,6 +351,7 @@ PLOTS: Registry[PlotFn] = Registry("plot")
 PLOTS.add("curves", plot_curves, "validation accuracy per epoch, mean and band per level")
 PLOTS.add("intervals", plot_intervals, "point and interval of the ranking metric per level")
 PLOTS.add("heatmap", plot_heatmap, "interaction of --by a,b")
+PLOTS.add("interactions", plot_interactions, "the cell means of every interaction with p < 0.05")
 PLOTS.add("numeric", plot_numeric, "the metric against a numeric factor (optim.lr, batch_size, ...), log x when wide")
 PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
 PLOTS.add("diagnostics", plot_diagnostics, "activation std and gradient norm by depth, dead/saturated fraction")
