@@ -143,3 +143,14 @@ def test_an_interaction_the_anova_finds_gets_its_plot(tmp_path):
     assert report.importance.table.set_index("effect").loc["norm × act", "p"] < 0.05
     written = {p.name for p in write_plots(report, tmp_path / "plots")}
     assert "interaction-norm-x-act" in written and (tmp_path / "plots" / "interaction-norm-x-act.png").exists()
+
+
+def test_too_few_runs_or_a_perfect_fit_never_break_the_report():
+    three = pd.DataFrame({"a": ["x", "y", "x"], "b": ["p", "p", "q"], "status": "completed", "y": [0.9, 0.8, 0.7]})
+    assert importance(three, ["a", "b"], "y", "y") is None  # 3 runs, 3 parameters: nothing left to test against
+    exact = pd.DataFrame({"a": ["x", "x", "y", "y"] * 2, "b": ["p", "q"] * 4, "status": "completed",
+                          "y": [0.9, 0.8, 0.7, 0.6] * 2})
+    exact.loc[0, "y"] += 1e-12  # all but exactly additive: F near infinity
+    imp = importance(exact, ["a", "b"], "y", "y")
+    assert imp is not None and set(imp.table["effect"]) >= {"a", "b"}
+    assert partial_eta2_interval(1e30, 1, 4) != (0.0, 0.0)  # no exception, whatever scipy manages

@@ -117,4 +117,4 @@ def test_browser_renders_page_and_images(site, tmp_path):
     dom = chromium("--dump-dom", "--virtual-time-budget=10000", probe.as_uri(), tmp=tmp_path).stdout
     found = re.search(r'data-images="(\d+)/(\d+)"', dom)
     assert found, dom[:500]
-    assert found.group(1) == found.group(2) == "4"
+    assert found.group(1) == found.group(2) == "5"  # the four plots and the norm × act interaction

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ablate.report import stats
@@ -140,6 +141,11 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
     notes += _table_notes(sections, rank_by)
-    ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence) if len(factors) >= 2 else None
+    ranked = None
+    if len(factors) >= 2:
+        try:
+            ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence)
+        except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
+            notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
                   target, sections, marginals, where, confidence, notes, ranked)

@@ -35,6 +35,7 @@ from ablate.store.status import Status
 from ablate.store.tables import NOT_APPLICABLE
 
 RESIDUAL = "Residual"
+MAX_NONCENTRALITY = 1e7  # beyond this scipy's ncf.cdf returns NaN; the interval is then not given
 
 
 @dataclass
@@ -67,8 +68,10 @@ def partial_eta2_interval(f: float, df1: float, df2: float, confidence: float = 
         if gap(0.0) <= 0:
             return 0.0
         high = max(10.0, f * df1 * 4)
-        while gap(high) > 0:
+        while gap(high) > 0 and high < MAX_NONCENTRALITY:
             high *= 2
+        if not gap(high) <= 0:  # an F too large for scipy's noncentral F (a near-perfect fit)
+            return math.nan
         return optimize.brentq(gap, 0.0, high, xtol=1e-8)
 
     to_eta = lambda lam: lam / (lam + df1 + df2 + 1)  # noqa: E731
@@ -94,6 +97,9 @@ def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
     diverged = _divergence(runs, factors)
     if diverged:
         notes.append(f"diverged runs are left out, so the shares are conditional on not diverging ({diverged})")
+    levels = sum(done[f].nunique() - 1 for f in factors)
+    if len(done) <= levels + 1:  # as many parameters as runs: no residual to test an effect against
+        return None
     table, residual, total, fit_note, residuals = _anova(done, factors, column, confidence)
     if fit_note:
         notes.append(fit_note)
