@@ -34,13 +34,24 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
 
 
+_PRIMITIVES = frozenset({int, float, str, bool})
+
+
+@lru_cache(maxsize=None)
+def _optional_of(tp: Any) -> Any:
+    """`X` for `X | None`, else None (cached: typing's introspection is slow, and a grid asks per value)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(tp) if a is not type(None)][0]
+    return None
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
+    if type(value) is tp and tp in _PRIMITIVES:  # the common case: already the declared type
+        return value
+    inner = _optional_of(tp)
+    if inner is not None:
+        return None if value is None else _coerce(value, inner, key)
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], key)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key} must be a group of settings, got {value!r}")
