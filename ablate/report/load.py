@@ -122,6 +122,11 @@ def read_runs_csv(file: Path) -> pd.DataFrame:
         runs = pd.read_csv(file, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise NotASweepError(f"{file} is not a readable table: {str(e).strip().splitlines()[0]}") from None
+    return _typed(runs)
+
+
+def _typed(runs: pd.DataFrame) -> pd.DataFrame:
+    """Text everywhere but the metric columns, which become numbers ('' → NaN)."""
     for column in METRIC_COLUMNS:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column].replace("", np.nan), errors="coerce")
@@ -202,7 +207,7 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
     changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]]
     if not changed:
         return table, None
-    rebuilt = read_runs_csv_rows(rows, keys).set_index("run_id")
+    rebuilt = _rows_as_read(rows).set_index("run_id")
     if table is None:
         merged = rebuilt.reset_index()
     else:  # runs.csv's order (the grid's), its rows replaced where the folders say otherwise
@@ -213,16 +218,11 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
     return merged, f"{why}; rebuilt from the run folders in memory"
 
 
-def read_runs_csv_rows(rows: list[dict], keys: list[str]) -> pd.DataFrame:
-    """Rows built from run folders, typed as read_runs_csv types runs.csv."""
-    frame = pd.DataFrame(rows)
-    for column in frame.columns:
-        if column in METRIC_COLUMNS:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        else:
-            frame[column] = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
-                                              else str(v))
-    return frame
+def _rows_as_read(rows: list[dict]) -> pd.DataFrame:
+    """Rows built from run folders, typed as runs.csv reads: as the CSV writer would
+    write them (None and NaN as empty text), then `_typed`."""
+    frame = pd.DataFrame(rows).map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return _typed(frame)
 
 
 def load(paths: list[Path]) -> Store:
