@@ -257,12 +257,19 @@ def test_a_dead_gpu_worker_is_replaced_and_the_sweep_finishes(tmp_path):
     killed = []
 
     def kill_a_worker():
+        # The victim is the worker of a run that has written a checkpoint (its
+        # pid is in that run's status.json): any pool process could still be
+        # starting up, and killing one before its run begins fails no run.
         deadline = time.time() + 120
-        while time.time() < deadline and not any((s.run_dir / "checkpoint.pt").exists() for s in specs):
+        mid_run = []
+        while time.time() < deadline and not mid_run:
+            mid_run = [s for s in specs if (s.run_dir / "checkpoint.pt").exists()]
             time.sleep(0.05)
-        victim = multiprocessing.active_children()[0]
-        os.kill(victim.pid, signal.SIGKILL)
-        killed.append(victim.pid)
+        workers = {p.pid for p in multiprocessing.active_children()}
+        victim = json.loads((mid_run[0].run_dir / "status.json").read_text())["pid"]
+        assert victim in workers, (victim, workers)
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
 
     results = []
     sweep = threading.Thread(target=lambda: results.extend(LocalExecutor(workers=2, gpus=1).map(specs)), daemon=True)
