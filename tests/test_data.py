@@ -7,7 +7,7 @@ import torch
 from ablate.config.schema import DataConfig
 from ablate.data.device import load_data
 from ablate.data.digits import load_digits
-from ablate.data.registry import input_shape, stratified_split
+from ablate.data.registry import input_shape
 from ablate.data.synthetic import load_synthetic
 
 DIGITS = DataConfig(name="digits", val_fraction=0.2)
@@ -18,24 +18,14 @@ def test_digits_are_sklearns_digits():
 
     bunch = sk_load()
     s = load_digits(DIGITS)
-    x = torch.cat([s.train_x, s.val_x]).flatten(1).double()
-    y = torch.cat([s.train_y, s.val_y])
+    x = torch.cat([s.train_x, s.val_x, s.test_x]).flatten(1).double()
+    y = torch.cat([s.train_y, s.val_y, s.test_y])
     ref = (torch.from_numpy(bunch.data).double() * 255 / 16).round()
     assert x.shape == (1797, 64) and s.train_x.dtype == torch.uint8
     # Same multiset of (image, label) rows: sort both lexicographically and compare.
     ours = np.sort(np.rec.fromarrays(np.column_stack([x.numpy(), y.numpy()]).T))
     theirs = np.sort(np.rec.fromarrays(np.column_stack([ref.numpy(), bunch.target]).T))
     assert (ours == theirs).all()
-
-
-def test_split_is_stratified_and_fixed_by_split_seed():
-    labels = torch.arange(10).repeat_interleave(100)
-    train, val = stratified_split(labels, 0.2, seed=0)
-    assert len(set(train.tolist()) & set(val.tolist())) == 0 and len(train) + len(val) == 1000
-    assert torch.equal(labels[val].bincount(), torch.full((10,), 20))
-    again, _ = stratified_split(labels, 0.2, seed=0)
-    other, _ = stratified_split(labels, 0.2, seed=1)
-    assert torch.equal(train, again) and not torch.equal(train, other)
 
 
 def test_standardize_uses_training_statistics_only():

@@ -123,19 +123,29 @@ def cfg(name: str, root: Path, **kw) -> DataConfig:
     return DataConfig(name=name, root=str(root), **kw)
 
 
+def rows(x) -> list[bytes]:
+    """Images as a sorted list of their bytes: compares splits as multisets."""
+    x = x.numpy() if isinstance(x, torch.Tensor) else x
+    return sorted(bytes(r) for r in np.ascontiguousarray(x).reshape(len(x), -1))
+
+
 # --------------------------------------------------------- torchvision sets
 
 
 @pytest.mark.parametrize("name, folder, gz", [("mnist", "MNIST", False), ("fashion_mnist", "FashionMNIST", True)])
 def test_mnist_idx_files_load_exactly(tmp_path, name, folder, gz):
     written = write_mnist(tmp_path, folder, gz=gz)
-    s = DATASETS[name].load(cfg(name, tmp_path))
-    assert s.train_x.dtype == torch.uint8 and s.train_x.shape == (40, 1, 28, 28)
-    assert torch.equal(s.train_x[:, 0], torch.from_numpy(written["train"][0]))
-    assert torch.equal(s.train_y, torch.from_numpy(written["train"][1].astype(np.int64)))
+    s = DATASETS[name].load(cfg(name, tmp_path, val_fraction=0.25))
+    assert s.train_x.dtype == torch.uint8 and s.train_x.shape == (30, 1, 28, 28) and s.val_x.shape == (10, 1, 28, 28)
+    # Train and val are the training file's images, split; in file order within each.
+    assert rows(torch.cat([s.train_x, s.val_x])[:, 0]) == rows(written["train"][0])
+    keep = [i for i, r in enumerate(written["train"][0]) if bytes(r.tobytes()) in set(rows(s.train_x[:, 0]))]
+    assert torch.equal(s.train_x[:, 0], torch.from_numpy(written["train"][0][keep]))
+    assert torch.equal(s.train_y, torch.from_numpy(written["train"][1][keep].astype(np.int64)))
     assert s.train_y.dtype == torch.int64
-    # The official test split validates when no val_fraction is set.
-    assert torch.equal(s.val_x[:, 0], torch.from_numpy(written["test"][0]))
+    # The official test split is the test set, whole and in order.
+    assert torch.equal(s.test_x[:, 0], torch.from_numpy(written["test"][0]))
+    assert torch.equal(s.test_y, torch.from_numpy(written["test"][1].astype(np.int64)))
     assert s.classes == 10
 
 
@@ -143,13 +153,13 @@ def test_mnist_idx_files_load_exactly(tmp_path, name, folder, gz):
 def test_cifar_pickles_decode_to_nchw(tmp_path, hundred):
     name = "cifar100" if hundred else "cifar10"
     written = write_cifar(tmp_path, hundred)
-    s = DATASETS[name].load(cfg(name, tmp_path))
+    s = DATASETS[name].load(cfg(name, tmp_path, val_fraction=0.1))
     x, y = written["train"]
-    assert s.train_x.shape == (100, 3, 32, 32)
+    assert len(s.train_y) + len(s.val_y) == 100 and s.train_x.shape[1:] == (3, 32, 32)
     # Each row is 1024 red, then 1024 green, then 1024 blue values, row-major.
-    assert torch.equal(s.train_x[7, 1], torch.from_numpy(x[7, 1024:2048].reshape(32, 32)))
-    assert s.train_y.tolist() == y
-    assert s.val_y.tolist() == written["test"][1]
+    assert rows(torch.cat([s.train_x, s.val_x])) == rows(x.reshape(100, 3, 32, 32))
+    assert torch.equal(s.test_x[7, 1], torch.from_numpy(written["test"][0][7, 1024:2048].reshape(32, 32)))
+    assert s.test_y.tolist() == written["test"][1]
     assert s.classes == (100 if hundred else 10)
 
 
@@ -162,29 +172,37 @@ def test_cifar_meta_with_wrong_class_count_is_rejected(tmp_path):
 def test_svhn_mat_files_relabel_zero_and_transpose(tmp_path):
     written = write_svhn(tmp_path)
     s = DATASETS["svhn"].load(cfg("svhn", tmp_path))
-    X, digits = written["train"]
-    assert s.train_x.shape == (30, 3, 32, 32)
+    X, digits = written["test"]  # the official test split, whole and in order
+    assert s.test_x.shape == (12, 3, 32, 32)
     # (H, W, C, N) on disk → (N, C, H, W): pixel (row 5, col 9) of channel 2 of image 3.
-    assert s.train_x[3, 2, 5, 9] == X[5, 9, 2, 3]
-    assert torch.equal(s.train_x.permute(2, 3, 1, 0), torch.from_numpy(X))
-    assert s.train_y.tolist() == digits.tolist()  # 10 → 0
-    assert 0 in s.train_y.tolist() and s.train_y.max() <= 9
+    assert s.test_x[3, 2, 5, 9] == X[5, 9, 2, 3]
+    assert torch.equal(s.test_x.permute(2, 3, 1, 0), torch.from_numpy(X))
+    assert s.test_y.tolist() == digits.tolist()  # 10 → 0
+    assert 0 in s.train_y.tolist() and s.train_y.max() <= 9 and len(s.train_y) + len(s.val_y) == 30
 
 
-def test_val_fraction_carves_a_stratified_holdout_without_the_test_files(tmp_path):
+def test_val_fraction_carves_a_stratified_holdout_of_the_training_file(tmp_path):
     written = write_mnist(tmp_path, "MNIST", n_train=100)
-    for f in (tmp_path / "MNIST" / "raw").glob("t10k-*"):
-        f.unlink()  # the official test split is not needed, so its absence is fine
     s = DATASETS["mnist"].load(cfg("mnist", tmp_path, val_fraction=0.2, split_seed=3))
     assert len(s.val_y) == 20 and len(s.train_y) == 80
     assert torch.bincount(s.val_y, minlength=10).tolist() == [2] * 10
     # Held-out images are training images, none of them kept for training.
-    rows = {bytes(r) for r in written["train"][0].reshape(100, -1)}
+    images = {bytes(r) for r in written["train"][0].reshape(100, -1)}
     held = {bytes(r) for r in s.val_x.reshape(20, -1).numpy()}
     kept = {bytes(r) for r in s.train_x.reshape(80, -1).numpy()}
-    assert held <= rows and not held & kept
+    assert held <= images and not held & kept
     again = DATASETS["mnist"].load(cfg("mnist", tmp_path, val_fraction=0.2, split_seed=3))
     assert torch.equal(again.val_x, s.val_x)
+    assert rows(s.test_x[:, 0]) == rows(written["test"][0]) and not set(rows(s.test_x)) & held
+
+
+def test_the_test_file_is_required_and_null_val_fraction_is_refused(tmp_path):
+    write_mnist(tmp_path, "MNIST")
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(ConfigError, match="missing t10k-images-idx3-ubyte"):
+        DATASETS["mnist"].check(cfg("mnist", tmp_path))
+    with pytest.raises(ConfigError, match=r"data.val_fraction=null .* data=mnist.*a fraction in \(0, 1\)"):
+        DATASETS["mnist"].check(cfg("mnist", tmp_path, val_fraction=None))
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100", "svhn"])
@@ -211,7 +229,7 @@ def test_download_flag_fetches_through_torchvision(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", fake_download)
     s = DATASETS["mnist"].load(cfg("mnist", tmp_path, download=True))
     assert calls == [str(tmp_path / "MNIST" / "raw")]
-    assert s.train_x.shape == (40, 1, 28, 28)
+    assert len(s.train_x) + len(s.val_x) == 40 and len(s.test_x) == 20
 
 
 def test_failed_download_is_a_config_error(tmp_path, monkeypatch):
@@ -240,7 +258,7 @@ def test_root_tilde_is_expanded(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_mnist(tmp_path / "data", "MNIST")
     s = DATASETS["mnist"].load(DataConfig(name="mnist", root="~/data"))
-    assert len(s.train_y) == 40
+    assert len(s.train_y) + len(s.val_y) == 40
 
 
 # -------------------------------------------------------------------- cache
@@ -257,7 +275,7 @@ def test_decoded_split_is_cached_and_reused(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision_sets, "decode_cifar", no_decoding)
     second = DATASETS["cifar10"].load(cfg("cifar10", tmp_path))
-    assert torch.equal(first.train_x, second.train_x) and torch.equal(first.val_y, second.val_y)
+    assert torch.equal(first.train_x, second.train_x) and torch.equal(first.test_y, second.test_y)
 
 
 def test_changed_source_file_invalidates_the_cache(tmp_path):
@@ -279,7 +297,7 @@ def test_unwritable_cache_warns_and_still_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "torch_save", refuse)
     with pytest.warns(UserWarning, match="could not write the decoded-data cache"):
         s = DATASETS["mnist"].load(cfg("mnist", tmp_path))
-    assert len(s.train_y) == 40
+    assert len(s.train_y) + len(s.val_y) == 40
 
 
 # -------------------------------------------------------------- imagefolder
@@ -287,10 +305,11 @@ def test_unwritable_cache_warns_and_still_loads(tmp_path, monkeypatch):
 
 def test_imagefolder_reads_class_folders_resized_to_size(tmp_path):
     write_png_folder(tmp_path)
-    c = cfg("imagefolder", tmp_path, size=16)
+    c = cfg("imagefolder", tmp_path, size=16, val_fraction=None, test_fraction=0.25)
     assert DATASETS["imagefolder"].native(c) == InputShape(3, 16, 3)
     s = DATASETS["imagefolder"].load(c)
-    assert s.train_x.shape == (12, 3, 16, 16) and s.val_x.shape == (12, 3, 16, 16)
+    # val/ validates; without test/, one image of each class of train/ is carved as the test set.
+    assert s.train_x.shape == (9, 3, 16, 16) and s.val_x.shape == (12, 3, 16, 16) and s.test_x.shape == (3, 3, 16, 16)
     assert s.classes == 3 and sorted(set(s.train_y.tolist())) == [0, 1, 2]
     # Flat colours survive the resize, in RGB order, under their sorted class index (emu = 2).
     emu = s.train_x[s.train_y == 2]
@@ -303,7 +322,7 @@ def test_a_class_added_to_train_relabels_the_cached_val_split(tmp_path):
     from PIL import Image
 
     write_png_folder(tmp_path)
-    c = cfg("imagefolder", tmp_path, size=8)
+    c = cfg("imagefolder", tmp_path, size=8, val_fraction=None)
     before = DATASETS["imagefolder"].load(c)
     (tmp_path / "train" / "aardvark").mkdir()  # sorts first: every other class moves up by one
     Image.new("RGB", (8, 8)).save(tmp_path / "train" / "aardvark" / "0.png")
@@ -319,13 +338,30 @@ def test_imagefolder_val_classes_must_exist_in_train(tmp_path):
 
     Image.new("RGB", (8, 8)).save(tmp_path / "val" / "yak" / "0.png")
     with pytest.raises(ConfigError, match="classes not in train/: yak"):
-        DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8))
+        DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8, val_fraction=None))
 
 
 def test_imagefolder_val_fraction_needs_no_val_folder(tmp_path):
     write_png_folder(tmp_path, per_class=10, val=False)
-    s = DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8, val_fraction=0.2))
-    assert len(s.val_y) == 6 and len(s.train_y) == 24
+    s = DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8, val_fraction=0.2, test_fraction=0.1))
+    assert len(s.val_y) == 6 and len(s.test_y) == 3 and len(s.train_y) == 21
+    every = rows(torch.cat([s.train_x, s.val_x, s.test_x]))
+    assert len(set(every)) == 30  # the three splits are disjoint: each of the 30 images once
+
+
+def test_imagefolder_test_folder_is_the_test_set(tmp_path):
+    from PIL import Image
+
+    write_png_folder(tmp_path)
+    for k, name in enumerate(("cat", "emu")):  # test/ may hold a subset of the classes
+        (tmp_path / "test" / name).mkdir(parents=True)
+        Image.new("RGB", (9, 9), (k, k, k)).save(tmp_path / "test" / name / "0.png")
+    s = DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8, val_fraction=None))
+    assert len(s.train_y) == 12 and len(s.val_y) == 12 and s.test_y.tolist() == [0, 2]
+    (tmp_path / "test" / "yak").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "test" / "yak" / "0.png")
+    with pytest.raises(ConfigError, match="test has classes not in train/: yak"):
+        DATASETS["imagefolder"].load(cfg("imagefolder", tmp_path, size=8, val_fraction=None))
 
 
 def test_imagefolder_missing_root_is_one_line(tmp_path):
@@ -343,13 +379,16 @@ def test_imagefolder_missing_root_is_one_line(tmp_path):
 def test_yaml_files_cover_the_file_backed_sets_and_validate(tmp_path):
     for name in FILE_SETS:
         values = yaml.safe_load((CONF / f"{name}.yaml").read_text())
-        assert values["name"] == name and values["download"] is False and values["val_fraction"] is None
+        # imagefolder validates on val/; the torchvision sets carve val from train (their test split scores).
+        assert values["name"] == name and values["download"] is False
+        assert values["val_fraction"] == (None if name == "imagefolder" else 0.1) and values["n_train"] is None
         from_mapping(DataConfig, values, "data")
     assert set(FILE_SETS) <= {p.stem for p in CONF.glob("*.yaml")} == set(DATASETS)
 
 
 def test_device_loader_takes_a_file_backed_set_to_data_size(tmp_path):
     write_mnist(tmp_path, "MNIST")
-    data = load_data(cfg("mnist", tmp_path, size=32), torch.device("cpu"))
-    assert data.train_x.shape == (40, 1, 32, 32) and data.val_x.shape == (20, 1, 32, 32)
+    data = load_data(cfg("mnist", tmp_path, size=32, val_fraction=0.25), torch.device("cpu"))
+    assert data.train_x.shape == (30, 1, 32, 32) and data.val_x.shape == (10, 1, 32, 32)
+    assert data.test_x.shape == (20, 1, 32, 32)
     assert data.shape == InputShape(1, 32, 10) and data.train_x.dtype == torch.uint8

@@ -51,10 +51,11 @@ def test_streaming_means_host_images_and_accelerator_batches():
     x = data.train_x[:4]
     assert data.to_device(x) is x
     meta = DeviceData(data.train_x.to("meta"), data.train_y.to("meta"), data.val_x.to("meta"), data.val_y.to("meta"),
-                      data.mean, data.std, data.shape, torch.device("meta"))
+                      data.test_x.to("meta"), data.test_y.to("meta"), data.mean, data.std, data.shape,
+                      torch.device("meta"))
     assert not meta.streaming  # images already where batches are computed
-    on_host = DeviceData(data.train_x, data.train_y, data.val_x, data.val_y, data.mean, data.std, data.shape,
-                         torch.device("meta"))
+    on_host = DeviceData(data.train_x, data.train_y, data.val_x, data.val_y, data.test_x, data.test_y, data.mean,
+                         data.std, data.shape, torch.device("meta"))
     assert on_host.streaming
 
 

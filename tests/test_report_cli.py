@@ -54,20 +54,20 @@ def test_terminal_tables(sweep, runs):
     assert "target accuracy 0.8500 (target_acc of the sweep)" in out
     for level, mean in best_means(runs, "norm").items():
         assert re.search(rf"│ +\d │ {level} .*{mean:.4f} ±", out), level
-    assert "seed —" not in out and "norm — best val acc" in out and "act — convergence" in out
+    assert "seed —" not in out and "norm — test acc" in out and "act — convergence" in out
 
 
 def test_by_prints_the_grid(sweep):
     result = invoke(sweep, "--by", "norm,act")
     assert result.exit_code == 0, result.output
     assert "norm in rows, act in columns" in result.stdout
-    assert "norm — best val acc" not in result.stdout  # the interaction replaces the marginals
+    assert "norm — test acc" not in result.stdout  # the interaction replaces the marginals
 
 
 @pytest.mark.parametrize("args, message", [
     (["--where", "nrom=batch"], "error: unknown --where key 'nrom'; did you mean 'norm'? choices: act, norm, seed,"),
     (["--by", "norm,seed"], "error: --by seed: seeds are the repetitions, not a factor"),
-    (["--metric", "best_acc"], "error: unknown metric 'best_acc'; did you mean 'best_val_acc'?"),
+    (["--metric", "best_val_ac"], "error: unknown metric 'best_val_ac'; did you mean 'best_val_acc'?"),
     (["--format", "mdd"], "error: unknown format 'mdd'; did you mean 'md'?"),
 ])
 def test_user_mistakes_are_one_red_line(sweep, args, message):

@@ -195,8 +195,8 @@ def test_a_tie_with_the_best_shows_zero_and_one_run_shows_its_n(tmp_path):
     runs.append(Run({"lr": "1.0", "seed": "0"}, ramp(0.87)))
     report = build_report([write_sweep(tmp_path, "lr", runs, keys=["lr", "seed"], target=0.5)])
     shown = cells_of(report, "lr")
-    delta = "Δ best val acc"
+    delta = "Δ test acc"  # the default ranking: test acc at the best-val epoch (the helper's test curve = val's)
     assert shown.loc["0.1", delta] == MISSING  # the reference itself
     assert shown.loc["0.2", delta] == "+0.0000"  # tied with it
-    assert shown.loc["1.0", "best val acc"] == "0.8700 (n=1)"
+    assert shown.loc["1.0", "test acc"] == "0.8700 (n=1)"
     assert shown.loc["1.0", delta] == "−0.0350"  # 0.87 − mean(0.90, 0.91)

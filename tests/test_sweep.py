@@ -103,10 +103,11 @@ def test_sweep_writes_tables_with_documented_columns(cli):
     assert list(runs.columns[:5]) == ["run_id", "sweep", "status", "norm", "seed"]
     assert set(METRICS) | {"device", "host", "error"} <= set(runs.columns)
     assert (runs.status == "completed").all() and runs.best_val_acc.between(0, 1).all()
+    assert runs.test_acc.between(0, 1).all() and (runs.results_format == 2).all()
     assert pd.read_parquet(sweep / "runs.parquet").shape == runs.shape
     epochs = pd.read_csv(sweep / "epochs.csv")
     assert list(epochs.columns) == ["run_id", "epoch", "metric", "value"]
-    assert len(epochs) == 4 * 2 * 7  # runs × epochs × metrics
+    assert len(epochs) == 4 * 2 * 9  # runs × epochs × metrics (train, val and test; no TTA, so no TTA columns)
     meta = yaml.safe_load((sweep / "sweep.yaml").read_text())
     assert meta["factors"] == ["norm", "seed"] and meta["planned"] == 4
     assert meta["grid"] == {"norm": ["none", "batch"], "seed": ["0", "1"]}

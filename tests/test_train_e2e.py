@@ -15,9 +15,9 @@ def _summary(tmp_path: Path) -> dict:
 def test_default_train_reaches_095_on_digits(cli, tmp_path):
     result = cli("train", "-q")
     assert result.exit_code == 0, result.output
-    assert "completed" in result.output and "best val acc" in result.output
+    assert "completed" in result.output and "test acc" in result.output and "best val acc" in result.output
     summary = _summary(tmp_path)
-    assert summary["best_val_acc"] >= 0.95 and summary["final_val_acc"] >= 0.95
+    assert summary["best_val_acc"] >= 0.95 and summary["final_val_acc"] >= 0.95 and summary["test_acc"] >= 0.95
     assert summary["epochs_run"] == 30
 
 

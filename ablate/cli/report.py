@@ -16,7 +16,7 @@ import typer
 # The choices as plain names, so the help text needs no heavy import; a test
 # keeps them equal to the registries (render.OUTPUTS, tables.METRICS).
 FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
-METRIC_NAMES = ("best_val_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
+METRIC_NAMES = ("test_acc", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
                 "train_val_gap")
 WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
 
@@ -30,8 +30,10 @@ Out = Annotated[Optional[Path], typer.Option(
     "--out", help="Also write index.html, plots/*.png and report.{md,csv,json,tex} to this folder.")]
 Format = Annotated[str, typer.Option(
     "--format", "-f", help=f"What to print: {', '.join(FORMAT_NAMES)}.")]
-Metric = Annotated[str, typer.Option(
-    "--metric", help=f"Rank levels by: {', '.join(METRIC_NAMES)}.")]
+Metric = Annotated[Optional[str], typer.Option(
+    "--metric", help=f"Rank levels by: {', '.join(METRIC_NAMES)}. Default: test_acc, the test accuracy at the "
+                     "epoch of best validation accuracy (best_val_acc for runs made before ablate had a test split).",
+    show_default=False)]
 Confidence = Annotated[float, typer.Option(
     "--confidence", min=0.5, max=0.999, help="Level of the Student t intervals.")]
 
@@ -60,14 +62,15 @@ def report(
     where: Where = None,
     out: Out = None,
     output_format: Format = "terminal",
-    metric: Metric = "best_val_acc",
+    metric: Metric = None,
     confidence: Confidence = 0.95,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
     Per factor (every swept key that varies; seeds are repetitions): each
-    level's runs by status, mean and 95% interval of best/final validation
-    accuracy, area under the accuracy curve, epochs and seconds to the target
+    level's runs by status, mean and 95% interval of test accuracy (at the
+    epoch of best validation accuracy; the default ranking), best/final
+    validation accuracy, area under the accuracy curve, epochs and seconds to the target
     accuracy, and the train − validation gap; levels ranked, each compared
     with the best by Welch's t-test, Holm-corrected. Where runs recorded
     diagnostics: activation std and gradient norm by layer depth, and the

@@ -30,8 +30,11 @@ def print_run_result(console: Console, result: RunResult, run_dir: Path) -> None
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="dim")
         table.add_column()
-        table.add_row("best val acc", f"{_fmt(s.get('best_val_acc'), '.4f')} (epoch {_fmt(s.get('best_epoch'))})")
-        table.add_row("final val acc", _fmt(s.get("final_val_acc"), ".4f"))
+        table.add_row("test acc", f"{_fmt(s.get('test_acc'), '.4f')} (at the best val epoch, "
+                                  f"{_fmt(s.get('best_epoch'))})")
+        table.add_row("best val acc", _fmt(s.get("best_val_acc"), ".4f"))
+        table.add_row("final val / test acc", f"{_fmt(s.get('final_val_acc'), '.4f')} / "
+                                              f"{_fmt(s.get('final_test_acc'), '.4f')}")
         if s.get("target_acc") is not None:
             table.add_row(f"to {s['target_acc']:.3f}",
                           f"{_fmt(s.get('epochs_to_target'))} epochs, {_fmt(s.get('seconds_to_target'), '.1f')} s")

@@ -60,12 +60,12 @@ class SweepDisplay:
     def finished(self, result: RunResult, factors: Mapping[str, str]) -> None:
         self.counts[result.status] += 1
         self.finished_here += 1
-        acc = result.summary.get("best_val_acc") if result.summary else None
+        acc = result.summary.get("test_acc") if result.summary else None
         if result.status == Status.COMPLETED and acc is not None and (self.best is None or acc > self.best[0]):
             self.best = (acc, label(factors))
         text = f"[{self.finished_here}/{self.to_run}] {result.run_id} {label(factors)}: {result.status}"
         if acc is not None:
-            text += f" best_val_acc={acc:.4f}"
+            text += f" test_acc={acc:.4f}"
         if result.error:
             text += f" — {result.error}"
         if self.live is not None:
@@ -93,5 +93,5 @@ class SweepDisplay:
         line = (f"{running}completed {self.counts['completed']} · diverged {self.counts['diverged']}"
                 f" · failed {self.counts['failed']} · elapsed {fmt_seconds(elapsed)}"
                 f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
-        best = f"best so far: {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"
+        best = f"best so far: test_acc {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"
         return Group(self.progress, Text(line), Text(best, style="bold"))

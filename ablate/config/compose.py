@@ -35,7 +35,7 @@ import yaml
 from ablate.config.checks import from_mapping, require_choice
 from ablate.config.schema import DataConfig, RunConfig
 from ablate.data.augment import AUGS, AugContext, build_pipeline
-from ablate.data.registry import DATASETS, PREPROCESS, input_shape
+from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
 from ablate.data.tta import TTAS
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
 from ablate.layers.act import ACTS
@@ -352,9 +352,10 @@ def advisories(config: RunConfig) -> list[str]:
 
 @lru_cache(maxsize=64)
 def check_data(data: DataConfig) -> None:
-    """The dataset's files are there: once per distinct data config, so a grid of
-    1,000 cells on one dataset looks once, and a missing one fails before any run."""
-    DATASETS[data.name].check(data)
+    """The dataset's files are there and data.n_train fits its training split: once
+    per distinct data config, so a grid of 1,000 cells on one dataset looks once,
+    and a missing one fails before any run."""
+    check_dataset(data)
 
 
 def check_choices(config: RunConfig) -> None:

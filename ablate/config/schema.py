@@ -21,29 +21,51 @@ from ablate.config.checks import require
 from ablate.errors import ConfigError
 
 
+def parse_n_train(value: Any) -> int | float | None:
+    """`data.n_train`: null (the whole training split), a count of images >= 1,
+    or a fraction in (0, 1]; 1.0 is the whole split, so it is null."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    if isinstance(value, float) and 0 < value <= 1:
+        return None if value == 1 else value
+    raise ConfigError(f"data.n_train={value!r} is out of range: must be a count of training images >= 1, "
+                      f"a fraction in (0, 1], or null for the whole training split")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "digits"
     preprocess: str = "standardize"  # standardize | center | none, stats from the train split
     root: str | None = None  # torchvision datasets and imagefolder read from here
     download: bool = False
-    val_fraction: float | None = None  # None: the official test split validates
+    # Validation images carved from the training split, stratified and fixed by
+    # split_seed; imagefolder with null reads val/ instead.
+    val_fraction: float | None = 0.1
+    # Test images carved from the training split where a dataset has no test
+    # split of its own (digits; imagefolder without test/). Carved before val,
+    # so changing val_fraction never changes the test images.
+    test_fraction: float = 0.1
     split_seed: int = 0  # fixed across runs so every config is scored on the same images
+    # Train on a stratified, nested subset of the training split (a count or a
+    # fraction; ablate.data.registry.nested_order); val and test stay as they are.
+    # For synthetic: how many training images to generate (default 2048 there).
+    n_train: int | float | None = field(default=None, metadata={"parse": parse_n_train})
     size: int | None = None  # pixels; None: the dataset's native size
     channels: int = 3  # synthetic only
     classes: int = 10  # synthetic only
-    n_train: int = 2048  # synthetic only
-    n_val: int = 512  # synthetic only
+    n_val: int = 512  # synthetic only: the val set's size, and the test set's
     noise: float = 0.6  # synthetic only: noise std relative to the class pattern's
 
     def __post_init__(self) -> None:
         if self.val_fraction is not None:
             require(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction, "in (0, 1)")
+        require(0 < self.test_fraction < 1, "data.test_fraction", self.test_fraction, "in (0, 1)")
+        require((self.val_fraction or 0) + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
+                (self.val_fraction or 0) + self.test_fraction, "< 1, leaving images to train on")
         if self.size is not None:
             require(self.size >= 4, "data.size", self.size, ">= 4 pixels")
         require(self.channels in (1, 3), "data.channels", self.channels, "1 or 3")
         require(self.classes >= 2, "data.classes", self.classes, ">= 2")
-        require(self.n_train >= self.classes, "data.n_train", self.n_train, ">= data.classes")
         require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
         require(self.noise >= 0, "data.noise", self.noise, ">= 0")
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ablate.config.schema import DataConfig
-from ablate.data.registry import DATASETS, PREPROCESS, Splits, input_shape
+from ablate.data.registry import DATASETS, PREPROCESS, input_shape
+from ablate.data.splits import SPLIT_NAMES, Splits, check_subset, train_subset
 from ablate.shapes import InputShape
 
 
@@ -29,6 +30,8 @@ class DeviceData:
     train_y: Tensor
     val_x: Tensor
     val_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
     mean: Tensor  # (1, C, 1, 1), in [0, 1] pixel units, from the training split
     std: Tensor
     shape: InputShape
@@ -68,9 +71,15 @@ class DeviceData:
     def train_steps(self, batch_size: int) -> int:
         return max(1, len(self.train_y) // batch_size)
 
-    def val_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-        for i in range(0, len(self.val_y), batch_size):
-            x, y = self.to_device(self.val_x[i:i + batch_size]), self.to_device(self.val_y[i:i + batch_size])
+    def eval_split(self, split: str) -> tuple[Tensor, Tensor]:
+        """The images and labels of "val" or "test"."""
+        return getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Normalised batches of the "val" or "test" split, in order."""
+        images, labels = self.eval_split(split)
+        for i in range(0, len(labels), batch_size):
+            x, y = self.to_device(images[i:i + batch_size]), self.to_device(labels[i:i + batch_size])
             yield self.normalize(self.to_unit(x)), y
 
 
@@ -104,20 +113,22 @@ def fits_on_device(nbytes: int, device: torch.device, share: float = 1.0) -> tup
 
 
 def load_data(cfg: DataConfig, device: torch.device, share: float = 1.0) -> DeviceData:
-    splits: Splits = DATASETS[cfg.name].load(cfg)
+    dataset = DATASETS[cfg.name]
+    splits: Splits = dataset.load(cfg)
+    if not dataset.makes_n_train:
+        check_subset(cfg.n_train, len(splits.train_y), splits.classes)
+        splits = train_subset(splits, cfg.n_train, cfg.split_seed)
     shape = input_shape(cfg)
-    train_x, val_x = _resize(splits.train_x, shape.size), _resize(splits.val_x, shape.size)
+    xs = {name: _resize(getattr(splits, f"{name}_x"), shape.size) for name in SPLIT_NAMES}
     # Statistics of the training split only, in [0, 1] pixel units.
-    pixels = train_x.float().div(255.0).transpose(0, 1).reshape(shape.channels, -1)
+    pixels = xs["train"].float().div(255.0).transpose(0, 1).reshape(shape.channels, -1)
     mean, std = PREPROCESS[cfg.preprocess](pixels.mean(dim=1), pixels.std(dim=1).clamp_min(1e-3))
     view = (1, shape.channels, 1, 1)
-    fits, note = fits_on_device(train_x.nbytes + val_x.nbytes, device, share)
+    fits, note = fits_on_device(sum(x.nbytes for x in xs.values()), device, share)
     storage = device if fits else torch.device("cpu")
-    if not fits:
-        train_x, val_x = train_x.pin_memory(), val_x.pin_memory()
-    return DeviceData(
-        train_x=train_x.to(storage), train_y=splits.train_y.to(storage),
-        val_x=val_x.to(storage), val_y=splits.val_y.to(storage),
-        mean=mean.view(view).to(device), std=std.view(view).to(device),
-        shape=shape, device=device, note=note,
-    )
+    placed = {}
+    for name in SPLIT_NAMES:
+        x = xs[name] if fits else xs[name].pin_memory()
+        placed[f"{name}_x"], placed[f"{name}_y"] = x.to(storage), getattr(splits, f"{name}_y").to(storage)
+    return DeviceData(**placed, mean=mean.view(view).to(device), std=std.view(view).to(device),
+                      shape=shape, device=device, note=note)

@@ -14,7 +14,8 @@ import torch
 
 from ablate.config.schema import DataConfig
 from ablate.errors import ConfigError
-from ablate.data.registry import DATASETS, Dataset, Splits, stratified_split
+from ablate.data.registry import DATASETS, Dataset
+from ablate.data.splits import Splits, assemble, val_fraction
 from ablate.shapes import InputShape
 
 
@@ -33,9 +34,9 @@ def load_digits(cfg: DataConfig) -> Splits:
     # Pixel values are counts 0..16 of set bits in 4×4 blocks; map to 0..255.
     x = torch.from_numpy(table[:, :64]).mul(255.0 / 16.0).round().to(torch.uint8).view(-1, 1, 8, 8)
     y = torch.from_numpy(table[:, 64]).long()
-    train, val = stratified_split(y, cfg.val_fraction or 0.2, cfg.split_seed)
-    return Splits(x[train], y[train], x[val], y[val], classes=10)
+    # No official splits: test, then val, carved stratified (60/20/20 by default).
+    return assemble(x, y, 10, cfg.split_seed, {"test": cfg.test_fraction, "val": val_fraction(cfg)}, {})
 
 
-DATASETS.add("digits", Dataset(load_digits, lambda cfg: InputShape(1, 8, 10)),
+DATASETS.add("digits", Dataset(load_digits, lambda cfg: InputShape(1, 8, 10), check=val_fraction),
              "scikit-learn's 8×8 handwritten digits, 1,797 images, embedded (offline)")

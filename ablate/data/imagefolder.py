@@ -1,4 +1,4 @@
-"""Your own images: `<root>/train/<class>/*` and `<root>/val/<class>/*`.
+"""Your own images: `<root>/train/<class>/*`, `<root>/val/<class>/*`, `<root>/test/<class>/*`.
 
 Class names are the folder names under `train/`, sorted, as torchvision's
 `ImageFolder` indexes them (its `find_classes`/`make_dataset` do the listing,
@@ -8,8 +8,10 @@ centre-cropped to a square: aspect ratio kept, as in the usual "resize,
 centre crop" evaluation transform. Decoding happens once; the resized uint8
 tensor is cached per size under `<root>/.ablate-cache/`.
 
-`val/` may hold a subset of the classes. With `data.val_fraction` set, the
-hold-out is carved from `train/` and `val/` is not needed.
+`val/` and `test/` may hold a subset of the classes. With `data.val_fraction`
+set, the val split is carved from `train/` and `val/` is not needed; without
+`test/`, the test split is carved from `train/` (`data.test_fraction`),
+disjoint from val (ablate.data.splits.carve).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ablate.errors import ConfigError
 from ablate.shapes import InputShape
 
 DEFAULT_SIZE = 64  # pixels, when data.size is null
-LAYOUT = "<root>/train/<class>/*.png|jpg|… and <root>/val/<class>/*"
+LAYOUT = "<root>/train/<class>/*.png|jpg|…, <root>/val/<class>/* and optionally <root>/test/<class>/*"
 
 
 def _size(cfg: DataConfig) -> int:
@@ -85,18 +87,27 @@ def _split(cfg: DataConfig, split: str, class_to_idx: dict[str, int]):
     return load
 
 
+def _labels_of(cfg: DataConfig, split: str, class_to_idx: dict[str, int]) -> dict[str, int]:
+    """`split`'s class → label map, numbered as in train/; a class train/ lacks cannot be learned."""
+    extra = sorted(set(_classes(cfg, split)) - set(class_to_idx))
+    if extra:
+        raise ConfigError(f"data=imagefolder: {data_root(cfg) / split} has classes not in train/: {', '.join(extra)}")
+    return {c: class_to_idx[c] for c in _classes(cfg, split)}
+
+
 def load_imagefolder(cfg: DataConfig) -> Splits:
     classes = _classes(cfg, "train")
     class_to_idx = {c: i for i, c in enumerate(classes)}
-    if cfg.val_fraction is None:
-        extra = sorted(set(_classes(cfg, "val")) - set(classes))
-        if extra:
-            raise ConfigError(f"data=imagefolder: {data_root(cfg) / 'val'} has classes not in train/: "
-                              f"{', '.join(extra)}")
-        val_idx = {c: class_to_idx[c] for c in _classes(cfg, "val")}
+    carved, given = {}, {}
+    if (data_root(cfg) / "test").is_dir():
+        given["test"] = _split(cfg, "test", _labels_of(cfg, "test", class_to_idx))
     else:
-        val_idx = {}
-    return to_splits(cfg, len(classes), _split(cfg, "train", class_to_idx), _split(cfg, "val", val_idx))
+        carved["test"] = cfg.test_fraction
+    if cfg.val_fraction is None:
+        given["val"] = _split(cfg, "val", _labels_of(cfg, "val", class_to_idx))
+    else:
+        carved["val"] = cfg.val_fraction
+    return to_splits(cfg, len(classes), _split(cfg, "train", class_to_idx), carved, given)
 
 
 def native_imagefolder(cfg: DataConfig) -> InputShape:
@@ -105,4 +116,4 @@ def native_imagefolder(cfg: DataConfig) -> InputShape:
 
 
 DATASETS.add("imagefolder", Dataset(load_imagefolder, native_imagefolder),
-             "your images: data.root/{train,val}/<class>/*, resized to data.size (default 64)")
+             "your images: data.root/{train,val,test}/<class>/*, resized to data.size (default 64)")

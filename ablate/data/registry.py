@@ -2,32 +2,25 @@
 
 A dataset entry knows its input shape without loading anything (config
 validation builds the model on the meta device from it) and how to load its
-train/val splits as uint8 NCHW tensors.
+train/val/test splits as uint8 NCHW tensors (ablate.data.splits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ablate.shapes import InputShape
+from ablate.data.splits import Splits, check_subset
 from ablate.registry import Registry
+from ablate.shapes import InputShape
 
 if TYPE_CHECKING:
     from ablate.config.schema import DataConfig
-
-
-@dataclass(frozen=True)
-class Splits:
-    train_x: Tensor  # uint8, (N, C, H, W), 0-255
-    train_y: Tensor  # int64, (N,)
-    val_x: Tensor
-    val_y: Tensor
-    classes: int
 
 
 def _nothing_to_check(cfg: "DataConfig") -> None:
@@ -41,7 +34,10 @@ class Dataset:
     # Raises ConfigError when the files are not there (fetching them first with
     # data.download=true): run once per dataset before any run starts, so a
     # missing dataset fails the command, not every run of a sweep.
-    check: Callable[["DataConfig"], None] = _nothing_to_check
+    check: Callable[["DataConfig"], object] = _nothing_to_check
+    # Whether data.n_train is how many images `load` makes (synthetic) rather
+    # than a subset to take of the training split (ablate.data.splits.train_subset).
+    makes_n_train: bool = False
 
 
 DATASETS: Registry[Dataset] = Registry("data")
@@ -61,18 +57,19 @@ def input_shape(data: "DataConfig") -> InputShape:
     return shape
 
 
-def stratified_split(labels: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """Train and val indices with each class split in the same proportion.
+def check_dataset(cfg: "DataConfig") -> None:
+    """Before any run starts: the dataset's files are there, and data.n_train
+    is a subset its training split can give (one image of each class, no more
+    images than it holds), so a bad size fails the command, not every run."""
+    dataset = DATASETS[cfg.name]
+    dataset.check(cfg)
+    if cfg.n_train is not None and not dataset.makes_n_train:
+        check_subset(cfg.n_train, *_train_split_size(replace(cfg, n_train=None)))
 
-    Seeded by `data.split_seed`, not the run seed, so every run of a study is
-    scored on the same validation images and seeds vary only training.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for c in labels.unique(sorted=True):
-        idx = (labels == c).nonzero().flatten()
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_val = max(1, round(len(idx) * val_fraction))
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+@lru_cache(maxsize=16)
+def _train_split_size(cfg: "DataConfig") -> tuple[int, int]:
+    """(images, classes) of the training split: loaded once per data config
+    (from the decoded cache for the torchvision sets), whatever the n_train."""
+    splits = DATASETS[cfg.name].load(cfg)
+    return len(splits.train_y), splits.classes

@@ -11,8 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from ablate.config.schema import DataConfig
-from ablate.data.registry import DATASETS, Dataset, Splits
+from ablate.data.registry import DATASETS, Dataset
+from ablate.data.splits import Splits
+from ablate.errors import ConfigError
 from ablate.shapes import InputShape
+
+
+DEFAULT_N_TRAIN = 2048  # conf/data/synthetic.yaml's, for a DataConfig built in code
 
 
 def _shape(cfg: DataConfig) -> InputShape:
@@ -35,10 +40,19 @@ def load_synthetic(cfg: DataConfig) -> Splits:
         # ±4 std maps onto 0..255, as a camera would clip.
         return (x * 32.0 + 128.0).round().clamp(0, 255).to(torch.uint8), y
 
-    train_x, train_y = sample(cfg.n_train, stream=1)
-    val_x, val_y = sample(cfg.n_val, stream=2)
-    return Splits(train_x, train_y, val_x, val_y, classes=shape.classes)
+    # The test set is drawn like the val set, from a stream of its own.
+    return Splits(*sample(_n_train(cfg), stream=1), *sample(cfg.n_val, stream=2), *sample(cfg.n_val, stream=3),
+                  classes=shape.classes)
 
 
-DATASETS.add("synthetic", Dataset(load_synthetic, _shape),
+def _n_train(cfg: DataConfig) -> int:
+    """How many training images to generate: a count here, never a fraction (there is no split to take it of)."""
+    n = DEFAULT_N_TRAIN if cfg.n_train is None else cfg.n_train
+    if not isinstance(n, int) or n < cfg.classes:
+        raise ConfigError(f"data.n_train={cfg.n_train!r} is out of range for data=synthetic: it is how many "
+                          f"training images to generate, a whole number >= data.classes ({cfg.classes})")
+    return n
+
+
+DATASETS.add("synthetic", Dataset(load_synthetic, _shape, check=_n_train, makes_n_train=True),
              "procedural class patterns + noise; data.size, data.channels, data.classes")

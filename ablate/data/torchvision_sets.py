@@ -11,8 +11,9 @@ formats are the published ones: IDX (LeCun et al., yann.lecun.com/exdb/mnist),
 the CIFAR python pickles (Krizhevsky 2009) and SVHN's MATLAB files (Netzer et
 al. 2011).
 
-The official test split validates unless `data.val_fraction` carves a
-stratified hold-out from training (seeded by `data.split_seed`).
+The official test split is the test set; validation images are a stratified
+hold-out of the training split (`data.val_fraction`, fixed by `data.split_seed`),
+so the epoch a run is scored at is never chosen on the images that score it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import torch
 
 from ablate.config.schema import DataConfig
 from ablate.data.cache import Decoded, cached_split
-from ablate.data.registry import DATASETS, Dataset, Splits, stratified_split
+from ablate.data.registry import DATASETS, Dataset
+from ablate.data.splits import Splits, assemble, val_fraction
 from ablate.errors import ConfigError
 from ablate.shapes import InputShape
 
@@ -41,18 +43,18 @@ def data_root(cfg: DataConfig) -> Path:
     return Path(cfg.root).expanduser()
 
 
-def to_splits(cfg: DataConfig, classes: int, train: Callable[[], Decoded],
-              val: Callable[[], Decoded]) -> Splits:
-    """Official validation split, or a stratified hold-out carved from training
-    (then the official one is never decoded)."""
+def to_splits(cfg: DataConfig, classes: int, train: Callable[[], Decoded], carved: dict[str, float],
+              given: dict[str, Callable[[], Decoded]]) -> Splits:
+    """The training split with `carved` hold-outs taken from it (ablate.data.splits.carve),
+    beside the dataset's own splits in `given`; every split's labels checked."""
     tr = train()
     _check_labels(cfg, tr, classes)
-    if cfg.val_fraction is None:
-        va = val()
-        _check_labels(cfg, va, classes)
-        return Splits(tr.x, tr.y, va.x, va.y, classes=classes)
-    keep, held = stratified_split(tr.y, cfg.val_fraction, cfg.split_seed)
-    return Splits(tr.x[keep], tr.y[keep], tr.x[held], tr.y[held], classes=classes)
+    own = {}
+    for name, load in given.items():
+        split = load()
+        _check_labels(cfg, split, classes)
+        own[name] = (split.x, split.y)
+    return assemble(tr.x, tr.y, classes, cfg.split_seed, carved, own)
 
 
 def _check_labels(cfg: DataConfig, split: Decoded, classes: int) -> None:
@@ -226,7 +228,8 @@ def _check_meta(cfg: DataConfig, src: Source) -> None:
 def _files(cfg: DataConfig) -> dict[str, list[Path]]:
     """The split files this config reads, located (and fetched, with data.download=true) and checked."""
     src = SOURCES[cfg.name]
-    files = _find_files(cfg, src, ("train",) if cfg.val_fraction is not None else SPLITS)
+    val_fraction(cfg)
+    files = _find_files(cfg, src, SPLITS)
     if src.meta:
         _check_meta(cfg, src)
     return files
@@ -240,7 +243,7 @@ def load_torchvision(cfg: DataConfig) -> Splits:
     def split(name: str) -> Callable[[], Decoded]:
         return lambda: cached_split(root, f"{cfg.name}-{name}", files[name], lambda: src.decode(files[name]))
 
-    return to_splits(cfg, src.shape.classes, split("train"), split("test"))
+    return to_splits(cfg, src.shape.classes, split("train"), {"val": val_fraction(cfg)}, {"test": split("test")})
 
 
 for _name, _src in SOURCES.items():

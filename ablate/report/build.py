@@ -119,10 +119,20 @@ def _table_notes(sections: list[Section], rank_by: Metric) -> list[str]:
     return [note for note in notes if note]
 
 
+DEFAULT_METRIC = "test_acc"  # chosen on val, scored on test: no selection bias (README, "Scores")
+FALLBACK_METRIC = "best_val_acc"  # for runs written before ablate had a test split
+
+
+def default_metric(runs: pd.DataFrame) -> str:
+    return DEFAULT_METRIC if runs[DEFAULT_METRIC].notna().any() or runs[FALLBACK_METRIC].isna().all() \
+        else FALLBACK_METRIC
+
+
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
-                 metric: str = "best_val_acc", confidence: float = stats.CONFIDENCE) -> Report:
+                 metric: str | None = None, confidence: float = stats.CONFIDENCE) -> Report:
+    """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format)."""
     store = load(paths)
-    rank_by = METRICS[metric]
+    rank_by = METRICS[metric or default_metric(store.runs)]
     where = list(where or [])
     runs = apply_where(store.runs, where, store.keys) if where else store.runs
     keys = parse_by(by, store.factors)

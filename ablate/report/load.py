@@ -16,15 +16,15 @@ import pandas as pd
 import yaml
 
 from ablate.errors import ConfigError
-from ablate.store.identity import labels
+from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
-from ablate.store.status import ENDED, FINISHED
+from ablate.store.status import ENDED, FINISHED, Status
 from ablate.store.tables import UNREADABLE, run_factors, run_row, sweep_runs
 
 # The metric columns of runs.csv, in the contract's order; everything between
 # `status` and the first of these is a swept key.
 METRIC_COLUMNS = (
-    "best_val_acc", "best_epoch", "final_val_acc", "final_val_loss", "final_train_acc",
+    "test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "final_val_loss", "final_train_acc",
     "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
     "epochs_run", "seconds", "diverged_epoch", "params",
 )
@@ -262,10 +262,40 @@ def load(paths: list[Path]) -> Store:
     runs["status"] = runs["status"].str.strip().str.lower()
     sweeps = [s for s, _ in pairs]
     runs, notes = drop_duplicate_runs(runs, sweeps)
-    notes = rebuilt + unreadable_notes(runs) + notes
+    runs, formats = newest_format(runs)
+    notes = rebuilt + formats + unreadable_notes(runs) + notes
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
     return Store(sweeps, runs, keys, notes)
+
+
+SCORED = (Status.COMPLETED, Status.DIVERGED)  # the statuses whose runs carry metrics
+OLD_FORMAT = ("results format {old}: written before ablate had a test split (their val accuracy on the torchvision "
+              "sets is the official test split's, and they have no test_acc)")
+
+
+def newest_format(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Finished runs of one results format (ablate.store.identity.RESULTS_FORMAT):
+    the newest read. Older finished runs are left out, with a note, rather than
+    mixed into tables whose numbers mean something else; alone, they are
+    reported as what they are. Runs without results (failed, pending) count
+    whatever their format: they carry no numbers to mix."""
+    column = runs["results_format"] if "results_format" in runs else pd.Series("", index=runs.index)
+    formats = pd.to_numeric(column.replace("", np.nan), errors="coerce").fillna(1).astype(int)
+    scored = runs["status"].isin(list(SCORED))
+    if not scored.any():
+        return runs, []
+    newest = int(formats[scored].max())
+    old = scored & (formats < newest)
+    if newest >= RESULTS_FORMAT and not old.any():
+        return runs, []
+    if not old.any():
+        return runs, [f"these runs are in {OLD_FORMAT.format(old=newest)}; the report ranks them by best_val_acc; "
+                      f"rerun the sweep with this ablate to score them on a test split"]
+    versions = ", ".join(map(str, sorted(set(formats[old]))))
+    note = (f"left out {int(old.sum())} runs in {OLD_FORMAT.format(old=versions)}; rerunning their sweep "
+            f"with this ablate replaces them")
+    return runs[~old].reset_index(drop=True), [note]
 
 
 def config_labels(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame | None:

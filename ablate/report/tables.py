@@ -38,8 +38,12 @@ class Metric:
 
 
 METRICS: Registry[Metric] = Registry("metric")
+METRICS.add("test_acc", Metric("test_acc", "test acc", True, ".4f"),
+            "test accuracy at the epoch of best validation accuracy (the default: chosen on val, scored on test)")
 METRICS.add("best_val_acc", Metric("best_val_acc", "best val acc", True, ".4f"),
-            "highest validation accuracy over the epochs of a run")
+            "highest validation accuracy over the epochs of a run (optimistic: a maximum over noisy epochs)")
+METRICS.add("final_test_acc", Metric("final_test_acc", "final test acc", True, ".4f"),
+            "test accuracy after the last epoch")
 METRICS.add("final_val_acc", Metric("final_val_acc", "final val acc", True, ".4f"),
             "validation accuracy after the last epoch")
 METRICS.add("auc_val_acc", Metric("auc_val_acc", "AUC val acc", True, ".4f"),

@@ -14,12 +14,13 @@ import json
 from typing import Any
 
 from ablate.config.schema import RunConfig
-from ablate.store.identity import identity_tree
+from ablate.store.identity import RESULTS_FORMAT, identity_tree
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
-    """The settings that make the run what it is (see ablate.store.identity)."""
-    return identity_tree(config.to_dict())
+    """The settings that make the run what it is, and the results format its
+    numbers are in (see ablate.store.identity)."""
+    return {**identity_tree(config.to_dict()), "results_format": RESULTS_FORMAT}
 
 
 def run_id(config: RunConfig) -> str:

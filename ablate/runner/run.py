@@ -30,6 +30,7 @@ from ablate.runner import checkpoint
 from ablate.runner.identity import run_id
 from ablate.runner.spec import ProgressFactory, RunResult, RunSpec
 from ablate.store.summary import summarize
+from ablate.store.identity import RESULTS_FORMAT
 from ablate.store.provenance import VERSION
 from ablate.store.rundir import RunDir, now
 from ablate.store.status import FINISHED, Status
@@ -119,7 +120,8 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     rd.write_config(rid, cfg.to_dict())
     started = rd.read_status().get("started") if resume else None  # a resume keeps the first start
     rd.write_status(Status.RUNNING, started=started or now(), device=str(device), precision=precision, error=None,
-                    ended=None, resumed=resume, threads=torch.get_num_threads())
+                    ended=None, resumed=resume, threads=torch.get_num_threads(),
+                    results_format=RESULTS_FORMAT)
     rd.log(f"run {rid} on {device} ({precision}); {'resuming' if resume else 'starting'}")
 
     torch.manual_seed(cfg.seed)
@@ -187,7 +189,8 @@ def train_session(s: Session, progress: ProgressFactory | None) -> list[str]:
         checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history, **s.states())
         rd.write_status(Status.RUNNING, epoch=record.epoch)
         rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
-               f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} ({record.seconds:.2f}s)")
+               f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} test_acc {record.test_acc:.4f} "
+               f"({record.seconds:.2f}s)")
 
     # A run killed after its diverging epoch was checkpointed but before it was
     # recorded as diverged must not train on from NaN weights when resumed.
@@ -220,7 +223,7 @@ def finish(s: Session, warnings: list[str]) -> RunResult:
     reason = f"loss not finite at epoch {last.epoch}" if status == Status.DIVERGED else None
     s.rd.write_summary(summary)
     s.rd.write_status(status, ended=now(), error=reason)
-    s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}")
+    s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}, test_acc there {summary.get('test_acc')}")
     return RunResult(s.run_id, status, summary, error=reason)
 
 

@@ -12,8 +12,22 @@ from typing import Any
 
 # Keys that change where or how fast a run computes, or what it records on the
 # side, never what it computes: they must not split one experiment into two ids.
-NOT_IDENTITY = {("run_id",), ("device",), ("compile",), ("memory_format",), ("cpu_threads",), ("eval", "batch_size"),
+NOT_IDENTITY = {("run_id",), ("results_format",), ("device",), ("compile",), ("memory_format",), ("cpu_threads",), ("eval", "batch_size"),
                 ("diagnostics",)}
+
+
+# What a run's numbers mean, recorded in its config.yaml and status.json and
+# hashed into its id, so folders of different formats never share an id and a
+# report never mixes them silently. Absent (1): before ablate had a test split,
+# when the val split of the torchvision sets was their official test split.
+# 2: train/val/test everywhere, the summary's test_acc at the best-val epoch.
+RESULTS_FORMAT = 2
+
+
+def results_format(record: Mapping[str, Any]) -> int:
+    """The results format a run's config.yaml or status.json records (1 when it predates the key)."""
+    value = record.get("results_format", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:

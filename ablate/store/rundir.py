@@ -18,12 +18,14 @@ from typing import Any
 import yaml
 
 from ablate.store import atomic
+from ablate.store.identity import RESULTS_FORMAT
 
 # libyaml's loader where PyYAML has it: ~10× faster for a report over thousands of runs.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from ablate.store.status import Status
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "test_loss", "test_acc",
+                   "test_acc_tta", "lr", "seconds", "elapsed")
 
 
 def now() -> str:
@@ -47,8 +49,9 @@ class RunDir:
 
     # -- config
     def write_config(self, run_id: str, config: dict[str, Any]) -> None:
-        """config.yaml: the run id, then the resolved config as a plain mapping."""
-        atomic.write_text(self.config, yaml.safe_dump({"run_id": run_id, **config}, sort_keys=False))
+        """config.yaml: the run id and results format, then the resolved config as a plain mapping."""
+        record = {"run_id": run_id, "results_format": RESULTS_FORMAT, **config}
+        atomic.write_text(self.config, yaml.safe_dump(record, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
         """config.yaml as a plain mapping; {} when missing or unreadable."""

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:
     """Best/final accuracy and convergence speed.
 
+    test_acc is the test accuracy at the epoch of best validation accuracy: the
+    epoch is chosen on val, so the test number carries no selection bias
+    (best_val_acc, a maximum over noisy epochs, is optimistic).
+
     epochs_to_target / seconds_to_target: the first epoch whose validation
     accuracy reaches `target_acc`, and the training wall time until then;
     None when the run never gets there (never averaged as if it had).
@@ -28,7 +32,9 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
     return {
         "best_val_acc": best["val_acc"] if best else None,
         "best_epoch": int(best["epoch"]) if best else None,
+        "test_acc": best.get("test_acc") if best else None,
         "final_val_acc": last["val_acc"],
+        "final_test_acc": last.get("test_acc"),
         "best_val_acc_tta": max(tta) if tta else None,
         "final_val_acc_tta": last.get("val_acc_tta"),
         "final_val_loss": last["val_loss"],

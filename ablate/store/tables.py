@@ -17,20 +17,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ablate.store import atomic
-from ablate.store.identity import labels
+from ablate.store.identity import labels, results_format
 from ablate.store.rundir import RunDir
 from ablate.store.status import FINISHED, Status
 from ablate.store.summary import finished_summary
 
-METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "best_val_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
-           "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
+METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
+           "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
            "diverged_epoch", "params")
-TAIL = ("device", "host", "error")
+TAIL = ("device", "host", "error", "results_format")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
 NOT_APPLICABLE = ""
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "lr", "seconds", "elapsed")
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "test_loss", "test_acc", "test_acc_tta",
+                 "lr", "seconds", "elapsed")
 
 
 # A finished run whose summary.json and history.csv both cannot be read: a
@@ -48,7 +49,8 @@ def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
         state = UNREADABLE
     row = {"run_id": rd.run_id, "sweep": sweep, "status": state, **factors}
     row.update({m: summary.get(m) for m in METRICS})
-    row.update({"device": status.get("device"), "host": status.get("host"), "error": status.get("error")})
+    row.update({"device": status.get("device"), "host": status.get("host"), "error": status.get("error"),
+                "results_format": results_format(status)})
     return row
 
 

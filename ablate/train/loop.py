@@ -29,28 +29,33 @@ class EpochRecord:
     val_loss: float
     val_acc: float
     val_acc_tta: float | None  # with test-time augmentation; None when eval.tta=none
+    # The test split, evaluated every epoch like val but never used to choose
+    # anything: the summary reads it at the epoch val chose (ablate.store.summary).
+    test_loss: float
+    test_acc: float
+    test_acc_tta: float | None
     lr: float  # at the end of the epoch
     seconds: float  # wall time of this epoch, evaluation included
     elapsed: float  # wall time since the run started training, across resumes
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast,
+def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, autocast,
              tta: str = "none") -> tuple[float, float, float | None]:
-    """(mean loss, accuracy, accuracy with test-time augmentation or None)."""
+    """On the "val" or "test" split: (mean loss, accuracy, accuracy with test-time augmentation or None)."""
     model.eval()
     device = data.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     correct_tta = torch.zeros((), device=device, dtype=torch.long)
-    for x, y in data.val_batches(batch_size):
+    for x, y in data.eval_batches(split, batch_size):
         with autocast():
             logits = model(x)
             if tta != "none":
                 correct_tta += (predict_tta(model, x, tta).argmax(dim=1) == y).sum()
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(dim=1) == y).sum()
-    n = len(data.val_y)
+    n = len(data.eval_split(split)[1])
     return loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta != "none" else None)
 
 
@@ -115,13 +120,14 @@ def train(
             on_step()
         train_loss = loss_sum.item() / seen  # the epoch's one host sync
         train_acc = correct.item() / seen
-        val_loss, val_acc, val_acc_tta = evaluate(model, data, eval_batch_size, autocast, tta)
+        val = evaluate(model, data, "val", eval_batch_size, autocast, tta)
+        test = evaluate(model, data, "test", eval_batch_size, autocast, tta)
         seconds = time.perf_counter() - started
         elapsed += seconds
-        record = EpochRecord(epoch + 1, train_loss, train_acc, val_loss, val_acc, val_acc_tta,
-                             optimizer.param_groups[0]["lr"], seconds, elapsed)
+        record = EpochRecord(epoch + 1, train_loss, train_acc, *val, *test, optimizer.param_groups[0]["lr"],
+                             seconds, elapsed)
         on_epoch(record)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        if diverged(record):
             break
     return record
 

@@ -1,6 +1,8 @@
 """Hand-built sweep stores for the report tests (and the benchmark).
 
-A run is described by its validation-accuracy curve; every number the store
+A run is described by its validation-accuracy curve (its test accuracy is
+the same curve: test_acc at the best-val epoch then equals best_val_acc, so a
+reference computed on either holds for the default ranking); every number the store
 holds about it (best, final, AUC, epochs- and seconds-to-target) is derived
 here with plain Python loops, independently of `ablate.report`, and written in
 the store's contract layout:
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import yaml
 
-METRICS = ("best_val_acc", "best_epoch", "final_val_acc", "final_val_loss", "final_train_acc",
-           "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
-           "epochs_run", "seconds", "diverged_epoch", "params", "device", "host", "error")
+METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "final_val_loss",
+           "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
+           "epochs_run", "seconds", "diverged_epoch", "params", "device", "host", "error", "results_format")
+RESULTS_FORMAT = 2  # the store's current format (ablate.store.identity), written by hand here
 SECONDS_PER_EPOCH = 2.5  # wall time of one fake epoch, so seconds-to-target = 2.5 × epochs
 
 
@@ -39,7 +42,8 @@ def history(run: Run) -> list[dict]:
     for epoch, acc in enumerate(run.curve, start=1):
         elapsed += SECONDS_PER_EPOCH
         rows.append({"epoch": epoch, "train_loss": 1 - acc, "train_acc": acc + run.train_gap, "val_loss": 1.1 - acc,
-                     "val_acc": acc, "lr": 0.1, "seconds": SECONDS_PER_EPOCH, "elapsed": elapsed})
+                     "val_acc": acc, "test_loss": 1.1 - acc, "test_acc": acc, "lr": 0.1, "seconds": SECONDS_PER_EPOCH,
+                     "elapsed": elapsed})
     return rows
 
 
@@ -57,14 +61,15 @@ def summary_row(run: Run, target: float | None) -> dict:
                 break
     last = rows[-1]
     return {
-        "best_val_acc": best["val_acc"], "best_epoch": best["epoch"], "final_val_acc": last["val_acc"],
+        "test_acc": best["test_acc"], "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+        "final_test_acc": last["test_acc"], "final_val_acc": last["val_acc"],
         "final_val_loss": last["val_loss"], "final_train_acc": last["train_acc"],
         "final_train_loss": last["train_loss"], "auc_val_acc": sum(run.curve) / len(run.curve),
         "target_acc": "" if target is None else target,
         "epochs_to_target": hit["epoch"] if hit else "", "seconds_to_target": hit["elapsed"] if hit else "",
         "epochs_run": last["epoch"], "seconds": last["elapsed"],
         "diverged_epoch": last["epoch"] if run.status == "diverged" else "",
-        "params": 1234, "device": "cpu", "host": "test",
+        "params": 1234, "device": "cpu", "host": "test", "results_format": RESULTS_FORMAT,
     }
 
 
@@ -103,10 +108,11 @@ def write_sweep(root: Path, name: str, runs: list[Run], *, keys: list[str], targ
         for run in runs:
             rd = path / "runs" / run.run_id
             rd.mkdir(parents=True, exist_ok=True)
-            (rd / "status.json").write_text(json.dumps({"status": run.status}), encoding="utf-8")
+            (rd / "status.json").write_text(json.dumps({"status": run.status, "results_format": RESULTS_FORMAT}),
+                                            encoding="utf-8")
             with open(rd / "history.csv", "w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                                                       "lr", "seconds", "elapsed"])
+                                                       "test_loss", "test_acc", "lr", "seconds", "elapsed"])
                 writer.writeheader()
                 writer.writerows(history(run))
     return path
