@@ -200,3 +200,40 @@ def test_a_tie_with_the_best_shows_zero_and_one_run_shows_its_n(tmp_path):
     assert shown.loc["0.2", delta] == "+0.0000"  # tied with it
     assert shown.loc["1.0", "test acc"] == "0.8700 (n=1)"
     assert shown.loc["1.0", delta] == "−0.0350"  # 0.87 − mean(0.90, 0.91)
+
+
+# -- 8. results formats: numbers that mean something else are never mixed in
+
+
+OLD = {"results_format": "", "test_acc": "", "final_test_acc": ""}  # a runs.csv row from before the test split
+
+
+def test_old_format_runs_are_left_out_beside_new_ones_and_named(tmp_path):
+    new = [Run({"norm": n, "seed": str(s)}, ramp(0.9 if n == "batch" else 0.8)) for n in ("none", "batch")
+           for s in range(2)]
+    old = [Run({"norm": n, "seed": str(s)}, ramp(0.99), extra=dict(OLD)) for n in ("none", "batch")
+           for s in range(2, 4)]
+    report = build_report([write_sweep(tmp_path, "mixed", new + old, keys=["norm", "seed"])])
+    assert report.rank_by.column == "test_acc"
+    assert len(report.runs) == 4 and set(report.runs["seed"]) == {"0", "1"}
+    assert any("left out 4 runs in results format 1" in n for n in report.notes), report.notes
+    shown = table_of(report, "norm").set_index("norm")
+    assert shown.loc["batch", "test_acc_mean"] == pytest.approx(0.9)  # the old 0.99s are not in the mean
+
+
+def test_old_format_runs_alone_rank_by_best_val_acc_and_say_so(tmp_path):
+    old = [Run({"norm": n, "seed": str(s)}, ramp(0.9 if n == "batch" else 0.8), extra=dict(OLD))
+           for n in ("none", "batch") for s in range(2)]
+    report = build_report([write_sweep(tmp_path, "old", old, keys=["norm", "seed"])])
+    assert report.rank_by.column == "best_val_acc" and len(report.runs) == 4
+    assert any("results format 1" in n and "ranks them by best_val_acc" in n for n in report.notes)
+    explicit = build_report([tmp_path / "old"], metric="test_acc")
+    assert explicit.rank_by.column == "test_acc"  # asked for by name: no substitution
+
+
+def test_failed_and_pending_runs_count_whatever_their_format(tmp_path):
+    runs = [Run({"norm": "none", "seed": "0"}, ramp(0.8)), Run({"norm": "batch", "seed": "0"}, ramp(0.9)),
+            Run({"norm": "batch", "seed": "1"}, [], status="failed", extra={"results_format": ""}),
+            Run({"norm": "none", "seed": "1"}, [], status="queued", extra={"results_format": ""})]
+    report = build_report([write_sweep(tmp_path, "s", runs, keys=["norm", "seed"])])
+    assert len(report.runs) == 4 and not any("results format" in n for n in report.notes)

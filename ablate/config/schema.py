@@ -61,7 +61,7 @@ class DataConfig:
             require(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction, "in (0, 1)")
         require(0 < self.test_fraction < 1, "data.test_fraction", self.test_fraction, "in (0, 1)")
         require((self.val_fraction or 0) + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
-                (self.val_fraction or 0) + self.test_fraction, "< 1, leaving images to train on")
+                round((self.val_fraction or 0) + self.test_fraction, 6), "< 1, leaving images to train on")
         if self.size is not None:
             require(self.size >= 4, "data.size", self.size, ">= 4 pixels")
         require(self.channels in (1, 3), "data.channels", self.channels, "1 or 3")

@@ -115,4 +115,19 @@ def confounds(plan: Plan) -> list[str]:
         notes.append("batch_size varies at one optim.lr per step (optim.lr_scaling=none), so the report credits "
                      "batch_size with the change in step size too; optim.lr_scaling=linear or sqrt scales the "
                      "learning rate with the batch")
+    if "data.n_train" in plan.factors:
+        notes.append(subset_steps_note(plan))
     return notes
+
+
+def subset_steps_note(plan: Plan) -> str:
+    """At a fixed epoch count a smaller training subset also gets fewer optimiser
+    steps: `data.n_train=100,1000` compares less data *and* less training."""
+    steps = {}
+    for planned in plan.runs:
+        cfg = planned.config
+        if isinstance(cfg.data.n_train, int):  # a fraction's size is known once the data is loaded
+            steps.setdefault(cfg.data.n_train, max(1, cfg.data.n_train // cfg.batch_size) * cfg.epochs)
+    shown = ", ".join(f"{n} images: {s} steps" for n, s in sorted(steps.items()))
+    return (f"data.n_train varies at a fixed number of epochs, so smaller subsets also take fewer optimiser steps"
+            f"{f' ({shown})' if shown else ''}; the report credits data.n_train with less training too")
