@@ -21,6 +21,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warning(message: str) -> None:
+    """A one-line warning on stderr: something went wrong, but the command goes on."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def note(message: str) -> None:
     """A one-line caveat on stderr that does not stop the command."""
     err.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -27,3 +27,8 @@ def unknown_choice(kind: str, value: object, choices: Iterable[str]) -> ConfigEr
     return ConfigError(
         f"unknown {kind} '{value}';{hint} choices: {', '.join(choices)}"
     )
+
+
+class TrackerWarning(UserWarning):
+    """A tracker stopped (a server down, a full disk): the run goes on, and the
+    command shows it as a warning rather than a note."""

@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from ablate.cli.report import report
-from ablate.console import err, fail, note, out
-from ablate.errors import ConfigError
+from ablate.console import err, fail, note, out, warning
+from ablate.errors import ConfigError, TrackerWarning
 from ablate.store.provenance import VERSION
 from ablate.store.status import Status
 
@@ -259,7 +259,7 @@ app.command("report")(report)
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A run's caveats (a data note, a batch larger than the split) are notes to the user, not source locations.
-    note(str(message))
+    (warning if issubclass(category, TrackerWarning) else note)(str(message))
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from ablate.config.checks import from_mapping, require_choice
 from ablate.config.schema import DataConfig, RunConfig
 from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
+from ablate.track import require_packages
 from ablate.data.tta import TTAS
 from ablate.errors import ConfigError, did_you_mean, unknown_choice
 from ablate.layers.act import ACTS
@@ -76,7 +77,8 @@ CHOICES: dict[str, tuple[Mapping[str, Any], str]] = {
     "sched": (SCHEDULES, "sched.name"),
     "memory_format": (MEMORY_FORMATS, "memory_format"),
 }
-GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "experiment")
+GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "tracker",
+          "experiment")
 
 
 def package_conf_dir() -> Path:
@@ -332,6 +334,7 @@ def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -
     check_choices(config)
     check_buildable(config)
     check_data(config.data)
+    require_packages(config.tracker.names)  # a missing tracker package fails the command, not each run
     return config
 
 

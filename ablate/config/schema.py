@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from ablate.config.augs import aug_to_dict, parse_aug
-from ablate.config.checks import require
+from ablate.config.checks import from_mapping, require
 from ablate.errors import ConfigError
 
 
@@ -197,6 +197,47 @@ class DiagnosticsConfig:
                 ">= 0 epochs (0: before training, the middle and the end)")
 
 
+@dataclass(frozen=True)
+class TensorBoardConfig:
+    """`tracker=tensorboard`: events under each run folder's tb/ (ablate.track.tensorboard)."""
+
+    histograms: bool = True  # activations and gradients per layer at each diagnostics epoch
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    """`tracker=mlflow` (ablate.track.mlflow)."""
+
+    uri: str | None = None  # else MLFLOW_TRACKING_URI, else sqlite:///<sweep>/mlflow.db
+    experiment: str | None = None  # else the sweep's name
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Where a run is also reported live: none, one tracker or several
+    (`tracker=[tensorboard,mlflow]`), each nested under its name as `aug` is.
+    Not part of the run id: it changes where numbers go, not what they are."""
+
+    tensorboard: TensorBoardConfig | None = None
+    mlflow: MlflowConfig | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+
+def parse_tracker(value: Any) -> TrackerConfig:
+    """Hydra composes `tracker=none` (and `tracker=[]`) as None or {}; a chosen
+    tracker as `{tensorboard: {...}}`; `{mlflow: null}` is mlflow at its defaults."""
+    if value is None:
+        return TrackerConfig()
+    if isinstance(value, TrackerConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"tracker must be none, a tracker name or a list of them, got {value!r}")
+    return from_mapping(TrackerConfig, {k: {} if v is None else v for k, v in value.items()}, "tracker")
+
+
 def parse_threads(value: Any) -> int | str:
     """`auto` or a whole number of threads >= 1."""
     if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
@@ -222,6 +263,7 @@ class RunConfig:
     sched: SchedConfig = field(default_factory=SchedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig, metadata={"parse": parse_tracker})
     seed: int = 0
     epochs: int = 30
     batch_size: int = 64
@@ -246,7 +288,9 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**_plain(self), "aug": aug_to_dict(self.aug)}
+        # The chosen trackers only, as `tracker=[...]` composes them (a None section is one not chosen).
+        tracker = {name: _plain(getattr(self.tracker, name)) for name in self.tracker.names}
+        return {**_plain(self), "aug": aug_to_dict(self.aug), "tracker": tracker}
 
 
 def _plain(value: Any) -> Any:

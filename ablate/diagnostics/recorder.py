@@ -102,6 +102,10 @@ class Recorder:
         self._watched = [m for m in self._modules if isinstance(m, (self.act_type, *WEIGHTED))
                          or any(True for _ in m.parameters(recurse=False))]
         self.rows: list[dict] = []
+        # With keep_tensors, `record` also keeps each activation's and gradient's
+        # values (on the host) in `tensors`, for a tracker's histograms.
+        self.keep_tensors = False
+        self.tensors: dict[str, Tensor] = {}
         # (name, owning module, tensor) of every trainable parameter, in module order
         self._params = [(f"{self.names[m]}.{local}".lstrip("."), m, p)
                         for m in self._modules
@@ -147,6 +151,7 @@ class Recorder:
         model = self.model
         modes = [(m, m.training) for m in self._modules]
         buffers = [(b, b.clone()) for b in model.buffers()]
+        self.tensors = {}
         stats: list[tuple[str, nn.Module, str, Tensor]] = []  # (layer, module, statistic, 0-d value)
         depth_of: dict[nn.Module, int] = {}
         latest = [-1]  # index of the latest conv/linear layer run
@@ -168,6 +173,8 @@ class Recorder:
             if isinstance(module, self.act_type):
                 name = self.names[module]
                 stats.extend((name, module, s, v) for s, v in self._act_stats(out.detach().float()))
+                if self.keep_tensors:
+                    self.tensors[f"act/{name}"] = out.detach().float().flatten().cpu()
 
         handles = []
         try:
@@ -189,6 +196,9 @@ class Recorder:
                 for b, saved in buffers:
                     b.copy_(saved)
         stats += self._param_stats(grads)
+        if self.keep_tensors:
+            self.tensors.update({f"grad/{n}": g.detach().float().flatten().cpu()
+                                 for (n, _, _), g in zip(self._params, grads) if g is not None})
         values = torch.stack([v.float() for *_, v in stats]).tolist() if stats else []  # one host sync
         rows = [{"epoch": epoch, "layer": layer, "depth": depth_of.get(module, -1),
                  "statistic": statistic, "value": value}

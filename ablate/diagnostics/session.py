@@ -11,9 +11,10 @@ for every sample" means something.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
+from torch import Tensor, nn
 
 from ablate.data.device import DeviceData
 from ablate.diagnostics.alerts import warnings
@@ -34,9 +35,11 @@ def probe_size(batch_size: int, n_train: int, n_val: int) -> int:
 
 class RunDiagnostics:
     def __init__(self, cfg: DiagnosticsConfig, *, epochs: int, model: nn.Module, data: DeviceData, act: str,
-                 optimizer, seed: int, batch_size: int, path: Path, start_epoch: int = 0) -> None:
+                 optimizer, seed: int, batch_size: int, path: Path, start_epoch: int = 0,
+                 on_tensors: Callable[[int, dict[str, Tensor]], None] | None = None) -> None:
         self.when = record_epochs(cfg, epochs)
         self.path = path
+        self.on_tensors = on_tensors  # gets each recording's raw values (a tracker's histograms)
         self.recorder: Recorder | None = None
         if not self.when:
             return
@@ -44,6 +47,7 @@ class RunDiagnostics:
         probe_x = data.normalize(data.to_unit(data.to_device(data.val_x[:n])))
         probe_y = data.to_device(data.val_y[:n])
         self.recorder = Recorder(model, probe_x, probe_y, act, optimizer=optimizer, seed=seed)
+        self.recorder.keep_tensors = on_tensors is not None
         if start_epoch > 0 and path.exists():  # resumed: keep what was recorded up to the checkpoint
             self.recorder.rows = [r for r in read_csv(path) if int(r["epoch"]) <= start_epoch]
             self.recorder.write_csv(path)  # drop rows of an epoch the checkpoint doesn't hold
@@ -59,6 +63,8 @@ class RunDiagnostics:
     def _record(self, epoch: int) -> None:
         self.recorder.record(epoch)
         self.recorder.write_csv(self.path)
+        if self.on_tensors is not None:
+            self.on_tensors(epoch, self.recorder.tensors)
 
     def after_epoch(self, epoch: int, diverged: bool) -> None:
         # A diverging run stops early; record its last epoch so the picture of

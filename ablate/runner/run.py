@@ -25,6 +25,7 @@ from ablate.config.schema import RunConfig
 from ablate.data.augment import AugContext, Pipeline, build_pipeline
 from ablate.data.device import DeviceData, load_data
 from ablate.diagnostics.session import RunDiagnostics
+from ablate.errors import TrackerWarning
 from ablate.models import build_model, count_params
 from ablate.runner import checkpoint
 from ablate.runner.identity import run_id
@@ -40,6 +41,7 @@ from ablate.train.loop import EpochRecord, diverged, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
 from ablate.train.threads import cpu_threads
+from ablate.track import RunInfo, Trackers
 
 STATS_SAMPLE = 10_000  # images a streamed split's augmentation statistics are taken from
 
@@ -67,6 +69,7 @@ class Session:
     history: list[dict[str, float]] = field(default_factory=list)
     start_epoch: int = 0
     elapsed: float = 0.0
+    trackers: Trackers | None = None  # opened by train_session, closed by finish (or by an interruption)
 
     def states(self) -> dict[str, Any]:
         return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
@@ -127,8 +130,7 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device, share=spec.gpu_share)
     for note in filter(None, [data.note, _batch_note(cfg.batch_size, len(data.train_y))]):
-        rd.log(note)
-        python_warnings.warn(note, stacklevel=1)
+        _warn(rd, note)
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
     layout = apply_memory_format(model, cfg.memory_format, device)
     rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
@@ -174,18 +176,44 @@ def augmentation(s: Session) -> Pipeline | None:
     return build_pipeline(s.cfg.aug, AugContext(s.data.shape, s.data.shape.classes, stats_x))
 
 
+def _warn(rd: RunDir, message: str, category: type[Warning] = UserWarning) -> None:
+    rd.log(message)
+    python_warnings.warn(message, category, stacklevel=1)
+
+
+def open_trackers(s: Session) -> Trackers:
+    info = RunInfo(s.run_id, s.rd.path, s.cfg.to_dict(), s.rd.read_factors(), s.start_epoch)
+    return Trackers(s.cfg.tracker, info, lambda message: _warn(s.rd, message, TrackerWarning))
+
+
 def train_session(s: Session, progress: ProgressFactory | None) -> list[str]:
     """Train the remaining epochs, recording history, checkpoint and status after
-    each; returns the diagnostics' warnings."""
+    each; returns the diagnostics' warnings. A run stopped by an exception or
+    Ctrl-C ends its trackers' runs as failed or interrupted."""
+    s.trackers = open_trackers(s)
+    try:
+        return _train_tracked(s, progress)
+    except KeyboardInterrupt:
+        s.trackers.finish(Status.INTERRUPTED, {}, "Ctrl-C")
+        raise
+    except Exception as e:
+        s.trackers.finish(Status.FAILED, {}, f"{type(e).__name__}: {e}".splitlines()[0])
+        raise
+
+
+def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
     cfg, rd = s.cfg, s.rd
+    trackers = s.trackers
     diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=s.model, data=s.data, act=cfg.act.name,
                                  optimizer=s.optimizer, seed=cfg.seed, batch_size=cfg.batch_size,
-                                 path=rd.path / "diagnostics.csv", start_epoch=s.start_epoch)
+                                 path=rd.path / "diagnostics.csv", start_epoch=s.start_epoch,
+                                 on_tensors=trackers.histograms if trackers.wants_tensors else None)
 
     def on_epoch(record: EpochRecord) -> None:
         diagnostics.after_epoch(record.epoch, diverged(record))
         s.history.append(record.__dict__.copy())
         rd.write_history(s.history)
+        trackers.epoch(s.history[-1])
         checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history, **s.states())
         rd.write_status(Status.RUNNING, epoch=record.epoch)
         rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
@@ -224,6 +252,8 @@ def finish(s: Session, warnings: list[str]) -> RunResult:
     s.rd.write_summary(summary)
     s.rd.write_status(status, ended=now(), error=reason)
     s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}, test_acc there {summary.get('test_acc')}")
+    if s.trackers is not None:
+        s.trackers.finish(status, summary, reason)
     return RunResult(s.run_id, status, summary, error=reason)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 # Keys that change where or how fast a run computes, or what it records on the
 # side, never what it computes: they must not split one experiment into two ids.
 NOT_IDENTITY = {("run_id",), ("results_format",), ("device",), ("compile",), ("memory_format",), ("cpu_threads",), ("eval", "batch_size"),
-                ("diagnostics",)}
+                ("diagnostics",), ("tracker",)}
 
 
 # What a run's numbers mean, recorded in its config.yaml and status.json and

@@ -24,6 +24,7 @@ from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import FINISHED, UNFINISHED, Status
 from ablate.store.summary import finished_summary
 from ablate.store.tables import sweep_runs, write_tables
+from ablate.track import sweep_tracking
 
 GRID_KEYS = ("command", "overrides", "grid", "factors", "planned")
 
@@ -113,10 +114,11 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
                       elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
     executor = executor or LocalExecutor(workers=workers, gpus=gpus)
     try:
-        for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
-            failures += result.status == Status.FAILED
-            if display is not None:
-                display.finished(result, labels.get(result.run_id, {}))
+        with sweep_tracking([s.config.tracker for s in specs], sweep_dir):  # MLflow's parent run
+            for result in executor.map(specs, keep_going=lambda: max_failures is None or failures < max_failures):
+                failures += result.status == Status.FAILED
+                if display is not None:
+                    display.finished(result, labels.get(result.run_id, {}))
     finally:
         write_tables(sweep_dir, factors, [p.run_id for p in plan.runs])
         counts = Counter(existing_status(sweep_dir / "runs" / p.run_id) or Status.QUEUED.value for p in plan.runs)
