@@ -156,3 +156,49 @@ def test_mlflow_resume_after_kill_9_logs_no_step_twice(tmp_path):
     steps = [m.step for m in client.get_metric_history(child, "val_acc")]
     assert sorted(steps) == list(range(1, 13)), steps  # each epoch once, across the kill
     assert client.get_run(child).info.status == "FINISHED"
+
+
+# -- ablate export
+
+
+@pytest.mark.slow
+def test_export_writes_each_run_once_in_either_tracker(cli, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ablate.cli.export import TRACKER_NAMES
+
+    assert set(TRACKER_NAMES) == set(TRACKERS)
+    assert cli("sweep", "seed=0,1", *FAST, "--name", "ex", "--workers", "1").exit_code == 0
+    sweep = tmp_path / "results" / "ex"
+    for _ in range(2):
+        result = cli("export", "results/ex", "--to", "mlflow")
+        assert result.exit_code == 0, result.output
+    assert "exported 0 runs to mlflow (2 already there, 0 not finished)" in result.output
+    client = mlflow_client(sweep)
+    found = client.search_runs([client.get_experiment_by_name("ex").experiment_id])
+    children = [r for r in found if "ablate.run_id" in r.data.tags]
+    assert len(found) == 3 and len(children) == 2  # one parent, a child per run, after two exports
+    for child in children:
+        run_dir = sweep / "runs" / child.data.tags["ablate.run_id"]
+        logged = [(m.step, m.value) for m in client.get_metric_history(child.info.run_id, "test_acc")]
+        assert logged == [(int(r["epoch"]), pytest.approx(float(r["test_acc"]))) for r in history(run_dir)]
+        assert any(k.startswith("diag.act_std.") for k in child.data.metrics)  # diagnostics as scalars
+        assert child.info.status == "FINISHED"
+
+    assert cli("export", "results/ex", "--to", "tensorboard").exit_code == 0
+    again = cli("export", "results/ex", "--to", "tensorboard")
+    assert "exported 0 runs to tensorboard (2 already there" in again.output
+    for run_dir in sweep.glob("runs/*"):
+        assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+        events = EventAccumulator(str(run_dir / "tb")).Reload()
+        assert [e.step for e in events.Scalars("acc/val")] == [1, 2]
+        assert any(t.startswith("diag/grad_norm/") for t in events.Tags()["scalars"])
+
+
+def test_export_mistakes_are_one_line(cli, tmp_path):
+    for args, message in ((["results/none", "--to", "mlflow"], "is not a sweep folder"),
+                          (["results/none", "--to", "wandb"], "unknown tracker 'wandb'; choices: mlflow, tensorboard"),
+                          (["results/none", "--to", "tensorboard", "--uri", "x"], "--uri is for --to mlflow")):
+        result = cli("export", *args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len([line for line in result.output.splitlines() if line.strip()]) == 1

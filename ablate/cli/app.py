@@ -1,4 +1,4 @@
-"""The `ablate` command line: train · sweep · report · list.
+"""The `ablate` command line: train · sweep · report · list · export.
 
 Overrides are Hydra's grammar; everything else is a typer option defined once
 here. User mistakes end in one red line on stderr and exit code 2.
@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ablate.cli.export import export
 from ablate.cli.report import report
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
@@ -255,6 +256,7 @@ def list_choices(
 
 
 app.command("report")(report)
+app.command("export")(export)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -46,6 +46,8 @@ class Tracker(Protocol):
 
     def histograms(self, epoch: int, tensors: Mapping[str, Tensor]) -> None: ...
 
+    def scalars(self, epoch: int, values: Mapping[str, float]) -> None: ...  # exported diagnostics
+
     def finish(self, status: str, summary: Mapping[str, Any], reason: str | None) -> None: ...
 
 
@@ -57,6 +59,8 @@ class TrackerKind:
     # Around a whole sweep, in the sweep's process: (its section, the sweep folder)
     # → a context manager (MLflow's parent run). None: nothing at sweep level.
     sweep: Callable[[Any, Path], AbstractContextManager] | None = None
+    # Whether the tracker already holds this run (`ablate export` skips it). None: never.
+    holds: Callable[[Any, RunInfo], bool] | None = None
 
 
 TRACKERS: Registry[TrackerKind] = Registry("tracker")

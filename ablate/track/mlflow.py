@@ -33,7 +33,8 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta"
                  "test_acc_tta", "lr")
 ENDINGS = {"completed": "FINISHED", "failed": "FAILED", "diverged": "FAILED", "interrupted": "KILLED"}
 ARTIFACTS = ("summary.json", "history.csv", "log.txt")
-PARAMS_PER_CALL = 100  # MLflow's log_batch limit
+PARAMS_PER_CALL = 100  # MLflow's log_batch limits
+METRICS_PER_CALL = 1000
 
 
 def tracking_uri(uri: str | None, sweep_dir: Path) -> str:
@@ -155,7 +156,15 @@ class MlflowTracker:
         self.logged = step
 
     def histograms(self, epoch: int, tensors) -> None:
-        return None  # MLflow has no histograms; diagnostics.csv is among nothing it would show
+        return None  # MLflow has no histograms (the run's diagnostics.csv keeps the statistics)
+
+    def scalars(self, epoch: int, values: Mapping[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(tag.replace("/", "."), value, stamp, epoch) for tag, value in values.items()]
+        for i in range(0, len(metrics), METRICS_PER_CALL):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + METRICS_PER_CALL])
 
     def finish(self, status: str, summary: Mapping[str, Any], reason: str | None) -> None:
         from mlflow.entities import Metric, RunTag
@@ -174,5 +183,17 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id, status=ENDINGS.get(status, "FAILED"))
 
 
-TRACKERS.add("mlflow", TrackerKind(MlflowTracker, "mlflow", "mlflow", sweep=sweep_run),
+def holds(cfg: Any, info: RunInfo) -> bool:
+    """The experiment already has a run tagged with this run id."""
+    uri = tracking_uri(cfg.uri, info.sweep_dir)
+    client = client_for(uri)
+    found = client.get_experiment_by_name(cfg.experiment or info.sweep)
+    if found is None:
+        return False
+    tagged = client.search_runs([found.experiment_id], filter_string=f"tags.`ablate.run_id` = '{info.run_id}'",
+                                max_results=1)
+    return bool(tagged)
+
+
+TRACKERS.add("mlflow", TrackerKind(MlflowTracker, "mlflow", "mlflow", sweep=sweep_run, holds=holds),
              "MLflow: an experiment per sweep, a parent run per sweep, a nested run per ablate run")

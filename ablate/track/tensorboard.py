@@ -60,6 +60,11 @@ class TensorBoardTracker:
                 self.writer.add_histogram(tag, finite, epoch)
         self.writer.flush()
 
+    def scalars(self, epoch: int, values: Mapping[str, float]) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, epoch)
+        self.writer.flush()
+
     def finish(self, status: str, summary: Mapping[str, Any], reason: str | None) -> None:
         from torch.utils.tensorboard.summary import hparams
 
@@ -77,5 +82,10 @@ class TensorBoardTracker:
         self.writer.close()
 
 
-TRACKERS.add("tensorboard", TrackerKind(TensorBoardTracker, "tensorboard", "tensorboard"),
+def holds(cfg: Any, info: RunInfo) -> bool:
+    """The run folder already has events (tracked live, or exported before)."""
+    return any((info.run_dir / TB_DIR).glob("events.out.tfevents.*"))
+
+
+TRACKERS.add("tensorboard", TrackerKind(TensorBoardTracker, "tensorboard", "tensorboard", holds=holds),
              "TensorBoard events in each run folder's tb/: scalars, histograms, hparams")
