@@ -34,6 +34,9 @@ Metric = Annotated[str, typer.Option(
     "--metric", help=f"Rank levels by: {', '.join(METRIC_NAMES)}.")]
 Confidence = Annotated[float, typer.Option(
     "--confidence", min=0.5, max=0.999, help="Level of the Student t intervals.")]
+Interactions = Annotated[int, typer.Option(
+    "--interactions", min=1, max=6,
+    help="Interactions of up to this many factors in the importance table (1: main effects only; 3: three-way).")]
 
 
 def write_folder(report, out: Path) -> list[Path]:
@@ -62,6 +65,7 @@ def report(
     output_format: Format = "terminal",
     metric: Metric = "best_val_acc",
     confidence: Confidence = 0.95,
+    interactions: Interactions = 2,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
@@ -97,7 +101,8 @@ def report(
         if out is not None:
             check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
-        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
+        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
+                             interactions=interactions)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
     console = stdout if stdout.is_terminal else Console(width=WIDE)
