@@ -16,7 +16,7 @@ from ablate.report.load import REPETITION, Store, read_sweep_yaml
 from ablate.report.tables import varying
 
 ROMAN = {3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}
-CELLS_SHOWN = 3  # cells named in the note on unequal seed counts
+CELLS_SHOWN = 3  # cells with the fewest seeds named in the note on unequal seed counts
 
 
 def describe_design(design: dict) -> str:
@@ -56,16 +56,17 @@ def design_notes(store: Store) -> list[str]:
 
 
 def seed_notes(runs: pd.DataFrame, factors: list[str]) -> list[str]:
-    """`seeds per cell differ: 3 to 6 (norm=none act=relu: 6, ...)`, when cells did not all get as many seeds."""
+    """`seeds per cell differ: 3 to 6; 3 in norm=none act=relu`, when cells did not all get as many seeds."""
     if REPETITION not in runs or runs.empty:
         return []
     cells = varying(runs, factors)
     counts = runs.groupby(cells, sort=False)[REPETITION].nunique() if cells else pd.Series([runs[REPETITION].nunique()])
     if counts.nunique() <= 1:
         return []
-    top = counts.sort_values(ascending=False, kind="stable").head(CELLS_SHOWN)
-    shown = ", ".join(f"{_cell(cells, key)}: {n}" for key, n in top.items())
-    return [f"seeds per cell differ: {counts.min()} to {counts.max()} ({shown}{', ...' if len(counts) > CELLS_SHOWN else ''})"]
+    fewest = counts[counts == counts.min()]
+    shown = ", ".join(_cell(cells, key) for key in fewest.index[:CELLS_SHOWN])
+    more = f" and {len(fewest) - CELLS_SHOWN} more" if len(fewest) > CELLS_SHOWN else ""
+    return [f"seeds per cell differ: {counts.min()} to {counts.max()}; {counts.min()} in {shown}{more}"]
 
 
 def _cell(keys: list[str], values) -> str:
