@@ -67,6 +67,9 @@ class Separation:
 def separate(cells: np.ndarray, levels: Sequence[int], order: int) -> Separation:
     """The effects up to `order` factors that `cells` (distinct rows of level codes) can separate."""
     cells = np.unique(np.asarray(cells, dtype=int), axis=0)
+    if len(cells) == int(np.prod(levels)):  # the full factorial: every effect is estimable, no rank to compute
+        terms = [t for size in range(1, order + 1) for t in itertools.combinations(range(len(levels)), size)]
+        return Separation(kept=terms)
     blocks: dict[Term, np.ndarray] = {}
     model = [np.ones((len(cells), 1))]
     result = Separation()

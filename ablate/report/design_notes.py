@@ -38,8 +38,9 @@ def describe_seeds(rule: dict) -> str:
         return f"{head}: stopped before the last round was measured, at {rule.get('seeds_per_cell')} seeds per cell"
     if rule.get("reached"):
         return f"{head}: reached with {rule.get('seeds_per_cell')} seeds per cell"
-    return (f"{head}: not reached by --max-seeds {rule.get('max_seeds')} (widest ±{rule.get('widest')}, "
-            f"{rule.get('widest_level')})")
+    widest = rule.get("widest")
+    shown = f"±{widest:.4f}" if isinstance(widest, (int, float)) else "no interval yet"
+    return f"{head}: not reached by --max-seeds {rule.get('max_seeds')} (widest {shown}, {rule.get('widest_level')})"
 
 
 def design_notes(store: Store) -> list[str]:

@@ -168,8 +168,9 @@ def assumption_notes(done: pd.DataFrame, factors: list[str], column: str, residu
     from scipy import stats as sps
 
     notes = []
-    cells = [g[column].to_numpy(dtype=float) for _, g in done.groupby(factors) if len(g) >= 2]
-    pinned = [name for name, g in done.groupby(factors) if len(g) >= 2 and g[column].nunique() == 1]
+    names, groups = _cells(done, factors, column)
+    cells = [g for g in groups if len(g) >= 2]
+    pinned = [name for name, g in zip(names, groups) if len(g) >= 2 and np.ptp(g) == 0]
     if pinned:
         shown = ", ".join(" ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in pinned[:3])
         notes.append(f"{len(pinned)} cells have no spread over their seeds ({shown}{', ...' if len(pinned) > 3 else ''}):"
@@ -198,6 +199,17 @@ def assumption_notes(done: pd.DataFrame, factors: list[str], column: str, residu
     return notes
 
 
+def _cells(done: pd.DataFrame, factors: list[str], column: str) -> tuple[list, list[np.ndarray]]:
+    """Each cell's name and its values of `column`: one sort and split, not a Python loop
+    over a groupby (400 cells of 10,000 runs: 0.4 s → a few ms)."""
+    grouped = done.groupby(factors, sort=True)
+    codes = grouped.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    values = done[column].to_numpy(dtype=float)[order]
+    groups = np.split(values, np.flatnonzero(np.diff(codes[order])) + 1) if len(values) else []
+    return list(grouped.groups.keys()), groups
+
+
 def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
     ended = runs[runs["status"].isin([Status.COMPLETED, Status.DIVERGED])]
     parts = []
@@ -215,9 +227,13 @@ def _anova(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str,
 
     factors = list(dict.fromkeys(f for t in terms for f in t))
     data = done[[*factors, column]].rename(columns={column: "y"})
+    # Categorical columns spare patsy from sniffing every value's type (0.25 s over 10,000 runs).
+    data = data.astype({f: "category" for f in factors})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' rank warnings
-        fit = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data).fit()
+        # QR, not the default pseudo-inverse: the effects kept are estimable, so the design has full rank,
+        # and QR of 10,000 runs × 77 columns is several times faster than their SVD.
+        fit = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data).fit(method="qr")
         anova = anova_lm(fit, typ=2)
     residual = anova.loc[RESIDUAL]
     effects = anova.drop(index=RESIDUAL).dropna(subset=["F"])
