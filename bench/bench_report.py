@@ -36,6 +36,11 @@ pandas 3.0), two runs each, noisy:
                                           diagnostics 0.14 s (9,784 failed opens)
   --diagnostics 1 (9,784 files, 2.7 M rows)  terminal 2.3-3.2 s, out 5.6-8.2 s,
                                           diagnostics 1.9 s
+  --case importance (5 factors, 2026-11-30, the VM at a load average of 6 on its 2 cores):
+                                          2.65 s with importance, 1.25 s without (2.1×, +1.4 s);
+                                          the ANOVA alone 0.83-0.86 s in-process (3.6 s before
+                                          full factorials skipped the rank search, patsy got
+                                          categorical columns and the fit used QR)
 
     python bench/bench_report.py [--runs 10000] [--epochs 20] [--diagnostics 0.1] [--keep DIR]
                                  [--case all|three|importance]

@@ -112,7 +112,8 @@ def test_a_gsd_that_is_not_balanced_is_refused_with_the_nearest_that_is():
 
 
 @pytest.mark.parametrize(("levels", "k", "nearest"), [([2] * 4, 3, 2), ([2] * 4, 8, 2), ([2] * 5, 3, 2),
-                                                      ([2] * 6, 16, 8), ([3, 2], 2, None)])
+                                                      ([2] * 6, 16, 8), ([3, 2], 2, None), ([2] * 4, -2, 2),
+                                                      ([2] * 4, 1, 2), ([3, 4, 6], 100, 3)])
 def test_a_fraction_the_grid_cannot_support_names_the_nearest_that_it_can(levels, k, nearest):
     with pytest.raises(NoFraction) as e:
         fraction(levels, k)

@@ -174,8 +174,9 @@ def sweep(
 
     Example: ablate sweep norm=none,batch,group act=relu,tanh seed=0,1,2 epochs=10 --workers 2
 
-    Fewer runs: --fraction 2 runs a balanced half of the cells; --seeds-until 0.01 adds seeds
-    until every level's 95% interval of the metric is ±0.01 or narrower.
+    Fewer runs: --fraction 2 runs a balanced half of the cells.
+
+    Enough seeds: --seeds-until 0.01 adds seeds until every level's 95% interval is ±0.01 or narrower.
     """
     import shlex
     import sys

@@ -68,8 +68,9 @@ def _reason(levels: Sequence[int], reduction: int) -> str:
 def nearest(levels: Sequence[int], reduction: int) -> int | None:
     """The valid K closest to `reduction` (the smaller, which runs more cells, on a tie)."""
     largest = math.prod(levels) // (1 + sum(n - 1 for n in levels))
-    for distance in range(0, max(largest, reduction) + 1):
-        for k in (reduction - distance, reduction + distance):
+    center = min(max(reduction, 2), largest)  # a K outside [2, largest] is nearest to its end of it
+    for distance in range(0, largest + 1):
+        for k in (center - distance, center + distance):
             if 2 <= k <= largest and _try(levels, k) is not None:
                 return k
     return None

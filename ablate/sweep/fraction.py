@@ -102,7 +102,7 @@ def describe(design: Fraction, factors: list[DesignFactor]) -> dict:
                    "aliases": _regular_aliases(regular, factors)}
     else:
         separation = separate(design.cells, design.levels, ALIAS_ORDER)
-        record |= {"source": "pyDOE3 gsd (Surowiec et al. 2017, Analytical Chemistry 89:6491)",
+        record |= {"reduction": design.reduction, "source": "pyDOE3 gsd (Surowiec et al. 2017, Analytical Chemistry 89:6491)",
                    "aliases": [f"{_effect(t, factors)} ~ {', '.join(_effect(s, factors) for s in partners)}"
                                if partners else f"{_effect(t, factors)} ~ (several effects together)"
                                for t, partners in separation.dropped.items()]}
