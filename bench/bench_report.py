@@ -17,6 +17,14 @@ report` runs it:
   diagnostics  reading and averaging the diagnostics.csv files alone (part of
              terminal and out)
 
+and, in a second store of 10,000 runs over five factors (5 × 5 × 4 × 2 × 2
+= 400 cells, 25 seeds each: `--case importance`):
+
+  importance   ablate report DIR in-process, with the factor-importance ANOVA
+               (type II, main effects and two-way interactions: 64 parameters
+               over 10,000 runs, the estimable effects found first) beside the
+               same report with importance switched off, and their ratio
+
 In-process calls share imports: `terminal` pays scipy's and rich's, `out`
 matplotlib's. Measured on the shared 2-core development VM (Python 3.11,
 pandas 3.0), two runs each, noisy:
@@ -28,8 +36,14 @@ pandas 3.0), two runs each, noisy:
                                           diagnostics 0.14 s (9,784 failed opens)
   --diagnostics 1 (9,784 files, 2.7 M rows)  terminal 2.3-3.2 s, out 5.6-8.2 s,
                                           diagnostics 1.9 s
+  --case importance (5 factors, 2026-11-30, the VM at a load average of 6 on its 2 cores):
+                                          2.65 s with importance, 1.25 s without (2.1×, +1.4 s);
+                                          the ANOVA alone 0.83-0.86 s in-process (3.6 s before
+                                          full factorials skipped the rank search, patsy got
+                                          categorical columns and the fit used QR)
 
     python bench/bench_report.py [--runs 10000] [--epochs 20] [--diagnostics 0.1] [--keep DIR]
+                                 [--case all|three|importance]
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ LIMIT_S = 10.0  # the issue's bound for 10,000 runs
 GRID = {"norm": ["none", "batch", "layer", "instance", "group"],
         "act": ["relu", "tanh", "sigmoid", "gelu", "elu"],
         "init": ["default", "xavier_normal", "kaiming_normal", "orthogonal"]}
+FIVE = {**GRID, "dropout": ["inverted", "classic"], "optim": ["sgd", "adam"]}  # the importance case's factors
 
 
 ACTS = 7  # activation layers of the fake net: depths 0-6; depth 7 is the last linear layer
@@ -81,17 +96,18 @@ def diagnostics_csv(rng: np.random.Generator, act: str, epochs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(root: Path, runs: int, epochs: int, seed: int = 0, diagnostics: float = 0.1) -> Path:
-    """A sweep of `runs` runs: the GRID crossed with as many seeds as it takes."""
+def generate(root: Path, runs: int, epochs: int, seed: int = 0, diagnostics: float = 0.1,
+             grid: dict[str, list[str]] = GRID, name: str = "bench-sweep") -> Path:
+    """A sweep of `runs` runs: the grid crossed with as many seeds as it takes."""
     rng = np.random.default_rng(seed)
-    combos = pd.MultiIndex.from_product(list(GRID.values()), names=list(GRID)).to_frame(index=False)
+    combos = pd.MultiIndex.from_product(list(grid.values()), names=list(grid)).to_frame(index=False)
     seeds = -(-runs // len(combos))
     table = combos.loc[combos.index.repeat(seeds)].reset_index(drop=True).iloc[:runs]
     table["seed"] = np.tile(np.arange(seeds), len(combos))[:runs].astype(str)
     n = len(table)
     run_id = np.array([f"{i:08x}" for i in range(n)])
     # Accuracy curves: a per-run ceiling that depends on the factors, approached exponentially.
-    effect = sum(table[k].map({v: 0.02 * i for i, v in enumerate(levels)}).to_numpy() for k, levels in GRID.items())
+    effect = sum(table[k].map({v: 0.02 * i for i, v in enumerate(levels)}).to_numpy() for k, levels in grid.items())
     ceiling = np.clip(0.80 + effect / 3 + rng.normal(0, 0.01, n), 0, 0.999)
     speed = rng.uniform(0.15, 0.45, n)
     e = np.arange(1, epochs + 1)
@@ -101,11 +117,11 @@ def generate(root: Path, runs: int, epochs: int, seed: int = 0, diagnostics: flo
     elapsed = seconds.cumsum(axis=1)
     status = rng.choice(["completed", "diverged", "failed", "queued"], size=n, p=[0.96, 0.02, 0.01, 0.01])
 
-    path = root / "bench-sweep"
+    path = root / name
     path.mkdir(parents=True)
     (path / "sweep.yaml").write_text(yaml.safe_dump({
-        "name": "bench-sweep", "command": "ablate sweep ...", "overrides": ["epochs=20"],
-        "grid": {**GRID, "seed": list(range(seeds))}, "factors": [*GRID, "seed"], "planned": n,
+        "name": name, "command": "ablate sweep ...", "overrides": ["epochs=20"],
+        "grid": {**grid, "seed": list(range(seeds))}, "factors": [*grid, "seed"], "planned": n,
         "ablate_version": "0.1.0", "git_commit": "bench", "started": "2024-01-01T00:00:00"}), encoding="utf-8")
     done = np.isin(status, ["completed", "diverged"])
     metrics = {
@@ -115,7 +131,7 @@ def generate(root: Path, runs: int, epochs: int, seed: int = 0, diagnostics: flo
         "seconds_to_target": np.nan, "epochs_run": epochs, "seconds": elapsed[:, -1],
         "diverged_epoch": np.where(status == "diverged", epochs, np.nan), "params": 61706,
     }
-    runs_csv = pd.DataFrame({"run_id": run_id, "sweep": "bench-sweep", "status": status, **table})
+    runs_csv = pd.DataFrame({"run_id": run_id, "sweep": name, "status": status, **table})
     for name, values in metrics.items():
         runs_csv[name] = np.where(done, values, np.nan)
     runs_csv["device"], runs_csv["host"], runs_csv["error"] = "cpu", "bench", ""
@@ -170,6 +186,31 @@ def timed_cold(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def timed_importance(app: typer.Typer, sweep: Path, rounds: int = 2) -> tuple[float, float]:
+    """(best time with the importance ANOVA, best time with it switched off), alternating rounds."""
+    import ablate.report.build as build
+
+    real = build.importance
+    with_it, without = [], []
+    for _ in range(rounds):
+        with_it.append(timed(app, [str(sweep)]))
+        build.importance = lambda *args, **kwargs: None
+        try:
+            without.append(timed(app, [str(sweep)]))
+        finally:
+            build.importance = real
+    return min(with_it), min(without)
+
+
+def generated(root: Path, args, **kwargs) -> Path:
+    start = time.perf_counter()
+    sweep = generate(root, args.runs, args.epochs, diagnostics=args.diagnostics, **kwargs)
+    size = sum(f.stat().st_size for f in sweep.rglob("*") if f.is_file()) / 2**20
+    print(f"generated {args.runs} runs × {args.epochs} epochs over {sweep.name} ({size:.0f} MiB) in "
+          f"{time.perf_counter() - start:.1f} s")
+    return sweep
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -177,26 +218,32 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="generate here and keep it, instead of a temporary folder")
     parser.add_argument("--diagnostics", type=float, default=0.1,
                         help="share of the finished runs with a diagnostics.csv (0: none)")
+    parser.add_argument("--case", choices=("all", "three", "importance"), default="all",
+                        help="three: the 3-factor store's timings; importance: the 5-factor store's")
     args = parser.parse_args()
 
     app = typer.Typer()
     app.command("report")(report)
     app.command("noop")(lambda: None)  # keeps `report` a subcommand, as in ablate.cli
 
+    figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        start = time.perf_counter()
-        sweep = generate(root, args.runs, args.epochs, diagnostics=args.diagnostics)
-        size = sum(f.stat().st_size for f in sweep.rglob("*") if f.is_file()) / 2**20
-        print(f"generated {args.runs} runs × {args.epochs} epochs ({size:.0f} MiB) in "
-              f"{time.perf_counter() - start:.1f} s")
-        figures = {
-            "cold": timed_cold([str(sweep)]),
-            "terminal": timed(app, [str(sweep)]),
-            "by": timed(app, [str(sweep), "--by", "norm,act"]),
-            "out": timed(app, [str(sweep), "--out", str(root / "report")]),
-            "diagnostics": timed_diagnostics(sweep),
-        }
+        if args.case in ("all", "three"):
+            sweep = generated(root, args)
+            figures |= {
+                "cold": timed_cold([str(sweep)]),
+                "terminal": timed(app, [str(sweep)]),
+                "by": timed(app, [str(sweep), "--by", "norm,act"]),
+                "out": timed(app, [str(sweep), "--out", str(root / "report")]),
+                "diagnostics": timed_diagnostics(sweep),
+            }
+        if args.case in ("all", "importance"):
+            five = generated(root, args, grid=FIVE, name="bench-five")
+            with_it, without = timed_importance(app, five)
+            figures |= {"5 factors, with importance": with_it, "5 factors, without importance": without}
+            print(f"importance over 5 factors: {with_it:.2f} s with, {without:.2f} s without "
+                  f"({with_it / without:.2f}×, +{with_it - without:.2f} s)")
     for name, seconds in figures.items():
         print(f"ablate report ({name}): {seconds:.2f} s")
     worst = max(figures.values())

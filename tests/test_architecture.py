@@ -139,6 +139,15 @@ def test_the_report_reads_only_the_store():
     assert bad == set()
 
 
+def test_the_report_asks_the_design_package_only_which_effects_separate():
+    """The report needs numbers about cells, not design construction (pyDOE3 takes a second to import)."""
+    mods = modules()
+    asked = {m for name, path in mods.items() if name.startswith("ablate.report")
+             for m in imported(name, path) if m.startswith("ablate.design")}
+    assert {m if m in mods else m.rsplit(".", 1)[0] for m in asked} == {"ablate.design.effects"}
+    assert not [m for m in imported("ablate.design.effects", mods["ablate.design.effects"]) if m.startswith("pyDOE3")]
+
+
 def test_the_package_root_holds_at_most_six_modules():
     loose = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(loose) <= 6, loose

@@ -154,3 +154,94 @@ def test_too_few_runs_or_a_perfect_fit_never_break_the_report():
     imp = importance(exact, ["a", "b"], "y", "y")
     assert imp is not None and set(imp.table["effect"]) >= {"a", "b"}
     assert partial_eta2_interval(1e30, 1, 4) != (0.0, 0.0)  # no exception, whatever scipy manages
+
+
+# -- What the cells can separate: fractions, missing cells, higher-order interactions.
+
+def two_level_runs(cells: list[tuple[str, ...]], seeds: int, names=("a", "b", "c", "d")) -> pd.DataFrame:
+    """Runs of two-level factors ('-'/'+'), y = 0.8 + 0.05·a + 0.02·b + 0.03·a·b + noise, `seeds` a cell."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for cell in cells:
+        x = {n: (1 if v == "+" else -1) for n, v in zip(names, cell)}
+        for _ in range(seeds):
+            y = 0.8 + 0.05 * x["a"] + 0.02 * x["b"] + 0.03 * x["a"] * x["b"] + rng.normal(0, 0.01)
+            rows.append({**dict(zip(names, cell)), "status": "completed", "y": y})
+    return pd.DataFrame(rows)
+
+
+def test_a_half_fraction_estimates_main_effects_and_names_the_aliased_pairs():
+    import itertools
+
+    half = [c for c in itertools.product("-+", repeat=4) if c.count("-") % 2 == 0]  # I = ABCD
+    runs = two_level_runs(half, seeds=3)
+    imp = importance(runs, ["a", "b", "c", "d"], "y", "y")
+    assert set(imp.table["effect"]) == {"a", "b", "c", "d"}
+    assert set(imp.aliased) == {"a × b", "a × c", "a × d", "b × c", "b × d", "c × d"}
+    note = next(n for n in imp.notes if n.startswith("aliased"))
+    assert "a × b = c × d" in note and "a × c = b × d" in note and "a × d = b × c" in note
+    # An orthogonal two-level design: SS of a main effect = N (ȳ+ − ȳ−)² / 4.
+    table = imp.table.set_index("effect")
+    for f in "abcd":
+        diff = runs.loc[runs[f] == "+", "y"].mean() - runs.loc[runs[f] == "-", "y"].mean()
+        assert table.loc[f, "sum_sq"] == pytest.approx(len(runs) * diff ** 2 / 4)
+    assert table.loc["a", "eta2"] > 0.5  # a's effect, and c × d's aliased a × b left out, not credited to c × d
+
+
+def test_three_way_interactions_when_asked():
+    import itertools
+
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    runs = two_level_runs(list(itertools.product("-+", repeat=3)), seeds=3, names=("a", "b", "c"))
+    assert len(importance(runs, ["a", "b", "c"], "y", "y").table) == 6  # mains and pairs
+    three = importance(runs, ["a", "b", "c"], "y", "y", order=3).table.set_index("effect")
+    reference = anova_lm(ols("y ~ C(a) * C(b) * C(c)", data=runs).fit(), typ=2)
+    assert len(three) == 7
+    assert three.loc["a × b × c", "F"] == pytest.approx(reference.loc["C(a):C(b):C(c)", "F"])
+    assert three.loc["a", "F"] == pytest.approx(reference.loc["C(a)", "F"])
+
+
+def test_an_interaction_that_needs_a_cell_with_no_run_is_left_out_and_said():
+    runs = battery_runs()
+    runs = runs[~((runs["material"] == "1") & (runs["temperature"] == "15"))]  # that cell never completed
+    imp = importance(runs, ["material", "temperature"], "life", "life")
+    assert set(imp.table["effect"]) == {"material", "temperature"} and imp.aliased == ["material × temperature"]
+    note = next(n for n in imp.notes if n.startswith("aliased"))
+    assert "material × temperature (with several effects together, or it needs a missing cell)" in note
+    assert "1 of the 9 cells have no completed run" in note
+
+
+def test_the_report_says_how_the_sweep_chose_its_runs(tmp_path):
+    import yaml
+
+    runs = [Run({"norm": n, "act": a, "seed": str(s)}, ramp(0.9 + 0.01 * s))
+            for n in ("none", "batch") for a in ("relu", "tanh") for s in range(2 if n == "none" else 4)]
+    sweep = write_sweep(tmp_path, "s", runs, keys=["norm", "act", "seed"])
+    meta = yaml.safe_load((sweep / "sweep.yaml").read_text())
+    meta["design"] = {"fraction": 2, "kind": "regular", "cells": 8, "of": 16, "resolution": 4,
+                      "defining_relation": "I = ABCD", "factors": {"A": "norm", "B": "act", "C": "init", "D": "pool"}}
+    meta["seeds_until"] = {"width": 0.01, "metric": "best_val_acc", "max_seeds": 10, "seeds_per_cell": 4,
+                           "widest": 0.008, "widest_level": "norm=none", "reached": True}
+    (sweep / "sweep.yaml").write_text(yaml.safe_dump(meta))
+    notes = build_report([sweep]).notes
+    assert ("s ran 1/2 of its grid's cells (8 of 16): a resolution IV fractional factorial, "
+            "I = ABCD with A=norm, B=act, C=init, D=pool") in notes
+    assert ("s: seeds added until every level's 95% interval of best_val_acc was within ±0.01: "
+            "reached with 4 seeds per cell") in notes
+    assert "seeds per cell differ: 2 to 4; 2 in norm=none act=relu, norm=none act=tanh" in notes
+
+
+def test_report_interactions_option(cli, tmp_path):
+    import itertools
+
+    runs = [Run({"a": a, "b": b, "c": c, "seed": str(s)}, ramp(0.8 + 0.05 * (a == "x") * (b == "p") * (c == "u")
+                                                               + 0.003 * s))
+            for a, b, c in itertools.product("xy", "pq", "uv") for s in range(3)]
+    sweep = write_sweep(tmp_path, "s", runs, keys=["a", "b", "c", "seed"])
+    three = cli("report", str(sweep), "--format", "md", "--interactions", "3")
+    assert three.exit_code == 0, three.output
+    assert "| a × b × c |" in three.output
+    assert "| a × b × c |" not in cli("report", str(sweep), "--format", "md").output
+    assert cli("report", str(sweep), "--interactions", "0").exit_code == 2

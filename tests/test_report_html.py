@@ -51,8 +51,10 @@ class Page(HTMLParser):
 def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("html")
     runs = norm_act_runs()
-    for run in runs[:8]:
+    for run in runs:  # a level to escape, in every cell of it: the norm × act interaction stays estimable
         run.levels["act"] = "relu<&>" if run.levels["act"] == "relu" else run.levels["act"]
+        if run.levels["norm"] == "batch" and run.levels["act"] == "tanh":  # an interaction, for its plot
+            run.curve = [acc - 0.08 for acc in run.curve]
     sweep = write_sweep(root / "results", "norm-vs-act", runs, keys=["norm", "act", "seed"], target=None)
     write_folder(build_report([sweep], by="norm,act"), root / "report")
     # The marginal tables too, in a second page: one section per factor.

@@ -160,21 +160,33 @@ def sweep(
         "--slurm-extra", help="Extra sbatch flag, repeatable: --slurm-extra '--qos=high'.")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="Ray cluster to join ('auto'); default: start a local instance.")] = None,
+    fraction: Annotated[Optional[int], typer.Option(
+        "--fraction", help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
+    ] = None,
+    seeds_until: Annotated[Optional[float], typer.Option(
+        "--seeds-until", help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower.")
+    ] = None,
+    max_seeds: Annotated[Optional[int], typer.Option(
+        "--max-seeds", min=2, help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        "--metric", help="With --seeds-until: the metric whose intervals decide (default: the report's).")] = None,
 ) -> None:
     """Train every combination of a grid; re-run the same command to resume.
 
     Example: ablate sweep norm=none,batch,group act=relu,tanh seed=0,1,2 epochs=10 --workers 2
+
+    Fewer runs: --fraction 2 runs a balanced half of the cells.
+
+    Enough seeds: --seeds-until 0.01 adds seeds until every level's 95% interval is ±0.01 or narrower.
     """
     import shlex
     import sys
 
-    from ablate.launch.local import default_workers
-    from ablate.train.threads import cpu_threads
     from ablate.launch import LAUNCHERS
     from ablate.config.launch import load_launch_options, split_overrides, with_flags
     from ablate.config.launch import gpu_request_note
-    from ablate.sweep.plan import default_name, make_plan
     from ablate.sweep.driver import run_sweep
+    from ablate.cli.sweep_options import plan_sweep, run_seed_rounds
     from ablate.cli.sweep_view import SweepDisplay
 
     # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
@@ -182,7 +194,7 @@ def sweep(
     try:
         if name is not None:
             check_name(name)
-        plan = make_plan(overrides, config_dir, max_cells=max_cells)
+        plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
         opts = with_flags(load_launch_options(launcher, launch_overrides, config_dir),
                           slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
                           slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
@@ -190,17 +202,15 @@ def sweep(
         gpu_note = gpu_request_note(opts, {p.config.device for p in plan.runs})
     except ConfigError as e:
         raise config_fail(e, ctx, overrides) from None
-    sweep_dir = results / (name or default_name(plan.factors, overrides))
+    sweep_dir = results / (name or default)
     for line in plan_notes(plan):
         note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
 
-        print_plan(out, plan, sweep_dir)
+        print_plan(out, plan, sweep_dir, rounds)
         return
-    gpus = _visible_gpus(plan)
-    threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
-    workers = workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads)
+    workers, gpus = _workers(plan, workers, runs_per_gpu)
     try:
         executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
         executor.check_writable(sweep_dir)
@@ -211,9 +221,10 @@ def sweep(
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     display = SweepDisplay(err, launcher=opts.launcher)
     err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
+    run = partial(run_sweep, sweep_dir=sweep_dir, command=command, workers=workers, gpus=gpus,
+                  retry_failed=retry_failed, max_failures=max_failures, display=display, executor=executor)
     try:
-        counts = run_sweep(plan, sweep_dir, command=command, workers=workers, gpus=gpus, retry_failed=retry_failed,
-                           max_failures=max_failures, display=display, executor=executor)
+        counts = run(plan) if rounds is None else run_seed_rounds(err, plan, rounds, sweep_dir, run, max_failures)
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
@@ -229,6 +240,16 @@ def plan_notes(plan) -> list[str]:
     distinct = {(p.config.eval, p.config.data): p.config for p in plan.runs}  # what the advice depends on
     advice = dict.fromkeys(line for config in distinct.values() for line in advisories(config))
     return [*plan.notes, *confounds(plan), *advice]
+
+
+def _workers(plan, workers: int | None, runs_per_gpu: int) -> tuple[int, int]:
+    """(workers, GPUs): the --workers given, or one per core ÷ a run's threads, or GPUs × --runs-per-gpu."""
+    from ablate.launch.local import default_workers
+    from ablate.train.threads import cpu_threads
+
+    gpus = _visible_gpus(plan)
+    threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
+    return workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads), gpus
 
 
 def _visible_gpus(plan) -> int:

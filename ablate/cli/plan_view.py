@@ -19,7 +19,16 @@ from ablate.store.status import FINISHED
 RICH_ROWS = 500
 
 
-def print_plan(console: Console, plan: Plan, sweep_dir: Path) -> None:
+def print_plan(console: Console, plan: Plan, sweep_dir: Path, rounds=None) -> None:
+    """The plan's runs; with --seeds-until (`rounds`), its first round's, then what the rounds add."""
+    if rounds is not None:
+        _print_runs(console, rounds.cut(plan, rounds.start), sweep_dir)
+        print_rounds(console, rounds)
+    else:
+        _print_runs(console, plan, sweep_dir)
+
+
+def _print_runs(console: Console, plan: Plan, sweep_dir: Path) -> None:
     header = ["#", "run id", *plan.factors, "status"]
     rows = []
     statuses = Counter()
@@ -42,6 +51,20 @@ def print_plan(console: Console, plan: Plan, sweep_dir: Path) -> None:
         console.print(table)
     done = sum(statuses[s] for s in FINISHED)
     extra = f" ({plan.duplicates} duplicate cells merged)" if plan.duplicates else ""
+    design = plan.record.get("design")
+    if design:
+        extra += f" (fraction 1/{design['fraction']}: {design['cells']} of the grid's {design['of']} cells)"
     console.print(f"{len(plan.runs)} runs planned{extra} in {sweep_dir}; {done} already done"
                   + "".join(f", {n} {s}" for s, n in sorted(statuses.items()) if s not in FINISHED and s != "new"),
                   highlight=False, markup=False)
+
+
+def print_rounds(console: Console, rounds) -> None:
+    """What --seeds-until adds after the first round's plan."""
+    more = rounds.seeds[rounds.start:]
+    if not more:
+        text = "no more seeds to add: --max-seeds is the first round's count"
+    else:
+        text = (f"then one seed more per cell per round ({', '.join(map(str, more))}), up to {rounds.max_seeds} per "
+                f"cell, while a level's 95% interval of {rounds.metric} is wider than ±{rounds.width:g}")
+    console.print(text, highlight=False, markup=False, soft_wrap=True)

@@ -36,6 +36,9 @@ Metric = Annotated[Optional[str], typer.Option(
     show_default=False)]
 Confidence = Annotated[float, typer.Option(
     "--confidence", min=0.5, max=0.999, help="Level of the Student t intervals.")]
+Interactions = Annotated[int, typer.Option(
+    "--interactions", min=1, max=6,
+    help="Interactions of up to this many factors in the importance table (1: main effects only; 3: three-way).")]
 
 
 def write_folder(report, out: Path) -> list[Path]:
@@ -64,14 +67,14 @@ def report(
     output_format: Format = "terminal",
     metric: Metric = None,
     confidence: Confidence = 0.95,
+    interactions: Interactions = 2,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
     Per factor (every swept key that varies; seeds are repetitions): each
-    level's runs by status, mean and 95% interval of test accuracy (at the
-    epoch of best validation accuracy; the default ranking), best/final
-    validation accuracy, area under the accuracy curve, epochs and seconds to the target
-    accuracy, and the train − validation gap; levels ranked, each compared
+    level's runs by status, mean and 95% interval of test accuracy at the best
+    val epoch (the default ranking), best/final val accuracy, area under the
+    curve, epochs and seconds to target, train − val gap; levels ranked, each compared
     with the best by Welch's t-test, Holm-corrected. Where runs recorded
     diagnostics: activation std and gradient norm by layer depth, and the
     dead / saturated fraction, per level, first → last recorded epoch.
@@ -100,7 +103,8 @@ def report(
         if out is not None:
             check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
-        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence)
+        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
+                             interactions=interactions)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
     console = stdout if stdout.is_terminal else Console(width=WIDE)

@@ -16,6 +16,7 @@ from ablate.report import stats
 from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.importance import Importance, importance
+from ablate.report.design_notes import design_notes, seed_notes
 from ablate.report.load import Store, load
 from ablate.report.select import apply_where, parse_by
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
@@ -129,7 +130,7 @@ def default_metric(runs: pd.DataFrame) -> str:
 
 
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
-                 metric: str | None = None, confidence: float = stats.CONFIDENCE) -> Report:
+                 metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2) -> Report:
     """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format)."""
     store = load(paths)
     rank_by = METRICS[metric or default_metric(store.runs)]
@@ -139,7 +140,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     factors = varying(runs, store.factors)
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
-    notes = [*store.notes, *target_notes(runs)]
+    notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
     marginals = {f: level_table(applicable(runs, [f]), [f], rank_by, confidence) for f in factors}
     notes += [note for f in dict.fromkeys([*factors, *(keys or [])]) if (note := applicable_note(runs, f))]
     if not factors:
@@ -154,7 +155,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     ranked = None
     if len(factors) >= 2:
         try:
-            ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence)
+            ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence, interactions)
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,

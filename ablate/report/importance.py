@@ -13,6 +13,12 @@ gives type II sums of squares, which stay right when cells are unbalanced
               the noncentrality λ whose F distribution puts the observed F at
               the 97.5th and the 2.5th percentile, as η²p = λ / (λ + df1 + df2 + 1)
 
+Which effects: the main effects and interactions of up to `order` factors (2
+by default, `ablate report --interactions 3` for three-way ones) that the
+cells run can separate (`ablate.design.effects`): a fractional design, or a
+grid with cells that have no completed run, aliases some effects with others,
+and those are listed in a note instead of estimated.
+
 Seeds are replication, never a factor; a numeric factor's levels are
 categories here. Diverged runs are left out, as in the tables' means, so the
 analysis is conditional on not diverging, and the line says how often each
@@ -31,6 +37,7 @@ import pandas as pd
 from scipy import optimize
 from scipy.stats import ncf
 
+from ablate.design.effects import separate
 from ablate.store.status import Status
 from ablate.store.tables import NOT_APPLICABLE
 
@@ -46,6 +53,7 @@ class Importance:
     residual_share: float  # SS_residual / SS_total
     runs: int
     notes: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)  # effects asked for that the cells cannot separate: not in `table`
 
     def line(self) -> str:
         """`norm explains 71 % of the variance in best val acc (η²); act 9 %; norm × act 12 %; residual 8 %`."""
@@ -83,8 +91,9 @@ def _term(factor: str) -> str:
 
 
 def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
-               confidence: float = 0.95) -> Importance | None:
-    """The ANOVA of `column` over `factors` on the completed runs; None with fewer than two factors."""
+               confidence: float = 0.95, order: int = 2) -> Importance | None:
+    """The ANOVA of `column` over `factors` on the completed runs, with the interactions of up to
+    `order` factors the cells can separate; None with fewer than two factors or no residual."""
     notes = []
     per_level = [f for f in factors if runs[f].eq(NOT_APPLICABLE).any()]
     if per_level:
@@ -97,16 +106,54 @@ def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
     diverged = _divergence(runs, factors)
     if diverged:
         notes.append(f"diverged runs are left out, so the shares are conditional on not diverging ({diverged})")
-    levels = sum(done[f].nunique() - 1 for f in factors)
-    if len(done) <= levels + 1:  # as many parameters as runs: no residual to test an effect against
+    terms, parameters, aliased, term_notes = estimable(done, factors, order)
+    if not any(len(t) == 1 for t in terms) or len(done) <= parameters:  # no residual to test an effect against
         return None
-    table, residual, total, fit_note, residuals = _anova(done, factors, column, confidence)
-    if fit_note:
-        notes.append(fit_note)
+    notes += term_notes
+    table, residual, total, residuals = _anova(done, terms, column, confidence)
     notes += assumption_notes(done, factors, column, residuals)
     if not math.isclose(table["eta2"].sum() + residual["sum_sq"] / total, 1.0, abs_tol=0.005):
         notes.append("type II sums of squares of unbalanced cells need not add up to 100 %")
-    return Importance(column, label, table, float(residual["sum_sq"] / total), len(done), notes)
+    return Importance(column, label, table, float(residual["sum_sq"] / total), len(done), notes, aliased)
+
+
+def effect_name(term: tuple[str, ...]) -> str:
+    return " × ".join(term)
+
+
+def estimable(done: pd.DataFrame, factors: list[str], order: int) -> tuple[list[tuple[str, ...]], int, list[str],
+                                                                          list[str]]:
+    """(the effects to fit, their parameters with the mean, the names of those left out, notes saying why)."""
+    codes = np.column_stack([pd.factorize(done[f])[0] for f in factors])
+    levels = [int(done[f].nunique()) for f in factors]
+    cells = np.unique(codes, axis=0)
+    notes = []
+    if len(done) <= len(cells) and order > 1:  # no replication within cells: nothing is left to estimate the error from
+        order = 1
+        notes.append("one run per cell: interactions are not separable from the error, main effects only")
+    separation = separate(cells, levels, min(order, len(factors)))
+
+    def name(t: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(factors[i] for i in t)
+
+    terms = [name(t) for t in separation.kept]
+    parameters = 1 + sum(int(np.prod([levels[i] - 1 for i in t])) for t in separation.kept)
+    aliased = [effect_name(name(t)) for t in separation.dropped]
+    if separation.dropped:
+        chains, told = [], set()
+        for t, partners in separation.dropped.items():
+            if t in told:
+                continue
+            told.update([t, *partners])
+            chain = sorted([t, *partners], key=lambda e: (len(e), e))
+            chains.append(" = ".join(effect_name(name(e)) for e in chain) if partners
+                          else f"{effect_name(name(t))} (with several effects together, or it needs a missing cell)")
+        missing = int(np.prod(levels)) - len(cells)
+        where = f"; {missing} of the {int(np.prod(levels))} cells have no completed run (not run, or none completed)" if missing else ""
+        notes.append(f"aliased: the cells run cannot tell these effects apart: {'; '.join(chains)}{where}. "
+                     f"Left out of the table: {', '.join(aliased)}; a main effect stays, and its share includes "
+                     "what is aliased with it")
+    return terms, parameters, aliased, notes
 
 
 ALPHA = 0.05  # the assumption checks' level
@@ -121,8 +168,9 @@ def assumption_notes(done: pd.DataFrame, factors: list[str], column: str, residu
     from scipy import stats as sps
 
     notes = []
-    cells = [g[column].to_numpy(dtype=float) for _, g in done.groupby(factors) if len(g) >= 2]
-    pinned = [name for name, g in done.groupby(factors) if len(g) >= 2 and g[column].nunique() == 1]
+    names, groups = _cells(done, factors, column)
+    cells = [g for g in groups if len(g) >= 2]
+    pinned = [name for name, g in zip(names, groups) if len(g) >= 2 and np.ptp(g) == 0]
     if pinned:
         shown = ", ".join(" ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in pinned[:3])
         notes.append(f"{len(pinned)} cells have no spread over their seeds ({shown}{', ...' if len(pinned) > 3 else ''}):"
@@ -151,6 +199,17 @@ def assumption_notes(done: pd.DataFrame, factors: list[str], column: str, residu
     return notes
 
 
+def _cells(done: pd.DataFrame, factors: list[str], column: str) -> tuple[list, list[np.ndarray]]:
+    """Each cell's name and its values of `column`: one sort and split, not a Python loop
+    over a groupby (400 cells of 10,000 runs: 0.4 s → a few ms)."""
+    grouped = done.groupby(factors, sort=True)
+    codes = grouped.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    values = done[column].to_numpy(dtype=float)[order]
+    groups = np.split(values, np.flatnonzero(np.diff(codes[order])) + 1) if len(values) else []
+    return list(grouped.groups.keys()), groups
+
+
 def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
     ended = runs[runs["status"].isin([Status.COMPLETED, Status.DIVERGED])]
     parts = []
@@ -161,21 +220,20 @@ def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _anova(done: pd.DataFrame, factors: list[str], column: str,
-           confidence: float) -> tuple[pd.DataFrame, pd.Series, float, str | None, np.ndarray]:
+def _anova(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str,
+           confidence: float) -> tuple[pd.DataFrame, pd.Series, float, np.ndarray]:
     from statsmodels.formula.api import ols
     from statsmodels.stats.anova import anova_lm
 
+    factors = list(dict.fromkeys(f for t in terms for f in t))
     data = done[[*factors, column]].rename(columns={column: "y"})
-    mains = [_term(f) for f in factors]
-    pairs = [f"{_term(a)}:{_term(b)}" for i, a in enumerate(factors) for b in factors[i + 1:]]
-    note = None
-    cells = data.groupby(factors).ngroups
-    if len(data) <= cells:  # no replication within cells: nothing is left to estimate the error from
-        pairs, note = [], "one run per cell: interactions are not separable from the error, main effects only"
+    # Categorical columns spare patsy from sniffing every value's type (0.25 s over 10,000 runs).
+    data = data.astype({f: "category" for f in factors})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels' rank warnings for empty interaction cells
-        fit = ols("y ~ " + " + ".join(mains + pairs), data=data).fit()
+        warnings.simplefilter("ignore")  # statsmodels' rank warnings
+        # QR, not the default pseudo-inverse: the effects kept are estimable, so the design has full rank,
+        # and QR of 10,000 runs × 77 columns is several times faster than their SVD.
+        fit = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data).fit(method="qr")
         anova = anova_lm(fit, typ=2)
     residual = anova.loc[RESIDUAL]
     effects = anova.drop(index=RESIDUAL).dropna(subset=["F"])
@@ -192,5 +250,5 @@ def _anova(done: pd.DataFrame, factors: list[str], column: str,
     out["omega2"] = ((out["sum_sq"] - out["df"] * ms_resid) / (total + ms_resid)).clip(lower=0)
     bounds = [partial_eta2_interval(f, d, residual["df"], confidence) for f, d in zip(out["F"], out["df"])]
     out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    return (out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total, note,
+    return (out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total,
             np.asarray(fit.resid, dtype=float))

@@ -93,7 +93,7 @@ def to_json(report: Report) -> str:
         "importance": None if report.importance is None else {
             "metric": report.importance.metric, "line": report.importance.line(),
             "residual_share": report.importance.residual_share, "runs": report.importance.runs,
-            "notes": report.importance.notes,
+            "notes": report.importance.notes, "aliased": report.importance.aliased,
             "effects": [{k: _clean(v) for k, v in row.items()} for row in report.importance.table.to_dict("records")]},
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

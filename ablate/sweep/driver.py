@@ -37,18 +37,47 @@ def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> list[str]:
     # A sweep.yaml from before grids were recorded holds one grid at its top level.
     grids = previous.get("grids") or ([{k: previous.get(k) for k in GRID_KEYS}] if previous.get("command") else [])
     this = {"command": command, "overrides": list(plan.overrides), "grid": dict(plan.grid),
-            "factors": list(plan.factors), "planned": len(plan.runs)}
-    same = ("overrides", "grid")  # the same grid again (however it was typed) is recorded once, as last run
-    grids = [g for g in grids if any(g.get(k) != this[k] for k in same)] + [this]
+            "factors": list(plan.factors), "planned": len(plan.runs), **plan.record}
+    # The same grid again (however it was typed) is recorded once, as last run.
+    grids = [g for g in grids if _grid_key(g) != _grid_key(this)] + [this]
     factors = list(dict.fromkeys(f for g in grids for f in g.get("factors") or []))
     runs = sweep_runs(sweep_dir, [p.run_id for p in plan.runs])
     record = {
         "name": sweep_dir.name, "command": command, "overrides": plan.overrides, "grid": plan.grid,
-        "factors": factors, "planned": len(runs), "ablate_version": VERSION, "git_commit": git_commit(),
-        "started": previous.get("started", now()), "last_started": now(), "grids": grids,
+        "factors": factors, "planned": len(runs), **plan.record, "ablate_version": VERSION,
+        "git_commit": git_commit(), "started": previous.get("started", now()), "last_started": now(), "grids": grids,
     }
-    atomic.write_text(path, yaml.safe_dump(record, sort_keys=False))
+    _write_yaml(path, record)
     return factors
+
+
+def _grid_key(grid: dict) -> tuple:
+    """What makes two recorded grids the same: the fixed overrides and the grid; with
+    --seeds-until, whose rounds add seeds to one grid, the grid without its seeds."""
+    axes = dict(grid.get("grid") or {})
+    if grid.get("seeds_until"):
+        axes.pop("seed", None)
+    return repr(grid.get("overrides")), repr(axes), repr((grid.get("design") or {}).get("fraction"))
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:  # a list the record holds twice is written twice, not as &id001
+        return True
+
+
+def _write_yaml(path: Path, record: dict) -> None:
+    # Unicode as written: the design's effects read `norm × act`, not `norm \xD7 act`.
+    atomic.write_text(path, yaml.dump(record, Dumper=_Dumper, sort_keys=False, allow_unicode=True))
+
+
+def record_outcome(sweep_dir: Path, key: str, value: dict) -> None:
+    """Add what a sweep learnt at its end (--seeds-until's stop) to sweep.yaml and to its last grid."""
+    path = sweep_dir / "sweep.yaml"
+    record = yaml.safe_load(path.read_text()) or {}
+    record[key] = value
+    if record.get("grids"):
+        record["grids"][-1][key] = value
+    _write_yaml(path, record)
 
 
 def existing_status(run_dir: Path) -> str | None:

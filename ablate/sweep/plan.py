@@ -41,6 +41,9 @@ class Plan:
     overrides: list[str]  # the fixed (non-swept) overrides
     duplicates: int  # cells that resolved to a run already in the plan
     notes: list[str] = field(default_factory=list)  # what the plan did that the command did not say
+    per_level: dict[str, str] = field(default_factory=dict)  # an option of one level → its swept group
+    # What sweep.yaml records beside the grid: `design` (--fraction), `seeds_until` (--seeds-until).
+    record: dict = field(default_factory=dict)
 
 
 def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:
@@ -79,7 +82,8 @@ def make_plan(overrides: Sequence[str], config_dir: Path | None = None, max_cell
         runs.append(PlannedRun(rid, config, factors, tuple(cell)))
     axes = dict(grid.axes)
     notes = [applies_note(key, group, levels, axes[group]) for key, (group, levels) in grid.per_level.items()]
-    return Plan(runs, [k.lstrip("+") for k, _ in grid.axes], axes, grid.fixed, duplicates, notes)
+    per_level = {key.lstrip("+"): group.lstrip("+") for key, (group, _) in grid.per_level.items()}
+    return Plan(runs, [k.lstrip("+") for k, _ in grid.axes], axes, grid.fixed, duplicates, notes, per_level)
 
 
 def applies_note(key: str, group: str, levels: list[str], all_levels: list[str]) -> str:

@@ -1,0 +1,72 @@
+"""What `--fraction K` and `--seeds-until W` make of `ablate sweep`: its plan, and its rounds.
+
+The sweep command stays a recipe: `plan_sweep` turns the command line into a
+plan (the grid, cut to a fraction, with every seed a cell may get) and the
+folder name; `run_seed_rounds` runs it round by round, asking the report how
+wide its intervals are after each.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from ablate.cli.sweep_view import round_line, rounds_end_line
+from ablate.errors import ConfigError
+from ablate.sweep.plan import Plan, default_name, make_plan
+from ablate.sweep.rounds import MAX_SEEDS, REPETITION, SeedRounds, Width, run_rounds, seeded_plan
+
+
+def report_metric() -> str:
+    """The report's default metric (`ablate report` without --metric), from where the report keeps it."""
+    from ablate.report.build import DEFAULT_METRIC
+
+    return DEFAULT_METRIC
+
+
+def plan_sweep(overrides: Sequence[str], config_dir: Path | None, max_cells: int, fraction: int | None,
+               seeds_until: float | None, max_seeds: int | None,
+               metric: str | None) -> tuple[Plan, SeedRounds | None, str]:
+    """(the plan, its seed rounds or None, the folder name the same command always gets)."""
+    if seeds_until is None:
+        given = [flag for flag, value in (("--max-seeds", max_seeds), ("--metric", metric)) if value is not None]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with --seeds-until W; "
+                              "add it, or leave them out")
+        plan, rounds = make_plan(overrides, config_dir, max_cells=max_cells), None
+        name = default_name(plan.factors, overrides)
+    else:
+        from ablate.report.precision import check_metric
+
+        metric = check_metric(metric or report_metric())
+        plan, rounds = seeded_plan(overrides, config_dir, max_cells, seeds_until, max_seeds or MAX_SEEDS, metric)
+        name = default_name([f for f in plan.factors if f != REPETITION], overrides)
+    if fraction is not None:
+        from ablate.sweep.fraction import fractional
+
+        plan = fractional(plan, fraction)
+    return plan, rounds, name
+
+
+def run_seed_rounds(console: Console, plan: Plan, rounds: SeedRounds, sweep_dir: Path,
+                    run: Callable[[Plan], Counter], max_failures: int | None) -> Counter:
+    """Round after round until the intervals are narrow enough; the last round's count per status."""
+    from ablate.report.precision import sweep_widest
+    from ablate.store.status import Status
+    from ablate.sweep.driver import record_outcome
+
+    def widest(p: Plan) -> Width:
+        found = sweep_widest(sweep_dir, [r.run_id for r in p.runs], rounds.metric)
+        return Width(found.halfwidth, found.label)
+
+    def stop(counts: Counter) -> bool:  # --max-failures stopped launching: more seeds would only fail too
+        return max_failures is not None and counts.get(Status.FAILED, 0) >= max_failures
+
+    outcome = run_rounds(plan, rounds, run, widest, on_round=lambda n, w: round_line(console, rounds, n, w),
+                         stop=stop)
+    record_outcome(sweep_dir, "seeds_until", rounds.describe(outcome.seeds, outcome.widest))
+    rounds_end_line(console, rounds, outcome)
+    return outcome.counts
