@@ -6,9 +6,24 @@ config → sweep (plan) → launch → runner → store → report, with cli/ on
 
 from ablate.store.provenance import VERSION as __version__
 
+# The Python API (ablate.api), imported on first use so `import ablate` stays light:
+# ablate.load(path) → a Study; ablate.run_train(overrides=[...]); ablate.run_sweep(overrides=[...], workers=2).
+_API = ("load", "run_train", "run_sweep", "Study")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import ablate.api
+
+        return getattr(ablate.api, name)
+    raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+
 
 def run(spec):
     """Run one training run described by an `ablate.runner.spec.RunSpec`; see `ablate.runner.run`."""
     from ablate.runner.run import run as _run
 
     return _run(spec)
+
+
+__all__ = ["__version__", "load", "run", "run_sweep", "run_train", "Study"]

@@ -121,9 +121,9 @@ def test_hydra_and_omegaconf_stay_inside_config():
     assert leaks == set()
 
 
-@pytest.mark.parametrize("core", ["ablate.config", "ablate.sweep", "ablate.launch", "ablate.runner", "ablate.train",
-                                  "ablate.data", "ablate.models", "ablate.layers", "ablate.diagnostics",
-                                  "ablate.store"])
+@pytest.mark.parametrize("core", ["ablate.api", "ablate.track", "ablate.config", "ablate.sweep", "ablate.launch",
+                                  "ablate.runner", "ablate.train", "ablate.data", "ablate.models", "ablate.layers",
+                                  "ablate.diagnostics", "ablate.store"])
 def test_core_code_imports_no_terminal_view(core):
     """Progress reaches the runner as a callback; the CLI owns the terminal."""
     views = ("rich", "typer", "ablate.cli", "ablate.console")

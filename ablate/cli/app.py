@@ -18,6 +18,7 @@ from ablate.cli.export import export
 from ablate.cli.report import report
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
+from ablate.store.names import check_name
 from ablate.store.provenance import VERSION
 from ablate.store.status import Status
 
@@ -35,17 +36,6 @@ Overrides = Annotated[Optional[list[str]], typer.Argument(
 ConfigDir = Annotated[Optional[Path], typer.Option(
     "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
 ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
-
-
-# A folder name under --results: one path segment of safe characters, short
-# enough for every file system (255 bytes a name) once run ids go below it.
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,=+-]{0,119}")
-
-
-def check_name(name: str) -> None:
-    if not NAME.fullmatch(name) or name in (".", ".."):
-        raise ConfigError(f"--name '{name}' must be one folder name: letters, digits and _ . , = + -, "
-                          f"at most 120 characters, not starting with . or -")
 
 
 def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
@@ -89,38 +79,29 @@ def train(
 
     Example: ablate train norm=batch act=tanh init=xavier_normal epochs=20
     """
-    from ablate.config.compose import advisories, load_config
-    from ablate.runner.identity import run_id
-    from ablate.launch.base import LOCKED, execute
-    from ablate.store.atomic import check_writable_here
-    from ablate.runner.spec import RunSpec
-    from ablate.store.rundir import RunDir
+    from ablate.api.runs import execute_train, prepare_train
     from ablate.cli.result_view import print_run_result
     from ablate.cli.train_view import train_progress
-    from ablate.train.device import resolve_device
+    from ablate.launch.base import LOCKED
+    from ablate.store.rundir import RunDir
 
     try:
-        config = load_config(overrides or [], config_dir)
-        resolve_device(config.device)
-        check_name(name)
-        check_writable_here(results / name)  # before training, not after
+        setup = prepare_train(overrides or [], config_dir=config_dir, results=results, name=name)
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
-    for line in advisories(config):
+    for line in setup.notes:
         note(line)
-    run_dir = results / name / "runs" / run_id(config)
-    # Under the run's lock, as in a sweep: two commands never train one run at once.
     bar = None if quiet or not err.is_terminal else partial(train_progress, console=err)
     try:
-        result = execute(RunSpec(config, run_dir, resume=not fresh), progress=bar)
+        result = execute_train(setup, fresh=fresh, progress=bar)
     except KeyboardInterrupt:
-        done = len(RunDir(run_dir).read_history())
-        err.print(f"interrupted after epoch {done} of {config.epochs} ({run_dir}); "
+        done = len(RunDir(setup.run_dir).read_history())
+        err.print(f"interrupted after epoch {done} of {setup.config.epochs} ({setup.run_dir}); "
                   "run the same command again to resume", highlight=False, markup=False)
         raise typer.Exit(130) from None
     if result.status == LOCKED:
-        raise fail(f"run {result.run_id} is being trained by another process right now ({run_dir})", code=1)
-    print_run_result(out, result, run_dir)
+        raise fail(f"run {result.run_id} is being trained by another process right now ({setup.run_dir})", code=1)
+    print_run_result(out, result, setup.run_dir)
     if result.status == Status.FAILED:
         raise typer.Exit(1)
 
@@ -182,84 +163,39 @@ def sweep(
     import shlex
     import sys
 
-    from ablate.launch import LAUNCHERS
-    from ablate.config.launch import load_launch_options, split_overrides, with_flags
-    from ablate.config.launch import gpu_request_note
-    from ablate.sweep.driver import run_sweep
-    from ablate.cli.sweep_options import plan_sweep, run_seed_rounds
-    from ablate.cli.sweep_view import SweepDisplay
+    from ablate.api.runs import execute_sweep, prepare_sweep
+    from ablate.cli.sweep_view import SweepDisplay, round_line, rounds_end_line
 
-    # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
-    launch_overrides, overrides = split_overrides(overrides or [])
+    flags = dict(slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
+                 slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                 slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
     try:
-        if name is not None:
-            check_name(name)
-        plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
-        opts = with_flags(load_launch_options(launcher, launch_overrides, config_dir),
-                          slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
-                          slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-                          slurm_max_parallel=slurm_max_parallel, slurm_extra=slurm_extra, ray_address=ray_address)
-        gpu_note = gpu_request_note(opts, {p.config.device for p in plan.runs})
+        setup = prepare_sweep(overrides or [], config_dir=config_dir, results=results, name=name, fraction=fraction,
+                              seeds_until=seeds_until, max_seeds=max_seeds, metric=metric, max_cells=max_cells,
+                              launcher=launcher, launch_flags=flags)
     except ConfigError as e:
-        raise config_fail(e, ctx, overrides) from None
-    sweep_dir = results / (name or default)
-    for line in plan_notes(plan):
+        raise config_fail(e, ctx, overrides or []) from None
+    for line in setup.notes:
         note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
 
-        print_plan(out, plan, sweep_dir, rounds)
+        print_plan(out, setup.plan, setup.sweep_dir, setup.rounds)
         return
-    workers, gpus = _workers(plan, workers, runs_per_gpu)
-    try:
-        executor = LAUNCHERS[opts.launcher](opts, workers, gpus)
-        executor.check_writable(sweep_dir)
-    except ConfigError as e:
-        raise fail(str(e)) from None
-    if gpu_note:
-        note(gpu_note)
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    display = SweepDisplay(err, launcher=opts.launcher)
-    err.print(f"sweep [bold]{sweep_dir}[/]", highlight=False)
-    run = partial(run_sweep, sweep_dir=sweep_dir, command=command, workers=workers, gpus=gpus,
-                  retry_failed=retry_failed, max_failures=max_failures, display=display, executor=executor)
+    display = SweepDisplay(err, launcher=setup.options.launcher)
     try:
-        counts = run(plan) if rounds is None else run_seed_rounds(err, plan, rounds, sweep_dir, run, max_failures)
+        result = execute_sweep(setup, workers=workers, runs_per_gpu=runs_per_gpu, retry_failed=retry_failed,
+                               max_failures=max_failures, command=command, display=display,
+                               on_start=lambda folder: err.print(f"sweep [bold]{folder}[/]", highlight=False),
+                               on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
+    except ConfigError as e:  # the launcher cannot start, or the folder is not writable
+        raise fail(str(e)) from None
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
-    if strict and counts.get(Status.FAILED):
+    if strict and result.counts.get(Status.FAILED):
         raise typer.Exit(1)
-
-
-def plan_notes(plan) -> list[str]:
-    """What the plan did that the command did not say, confounds, and settings that buy nothing here."""
-    from ablate.config.compose import advisories
-    from ablate.sweep.plan import confounds
-
-    distinct = {(p.config.eval, p.config.data): p.config for p in plan.runs}  # what the advice depends on
-    advice = dict.fromkeys(line for config in distinct.values() for line in advisories(config))
-    return [*plan.notes, *confounds(plan), *advice]
-
-
-def _workers(plan, workers: int | None, runs_per_gpu: int) -> tuple[int, int]:
-    """(workers, GPUs): the --workers given, or one per core ÷ a run's threads, or GPUs × --runs-per-gpu."""
-    from ablate.launch.local import default_workers
-    from ablate.train.threads import cpu_threads
-
-    gpus = _visible_gpus(plan)
-    threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
-    return workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads), gpus
-
-
-def _visible_gpus(plan) -> int:
-    """CUDA devices a local sweep spreads runs over (0 when runs are on CPU)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return 0
-    devices = {p.config.device for p in plan.runs}
-    return torch.cuda.device_count() if devices <= {"auto", "cuda"} else 0
 
 
 @app.command("list")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class Plot:
     title: str
     path: Path
     group: str = "plots"  # the page's section that shows it: plots | diagnostics
+    figure: Figure | None = field(default=None, compare=False, repr=False)  # for the Python API (Study.plot)
 
 
 def _panels(n: int, height: float = PANEL[1]) -> tuple[Figure, list]:
@@ -59,7 +60,7 @@ def _save(fig: Figure, out: Path, name: str, title: str, group: str = "plots") -
     path = out / f"{name}.png"
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
-    return Plot(name, title, path, group)
+    return Plot(name, title, path, group, fig)
 
 
 def _colours(n: int) -> list:

@@ -1,9 +1,8 @@
-"""What `--fraction K` and `--seeds-until W` make of `ablate sweep`: its plan, and its rounds.
+"""What `--fraction K` and `--seeds-until W` make of a sweep: its plan, and its rounds.
 
-The sweep command stays a recipe: `plan_sweep` turns the command line into a
-plan (the grid, cut to a fraction, with every seed a cell may get) and the
-folder name; `run_seed_rounds` runs it round by round, asking the report how
-wide its intervals are after each.
+`plan_sweep` turns the overrides into a plan (the grid, cut to a fraction,
+with every seed a cell may get) and the folder name; `run_seed_rounds` runs
+it round by round, asking the report how wide its intervals are after each.
 """
 
 from __future__ import annotations
@@ -12,9 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rich.console import Console
-
-from ablate.cli.sweep_view import round_line, rounds_end_line
 from ablate.errors import ConfigError
 from ablate.sweep.plan import Plan, default_name, make_plan
 from ablate.sweep.rounds import MAX_SEEDS, REPETITION, SeedRounds, Width, run_rounds, seeded_plan
@@ -51,12 +47,16 @@ def plan_sweep(overrides: Sequence[str], config_dir: Path | None, max_cells: int
     return plan, rounds, name
 
 
-def run_seed_rounds(console: Console, plan: Plan, rounds: SeedRounds, sweep_dir: Path,
-                    run: Callable[[Plan], Counter], max_failures: int | None) -> Counter:
-    """Round after round until the intervals are narrow enough; the last round's count per status."""
+def run_seed_rounds(setup, run: Callable[[Plan], Counter], max_failures: int | None,
+                    on_round: Callable[[SeedRounds, int, Width], None],
+                    on_end: Callable[[SeedRounds, object], None]) -> Counter:
+    """Round after round until the intervals are narrow enough; the last round's count per status.
+    `on_round(rounds, seeds, widest)` after a round another follows, `on_end(rounds, outcome)` at the end."""
     from ablate.report.precision import sweep_widest
     from ablate.store.status import Status
     from ablate.sweep.driver import record_outcome
+
+    rounds, sweep_dir = setup.rounds, setup.sweep_dir
 
     def widest(p: Plan) -> Width:
         found = sweep_widest(sweep_dir, [r.run_id for r in p.runs], rounds.metric)
@@ -65,8 +65,7 @@ def run_seed_rounds(console: Console, plan: Plan, rounds: SeedRounds, sweep_dir:
     def stop(counts: Counter) -> bool:  # --max-failures stopped launching: more seeds would only fail too
         return max_failures is not None and counts.get(Status.FAILED, 0) >= max_failures
 
-    outcome = run_rounds(plan, rounds, run, widest, on_round=lambda n, w: round_line(console, rounds, n, w),
-                         stop=stop)
+    outcome = run_rounds(setup.plan, rounds, run, widest, on_round=lambda n, w: on_round(rounds, n, w), stop=stop)
     record_outcome(sweep_dir, "seeds_until", rounds.describe(outcome.seeds, outcome.widest))
-    rounds_end_line(console, rounds, outcome)
+    on_end(rounds, outcome)
     return outcome.counts

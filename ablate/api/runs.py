@@ -1,0 +1,181 @@
+"""`run_train` and `run_sweep`: what `ablate train` and `ablate sweep` do, as functions.
+
+Each comes in two steps, which the CLI calls one at a time: `prepare_*`
+composes and checks everything (any mistake is a ConfigError of one line,
+before anything runs) and says where results go; running it then trains.
+`run_train` / `run_sweep` do both. Notes the command line prints (confounds,
+settings that buy nothing) are Python warnings here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.api.grid import plan_sweep, run_seed_rounds
+from ablate.config.schema import RunConfig
+from ablate.runner.spec import ProgressFactory, RunResult
+from ablate.sweep.plan import Plan
+from ablate.sweep.rounds import SeedRounds
+
+
+# -- one run
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    config: RunConfig
+    run_dir: Path  # <results>/<name>/runs/<run-id>
+    notes: list[str] = field(default_factory=list)  # settings that buy nothing on this data or device
+
+
+def prepare_train(overrides: Sequence[str] = (), *, config_dir: Path | None = None, results: Path | str = "results",
+                  name: str = "train") -> TrainSetup:
+    """Compose and check one run's config; where its folder will be."""
+    from ablate.config.compose import advisories, load_config
+    from ablate.runner.identity import run_id
+    from ablate.store.atomic import check_writable_here
+    from ablate.store.names import check_name
+    from ablate.train.device import resolve_device
+
+    config = load_config(list(overrides), config_dir)
+    resolve_device(config.device)
+    check_name(name)
+    check_writable_here(Path(results) / name)  # before training, not after
+    return TrainSetup(config, Path(results) / name / "runs" / run_id(config), list(advisories(config)))
+
+
+def execute_train(setup: TrainSetup, *, fresh: bool = False, progress: ProgressFactory | None = None) -> RunResult:
+    """Train it in this process, under its run's lock (status `locked` when another
+    process is training it right now). `fresh`: train again even if it finished."""
+    from ablate.launch.base import execute
+    from ablate.runner.spec import RunSpec
+
+    return execute(RunSpec(setup.config, setup.run_dir, resume=not fresh), progress=progress)
+
+
+def run_train(overrides: Sequence[str] = (), *, config_dir: Path | None = None, results: Path | str = "results",
+              name: str = "train", fresh: bool = False, progress: ProgressFactory | None = None) -> RunResult:
+    """`ablate train OVERRIDE...`: one run, start to finish (or resumed); its RunResult
+    (run_id, status, summary with test_acc and the rest, error)."""
+    setup = prepare_train(overrides, config_dir=config_dir, results=results, name=name)
+    for line in setup.notes:
+        warnings.warn(line, stacklevel=2)
+    return execute_train(setup, fresh=fresh, progress=progress)
+
+
+# -- a grid
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    plan: Plan  # every run of the grid (a fraction's, the first round's seeds and the rest)
+    rounds: SeedRounds | None  # --seeds-until: the rounds to run; None for a plain grid
+    sweep_dir: Path
+    options: Any  # ablate.config.launch.LaunchOptions: where runs go
+    notes: list[str] = field(default_factory=list)  # confounds, per-level options, GPU requests
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep_dir: Path
+    counts: Counter  # runs per status
+    plan: Plan
+
+    def study(self):
+        """The sweep's results, read as `ablate.load(sweep_dir)` reads them."""
+        from ablate.api.study import load
+
+        return load(self.sweep_dir)
+
+
+def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = None, results: Path | str = "results",
+                  name: str | None = None, fraction: int | None = None, seeds_until: float | None = None,
+                  max_seeds: int | None = None, metric: str | None = None, max_cells: int = 100_000,
+                  launcher: str = "local", launch_flags: Mapping[str, Any] | None = None) -> SweepSetup:
+    """Plan and check a grid (every cell composed and validated) and where it goes."""
+    from ablate.config.launch import gpu_request_note, load_launch_options, split_overrides, with_flags
+    from ablate.store.names import check_name
+
+    # launcher.* overrides configure where runs go; they never reach the plan or the sweep's name.
+    launch_overrides, overrides = split_overrides(list(overrides))
+    if name is not None:
+        check_name(name)
+    plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
+    options = with_flags(load_launch_options(launcher, launch_overrides, config_dir), **dict(launch_flags or {}))
+    gpu_note = gpu_request_note(options, {p.config.device for p in plan.runs})
+    return SweepSetup(plan, rounds, Path(results) / (name or default), options,
+                      [*plan_notes(plan), *([gpu_note] if gpu_note else [])])
+
+
+def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu: int = 1, retry_failed: bool = False,
+                  max_failures: int | None = None, command: str = "ablate sweep", display: Any = None,
+                  on_start: Callable[[Path], None] | None = None,
+                  on_round: Callable[[SeedRounds, int, Any], None] | None = None,
+                  on_rounds_end: Callable[[SeedRounds, Any], None] | None = None) -> SweepResult:
+    """Run what is left of the plan (a rerun resumes); `display` gets each result as
+    it finishes (ablate.cli.sweep_view.SweepDisplay's interface), `on_start` the
+    sweep folder once the launcher and the folder are known to work."""
+    from functools import partial
+
+    from ablate.launch import LAUNCHERS
+    from ablate.sweep.driver import run_sweep as drive
+
+    workers, gpus = sweep_workers(setup.plan, workers, runs_per_gpu)
+    executor = LAUNCHERS[setup.options.launcher](setup.options, workers, gpus)
+    executor.check_writable(setup.sweep_dir)
+    if on_start is not None:
+        on_start(setup.sweep_dir)
+    run = partial(drive, sweep_dir=setup.sweep_dir, command=command, workers=workers, gpus=gpus,
+                  retry_failed=retry_failed, max_failures=max_failures, display=display, executor=executor)
+    if setup.rounds is None:
+        counts = run(setup.plan)
+    else:
+        counts = run_seed_rounds(setup, run, max_failures, on_round or (lambda r, n, w: None),
+                                 on_rounds_end or (lambda r, o: None))
+    return SweepResult(setup.sweep_dir, counts, setup.plan)
+
+
+def run_sweep(overrides: Sequence[str] = (), *, workers: int | None = None, runs_per_gpu: int = 1,
+              retry_failed: bool = False, max_failures: int | None = None, **prepare: Any) -> SweepResult:
+    """`ablate sweep OVERRIDE...`: every cell of the grid (resuming a previous run of it);
+    `prepare` takes prepare_sweep's options (results, name, fraction, seeds_until, launcher, ...)."""
+    setup = prepare_sweep(overrides, **prepare)
+    for line in setup.notes:
+        warnings.warn(line, stacklevel=2)
+    return execute_sweep(setup, workers=workers, runs_per_gpu=runs_per_gpu, retry_failed=retry_failed,
+                         max_failures=max_failures)
+
+
+def plan_notes(plan: Plan) -> list[str]:
+    """What the plan did that the command did not say, confounds, and settings that buy nothing here."""
+    from ablate.config.compose import advisories
+    from ablate.sweep.plan import confounds
+
+    distinct = {(p.config.eval, p.config.data): p.config for p in plan.runs}  # what the advice depends on
+    advice = dict.fromkeys(line for config in distinct.values() for line in advisories(config))
+    return [*plan.notes, *confounds(plan), *advice]
+
+
+def sweep_workers(plan: Plan, workers: int | None, runs_per_gpu: int) -> tuple[int, int]:
+    """(workers, GPUs): `workers` as given, or one per core ÷ a run's threads, or GPUs × runs_per_gpu."""
+    from ablate.launch.local import default_workers
+    from ablate.train.threads import cpu_threads
+
+    gpus = visible_gpus(plan)
+    threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
+    return workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads), gpus
+
+
+def visible_gpus(plan: Plan) -> int:
+    """CUDA devices a local sweep spreads runs over (0 when runs are on CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0
+    devices = {p.config.device for p in plan.runs}
+    return torch.cuda.device_count() if devices <= {"auto", "cuda"} else 0

@@ -1,0 +1,89 @@
+"""The Python API: ablate.load, ablate.run_train, ablate.run_sweep (what the CLI is built on)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import ablate
+from ablate.errors import ConfigError
+from helpers.report import norm_act_runs, write_sweep
+
+FAST = ["epochs=2", "device=cpu"]
+
+
+@pytest.fixture()
+def sweep(tmp_path):
+    return write_sweep(tmp_path, "norm-vs-act", norm_act_runs(), keys=["norm", "act", "seed"], run_dirs=True)
+
+
+def test_load_matches_runs_csv(sweep):
+    study = ablate.load(sweep)
+    table = pd.read_csv(sweep / "runs.csv", dtype={"run_id": str})
+    assert list(study.runs["run_id"]) == list(table["run_id"])
+    assert list(study.runs["status"]) == list(table["status"])
+    finished = study.runs["status"] == "completed"
+    assert study.runs.loc[finished, "test_acc"].tolist() == pytest.approx(table.loc[finished, "test_acc"].tolist())
+    assert study.factors == ["norm", "act"]
+    assert study.runs["seed"].dtype.kind in "iu" or str(study.runs["seed"].dtype) == "Int64"  # numbers as numbers
+    assert not pd.api.types.is_numeric_dtype(study.runs["norm"])
+
+
+def test_factor_columns_are_typed_as_numbers_only_when_every_level_is_one():
+    from ablate.api.study import typed
+
+    lr = typed(pd.Series(["0.1", "0.01", "", "0.1"]))
+    assert lr.dtype.kind == "f" and lr.isna().tolist() == [False, False, True, False] and lr[1] == 0.01
+    assert typed(pd.Series(["100", "300", "(default)"])).tolist()[:2] == [100, 300]
+    assert typed(pd.Series(["relu", "0.1"])).tolist() == ["relu", "0.1"]  # a word among numbers: all text
+    assert typed(pd.Series(["true", "false"])).tolist() == ["true", "false"]
+
+
+def test_report_gives_the_printed_tables_as_dataframes(sweep):
+    report = ablate.load(sweep).report()
+    assert report.metric == "test_acc" and set(report.tables) == {"norm", "act"}
+    norm = report.tables["norm"]
+    assert list(norm["norm"])[0] == "batch"  # ranked, best first
+    assert report.importance is not None and set(report.importance["effect"]) >= {"norm", "act"}
+    assert "test acc" in report.shown["norm"].columns
+    by = ablate.load(sweep).report(by=["norm", "act"], metric="best_val_acc")
+    assert set(by.tables) == {"norm × act"} and by.metric == "best_val_acc"
+
+
+def test_epochs_and_plots(sweep):
+    study = ablate.load(sweep)
+    epochs = study.epochs
+    assert {"sweep", "run_id", "epoch", "val_acc", "test_acc"} <= set(epochs.columns)
+    assert len(epochs) == epochs.groupby(["run_id", "epoch"]).ngroups
+    figures = study.plot("intervals")
+    assert figures and all(hasattr(f, "savefig") for f in figures)
+    with pytest.raises(ConfigError, match="unknown plot 'bars'"):
+        study.plot("bars")
+
+
+def test_load_of_a_wrong_path_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="no such folder"):
+        ablate.load(tmp_path / "nope")
+
+
+def test_importing_ablate_stays_light():
+    code = "import sys, ablate; print(sorted(m for m in ('pandas', 'torch', 'ablate.api') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_run_train_and_run_sweep_return_results_the_study_reads(tmp_path):
+    result = ablate.run_train(FAST, results=tmp_path)
+    assert result.status == "completed" and 0 <= result.summary["test_acc"] <= 1
+    assert (tmp_path / "train" / "runs" / result.run_id / "summary.json").exists()
+    done = ablate.run_sweep(["norm=none,batch", *FAST], results=tmp_path, name="api", workers=1)
+    assert done.counts["completed"] == 2 and done.sweep_dir == tmp_path / "api"
+    study = done.study()
+    assert len(study.runs) == 2 and study.factors == ["norm"]
+    assert study.diagnostics["run_id"].nunique() == 2  # diagnostics are on by default
+    with pytest.raises(ConfigError, match="unknown norm 'grop'"):
+        ablate.run_sweep(["norm=grop", *FAST], results=tmp_path)
