@@ -28,7 +28,10 @@ def run_seconds(root: Path, override: str, epochs: int, i: int) -> float:
     from ablate.runner.run import run
     from ablate.runner.spec import RunSpec
 
-    config = load_config([override, f"epochs={epochs}", "device=cpu"])
+    # One MLflow store for every run, as a sweep's runs share theirs: creating it
+    # is the one-time cost measured apart (store_seconds), not a run's.
+    shared = [f"tracker.mlflow.uri=sqlite:///{root / 'mlflow.db'}"] if "mlflow" in override else []
+    config = load_config([override, *shared, f"epochs={epochs}", "device=cpu"])
     start = time.perf_counter()
     result = run(RunSpec(config, root / f"{override}-{epochs}-{i}" / "runs" / "r", resume=False))
     elapsed = time.perf_counter() - start
