@@ -182,7 +182,7 @@ def _warn(rd: RunDir, message: str, category: type[Warning] = UserWarning) -> No
 
 
 def open_trackers(s: Session) -> Trackers:
-    info = RunInfo(s.run_id, s.rd.path, s.cfg.to_dict(), s.rd.read_factors(), s.start_epoch)
+    info = RunInfo(s.run_id, s.rd.path, s.cfg.to_dict(), s.rd.read_factors(), s.start_epoch, list(s.history))
     return Trackers(s.cfg.tracker, info, lambda message: _warn(s.rd, message, TrackerWarning))
 
 

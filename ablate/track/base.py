@@ -31,6 +31,7 @@ class RunInfo:
     config: Mapping[str, Any]  # the resolved config, plain (config.yaml's)
     factors: Mapping[str, str] = field(default_factory=dict)  # the run's level of each swept key
     start_epoch: int = 0  # epochs already done (and tracked) before this process: a resume
+    history: Sequence[Mapping[str, Any]] = ()  # those epochs' records, for a tracker that lost some of them
 
     @property
     def sweep_dir(self) -> Path:

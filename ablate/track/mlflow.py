@@ -123,23 +123,32 @@ class MlflowTracker:
             self.client.update_run(self.run_id, status="RUNNING")
             history = self.client.get_metric_history(self.run_id, "val_acc")
             self.logged = max((m.step for m in history), default=0)
-            return
+        else:
+            self.run_id = self._create(cfg, info, parent, uri)
+        # A kill can land after an epoch's checkpoint but before MLflow's queue
+        # wrote that epoch: the resumed run never trains it again, so log the
+        # checkpointed epochs MLflow lacks from the run's own history.
+        for row in info.history:
+            self.epoch(row)
+
+    def _create(self, cfg: Any, info: RunInfo, parent: Mapping[str, Any], uri: str) -> str:
         exp = parent.get("experiment_id") if parent.get("uri") == uri else None
         exp = exp or experiment_id(self.client, cfg.experiment or info.sweep, info.sweep_dir, uri)
         tags = {"ablate.run_id": info.run_id, "ablate.status": "running",
                 **{f"ablate.factor.{k}": str(v) for k, v in info.factors.items()}}
         if parent.get("uri") == uri and parent.get("parent_run_id"):
             tags["mlflow.parentRunId"] = parent["parent_run_id"]
-        self.run_id = self.client.create_run(exp, run_name=info.run_id, tags=tags).info.run_id
-        self._log_params(flatten(info.config))
-        atomic.write_json(info.run_dir / STATE_FILE, {"uri": uri, "run_id": self.run_id})
+        run_id = self.client.create_run(exp, run_name=info.run_id, tags=tags).info.run_id
+        self._log_params(run_id, flatten(info.config))
+        atomic.write_json(info.run_dir / STATE_FILE, {"uri": uri, "run_id": run_id})
+        return run_id
 
-    def _log_params(self, params: Mapping[str, Any]) -> None:
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
         items = [Param(k, str(v)) for k, v in params.items() if k not in ("run_id",)]
         for i in range(0, len(items), PARAMS_PER_CALL):
-            self.client.log_batch(self.run_id, params=items[i:i + PARAMS_PER_CALL])
+            self.client.log_batch(run_id, params=items[i:i + PARAMS_PER_CALL])
 
     def epoch(self, record: Mapping[str, Any]) -> None:
         from mlflow.entities import Metric
