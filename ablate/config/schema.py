@@ -76,9 +76,14 @@ class ModelConfig:
     pool: str = "max"
     depth: int = 2
     width: int = 6
+    # resnet only: false drops every shortcut, leaving the same layers as a plain
+    # stack (He et al. 2016's "plain" baselines, Fig. 4 left).
+    residual: bool = True
 
     def __post_init__(self) -> None:
         require(1 <= self.depth <= 200, "model.depth", self.depth, "between 1 and 200")
+        require(self.residual or self.name == "resnet", "model.residual", self.residual,
+                "true except for model=resnet (the only model with shortcuts)")
         require(1 <= self.width <= 4096, "model.width", self.width, "between 1 and 4096")
         if self.name == "resnet":
             require((self.depth - 2) % 6 == 0 and self.depth >= 8, "model.depth", self.depth,

@@ -45,6 +45,11 @@ def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
         # before lr scaling existed keep the ids they always had.
         optim.pop("lr_scaling", None)
         optim.pop("reference_batch_size", None)
+    model = tree["model"] = dict(tree.get("model") or {})
+    if model.get("residual", True) is True:
+        # Residual is the only way every model but resnet is built, and was the
+        # only way resnet was before model.residual: those runs keep their ids.
+        model.pop("residual", None)
     return tree
 
 
