@@ -55,6 +55,10 @@ class DataConfig:
     classes: int = 10  # synthetic only
     n_val: int = 512  # synthetic only: the val set's size, and the test set's
     noise: float = 0.6  # synthetic only: noise std relative to the class pattern's
+    # synthetic only: mirror each image left-right with probability 1/2, so every
+    # class looks the same mirrored, as photographed objects do; flips are then
+    # label-preserving (aug=[flip], eval.tta=flip), as they are not for digits.
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.val_fraction is not None:
@@ -68,6 +72,8 @@ class DataConfig:
         require(self.classes >= 2, "data.classes", self.classes, ">= 2")
         require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
         require(self.noise >= 0, "data.noise", self.noise, ">= 0")
+        require(not self.mirror or self.name == "synthetic", "data.mirror", self.mirror,
+                "false except for data=synthetic")
 
 
 @dataclass(frozen=True)
