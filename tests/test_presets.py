@@ -90,3 +90,14 @@ def test_every_preset_runs_one_epoch_of_one_seed(cli, tmp_path):
         assert result.exit_code == 0, f"{name}: {result.output}"
         runs = pd.read_csv(tmp_path / name / "runs.csv")
         assert set(runs["status"]) <= {"completed", "diverged"}, f"{name}: {runs['status'].value_counts()}"
+
+
+def test_list_experiment_shows_every_claim_and_verdict(cli):
+    result = cli("list", "experiment")
+    assert result.exit_code == 0
+    flat = " ".join(result.output.split())  # rich wraps long claims
+    for name in PRESETS:
+        header = preset_header(PRESET_DIR / f"{name}.yaml")
+        assert name in flat
+        assert " ".join(header["claim"].split()[:6]) in flat, name
+    assert flat.count("[verdict:") == len(PRESETS)
