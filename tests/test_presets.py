@@ -53,10 +53,10 @@ def test_preset_dry_run_exits_0(cli, name):
 
 def _documented() -> dict[str, str]:
     """preset → verdict, from docs/studies.md's `ablate sweep experiment=NAME` commands and
-    the `**Verdict: ...**` line that follows in the same section."""
+    the `**Verdict: ...**` line that follows in the same section (## or ###)."""
     found: dict[str, str] = {}
-    for section in re.split(r"\n## ", STUDIES.read_text(encoding="utf-8")):
-        names = re.findall(r"ablate sweep experiment=(\w+)", section)
+    for section in re.split(r"\n###? ", STUDIES.read_text(encoding="utf-8")):
+        names = re.findall(r"ablate sweep experiment=([a-z0-9_]+)", section)
         verdict = re.search(r"\*\*Verdict: ([^*]+?)\.?\*\*", section)
         for name in names:
             found[name] = verdict.group(1).strip() if verdict else ""
