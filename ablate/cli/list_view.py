@@ -18,8 +18,29 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
     return CHOICES
 
 
+# A study preset's header names its claim and the measured verdict, one line each
+# (`# claim: ...`, `# verdict: ...`); docs/studies.md has the numbers behind it.
+HEADER_FIELDS = ("claim", "verdict")
+VERDICTS = ("reproduced", "not reproduced at this scale", "reversed", "pending")
+
+
+def preset_header(path: Path) -> dict[str, str]:
+    """`# key: value` lines of the file's leading comment block, for HEADER_FIELDS."""
+    found: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line.lstrip("#").strip().partition(":")
+        if sep and key in HEADER_FIELDS:
+            found[key] = value.strip()
+    return found
+
+
 def _preset_help(path: Path) -> str:
-    """The first sentence of the file's leading comment block."""
+    """A preset's claim and verdict, or else the first sentence of its leading comment block."""
+    header = preset_header(path)
+    if "claim" in header:
+        return f"{header['claim']} [verdict: {header.get('verdict', 'pending')}]"
     lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):

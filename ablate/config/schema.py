@@ -55,6 +55,10 @@ class DataConfig:
     classes: int = 10  # synthetic only
     n_val: int = 512  # synthetic only: the val set's size, and the test set's
     noise: float = 0.6  # synthetic only: noise std relative to the class pattern's
+    # synthetic only: mirror each image left-right with probability 1/2, so every
+    # class looks the same mirrored, as photographed objects do; flips are then
+    # label-preserving (aug=[flip], eval.tta=flip), as they are not for digits.
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.val_fraction is not None:
@@ -68,6 +72,8 @@ class DataConfig:
         require(self.classes >= 2, "data.classes", self.classes, ">= 2")
         require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
         require(self.noise >= 0, "data.noise", self.noise, ">= 0")
+        require(not self.mirror or self.name == "synthetic", "data.mirror", self.mirror,
+                "false except for data=synthetic")
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,14 @@ class ModelConfig:
     pool: str = "max"
     depth: int = 2
     width: int = 6
+    # resnet only: false drops every shortcut, leaving the same layers as a plain
+    # stack (He et al. 2016's "plain" baselines, Fig. 4 left).
+    residual: bool = True
 
     def __post_init__(self) -> None:
         require(1 <= self.depth <= 200, "model.depth", self.depth, "between 1 and 200")
+        require(self.residual or self.name == "resnet", "model.residual", self.residual,
+                "true except for model=resnet (the only model with shortcuts)")
         require(1 <= self.width <= 4096, "model.width", self.width, "between 1 and 4096")
         if self.name == "resnet":
             require((self.depth - 2) % 6 == 0 and self.depth >= 8, "model.depth", self.depth,

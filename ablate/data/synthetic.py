@@ -3,6 +3,7 @@
 Each class is a fixed smooth random pattern (4×4 Gaussian noise upsampled
 bilinearly); a sample is its class pattern plus independent pixel noise.
 `data.noise` sets how hard it is: at 0 it is trivially separable, at ~2 hard.
+`data.mirror` shows each image mirrored half the time: flip-invariant classes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def load_synthetic(cfg: DataConfig) -> Splits:
         g = torch.Generator().manual_seed(cfg.split_seed * 1_000_003 + stream)
         y = torch.randint(shape.classes, (n,), generator=g)
         x = patterns[y] + cfg.noise * torch.randn(n, shape.channels, shape.size, shape.size, generator=g)
+        if cfg.mirror:  # drawn after the noise, so mirror=false images are the same as before
+            flip = torch.rand(n, generator=g) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         # ±4 std maps onto 0..255, as a camera would clip.
         return (x * 32.0 + 128.0).round().clamp(0, 255).to(torch.uint8), y
 

@@ -36,6 +36,13 @@ def norm_options(norm: NormConfig) -> dict[str, Any]:
     return {k: getattr(norm, k) for k in params if k != "channels"}
 
 
+def model_options(model: ModelConfig) -> dict[str, Any]:
+    """The fields the chosen model's constructor takes (read off its signature):
+    depth and width for all, residual for resnet only."""
+    params = inspect.signature(MODELS[model.name]).parameters
+    return {k: getattr(model, k) for k in params if k not in ("shape", "kit")}
+
+
 def make_kit(norm: NormConfig, act: ActConfig, dropout: DropoutConfig, pool: str) -> LayerKit:
     activation = ACTS[act.name]
     return LayerKit(
@@ -58,7 +65,7 @@ def build_model(
     shape: InputShape,
 ) -> nn.Module:
     kit = make_kit(norm, act, dropout, model.pool)
-    net = MODELS[model.name](shape, kit, depth=model.depth, width=model.width)
+    net = MODELS[model.name](shape, kit, **model_options(model))
     apply_init(net, init.name, ACTS[act.name].gain(act.slope), std=init.std, a=init.a)
     return net
 

@@ -30,6 +30,11 @@ def results_format(record: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
+# Keys added after runs were recorded, with the value every earlier run had:
+# at that value they are left out of the identity, so those runs keep their ids.
+ADDED_LATER = {("model", "residual"): True, ("data", "mirror"): False}
+
+
 def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
     """`config` without what does not make the run; `config` itself is left as it was."""
     tree = dict(config)
@@ -45,6 +50,10 @@ def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
         # before lr scaling existed keep the ids they always had.
         optim.pop("lr_scaling", None)
         optim.pop("reference_batch_size", None)
+    for (group, key), default in ADDED_LATER.items():
+        node = tree[group] = dict(tree.get(group) or {})
+        if node.get(key, default) == default:
+            node.pop(key, None)
     return tree
 
 

@@ -1,0 +1,103 @@
+"""The study presets (conf/experiment/) and their write-up (docs/studies.md).
+
+Each preset states a textbook claim, its source and a measured verdict; the
+document has a section per preset with the numbers. These tests keep the two in
+step and check that every preset is a valid, replicated grid that runs.
+"""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ablate.cli.list_view import VERDICTS, preset_header
+from ablate.sweep.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET_DIR = ROOT / "conf" / "experiment"
+STUDIES = ROOT / "docs" / "studies.md"
+PRESETS = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _header_runs(name: str) -> int:
+    """The run count the header promises: `... = N runs`."""
+    match = re.search(r"= (\d+) runs", (PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert match, f"{name}.yaml: no '= N runs' line in its header"
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_header_names_claim_source_and_verdict(name):
+    text = (PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    header = preset_header(PRESET_DIR / f"{name}.yaml")
+    assert header.get("claim"), f"{name}.yaml: no '# claim:' line"
+    assert header.get("verdict") in VERDICTS, f"{name}.yaml: verdict {header.get('verdict')!r} not in {VERDICTS}"
+    assert "# source:" in text and ("# Why this grid:" in text or "# Why:" in text)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_plans_the_runs_its_header_says_with_three_seeds_per_cell(name):
+    plan = make_plan([f"experiment={name}"])
+    assert len(plan.runs) == _header_runs(name)
+    assert "seed" in plan.factors
+    cells = Counter(tuple(v for k, v in run.factors.items() if k != "seed") for run in plan.runs)
+    assert min(cells.values()) >= 3, f"{name}: a cell with fewer than 3 seeds: {cells.most_common()[-1]}"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_dry_run_exits_0(cli, name):
+    result = cli("sweep", f"experiment={name}", "--dry-run")
+    assert result.exit_code == 0, result.output
+
+
+def _documented() -> dict[str, str]:
+    """preset → verdict, from docs/studies.md's `ablate sweep experiment=NAME` commands and
+    the `**Verdict: ...**` line that follows in the same section (## or ###)."""
+    found: dict[str, str] = {}
+    for section in re.split(r"\n###? ", STUDIES.read_text(encoding="utf-8")):
+        names = re.findall(r"ablate sweep experiment=([a-z0-9_]+)", section)
+        verdict = re.search(r"\*\*Verdict: ([^*]+?)\.?\*\*", section)
+        for name in names:
+            found[name] = verdict.group(1).strip() if verdict else ""
+    return found
+
+
+def test_every_preset_is_written_up_and_every_write_up_has_a_preset():
+    documented = _documented()
+    assert sorted(documented) == PRESETS
+
+
+def test_the_document_and_the_preset_give_the_same_verdict():
+    documented = _documented()
+    for name in PRESETS:
+        assert documented[name] == preset_header(PRESET_DIR / f"{name}.yaml")["verdict"], name
+
+
+@pytest.mark.slow
+def test_every_preset_runs_one_epoch_of_one_seed(cli, tmp_path):
+    """Each preset end to end, cut to 1 epoch, seed 0 and small data, so the
+    whole set takes a minute or two: every run finishes (completed or diverged)."""
+    import pandas as pd
+
+    for name in PRESETS:
+        # A digits subset of 200 images; synthetic presets set their own size.
+        on_digits = make_plan([f"experiment={name}"]).runs[0].config.data.name == "digits"
+        small = ["data.n_train=200"] if on_digits else []
+        args = ["sweep", f"experiment={name}", "epochs=1", "seed=0", "diagnostics=off", "--workers", "1",
+                "--results", str(tmp_path), "--name", name]
+        result = cli(*args, *small)
+        assert result.exit_code == 0, f"{name}: {result.output}"
+        runs = pd.read_csv(tmp_path / name / "runs.csv")
+        assert set(runs["status"]) <= {"completed", "diverged"}, f"{name}: {runs['status'].value_counts()}"
+
+
+def test_list_experiment_shows_every_claim_and_verdict(cli):
+    result = cli("list", "experiment")
+    assert result.exit_code == 0
+    flat = " ".join(result.output.split())  # rich wraps long claims
+    for name in PRESETS:
+        header = preset_header(PRESET_DIR / f"{name}.yaml")
+        assert name in flat
+        assert " ".join(header["claim"].split()[:6]) in flat, name
+    assert flat.count("[verdict:") == len(PRESETS)
