@@ -101,3 +101,15 @@ def test_list_experiment_shows_every_claim_and_verdict(cli):
         assert name in flat
         assert " ".join(header["claim"].split()[:6]) in flat, name
     assert flat.count("[verdict:") == len(PRESETS)
+
+
+def test_a_presets_one_value_entry_is_a_fixed_setting_not_an_axis(tmp_path):
+    from ablate.sweep.plan import make_plan
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "one.yaml").write_text(
+        "# @package _global_\nepochs: 1\nhydra:\n  sweeper:\n    params:\n      norm: none,batch\n"
+        "      aug: '[crop]'\n      aug.crop.padding: 1\n")
+    plan = make_plan(["experiment=one"], tmp_path)
+    assert plan.factors == ["norm"] and len(plan.runs) == 2
+    assert all(p.config.aug[0].padding == 1 for p in plan.runs)

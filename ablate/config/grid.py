@@ -118,6 +118,8 @@ def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
     cli_keys = {o.get_key_element().lstrip("+~") for o in parsed}
     preset = _preset_params(fixed, config_dir)
-    swept += [f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys]
+    # A preset's one-value entry (`aug.crop.padding: 1`) is a fixed setting, not an axis.
+    for o in parse_overrides([f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys]):
+        (swept if o.is_sweep_override() else fixed).append(o.input_line)
     axes = _expand(swept) if swept else []
     return Grid(fixed, axes, _per_level(fixed, axes, config_dir))
