@@ -198,3 +198,12 @@ def test_a_subset_too_large_for_digits_fails_the_command_before_any_run(cli, tmp
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "data.n_train=5000 is out of range: the training split holds 1079" in lines[0]
     assert not (tmp_path / "results" / "big" / "runs").exists()
+
+
+def test_test_acc_with_tta_is_read_at_the_best_val_with_tta_epoch():
+    rows = history(val=[0.5, 0.9, 0.8], test=[0.6, 0.85, 0.95])
+    for row, (v, t) in zip(rows, [(0.55, 0.5), (0.7, 0.65), (0.92, 0.9)]):
+        row["val_acc_tta"], row["test_acc_tta"] = v, t
+    s = summarize(rows, None)
+    assert s["best_val_acc_tta"] == 0.92 and s["test_acc_tta"] == 0.9
+    assert summarize(history(val=[0.5], test=[0.6]), None)["test_acc_tta"] is None

@@ -28,14 +28,17 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
     last = history[-1]
     hit = next((h for h in history if target_acc is not None and h["val_acc"] >= target_acc), None)
     accs = [h["val_acc"] if math.isfinite(h["val_acc"]) else 0.0 for h in history]
-    tta = [h["val_acc_tta"] for h in history if h.get("val_acc_tta") is not None]
+    tta = [h for h in history if h.get("val_acc_tta") is not None and math.isfinite(h["val_acc_tta"])]
+    best_tta = max(tta, key=lambda h: h["val_acc_tta"]) if tta else None
     return {
         "best_val_acc": best["val_acc"] if best else None,
         "best_epoch": int(best["epoch"]) if best else None,
         "test_acc": best.get("test_acc") if best else None,
         "final_val_acc": last["val_acc"],
         "final_test_acc": last.get("test_acc"),
-        "best_val_acc_tta": max(tta) if tta else None,
+        "best_val_acc_tta": best_tta["val_acc_tta"] if best_tta else None,
+        # With test-time augmentation, chosen the same way: test at the best val-with-TTA epoch.
+        "test_acc_tta": best_tta.get("test_acc_tta") if best_tta else None,
         "final_val_acc_tta": last.get("val_acc_tta"),
         "final_val_loss": last["val_loss"],
         "final_train_acc": last["train_acc"],

@@ -23,7 +23,7 @@ from ablate.store.status import FINISHED, Status
 from ablate.store.summary import finished_summary
 
 METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
-           "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
+           "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
            "diverged_epoch", "params")
 TAIL = ("device", "host", "error", "results_format")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
