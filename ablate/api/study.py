@@ -35,11 +35,11 @@ def typed(column: pd.Series) -> pd.Series:
     """Numbers as numbers when every level given is one ('' and '(default)' become NaN)."""
     values = column.replace({"": None, "(default)": None})
     converted = pd.to_numeric(values, errors="coerce")
-    if converted.notna().sum() == values.notna().sum() and values.notna().any():
-        whole = converted.dropna()
-        return converted.astype("Int64") if (whole == whole.round()).all() and "." not in "".join(
-            values.dropna().astype(str)) else converted
-    return column
+    if not values.notna().any() or converted.notna().sum() != values.notna().sum():
+        return column  # a word among the levels (or none at all): text, as typed
+    written = values.dropna().astype(str)
+    integers = not written.str.contains(r"[.eE]").any()  # `100` stays an int, `0.1` and `1e-3` are floats
+    return converted.astype("Int64") if integers else converted
 
 
 @dataclass

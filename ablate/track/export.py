@@ -45,9 +45,9 @@ def export_run(name: str, section: Any, rd: RunDir) -> bool | None:
     None when the run has nothing to export yet."""
     from ablate.diagnostics.table import read_csv
 
-    status = rd.read_status().get("status")
-    history = rd.read_history()
-    if status not in ENDED and status != Status.INTERRUPTED or not history:
+    record = rd.read_status()
+    status, history = record.get("status"), rd.read_history()
+    if not history or (status not in ENDED and status != Status.INTERRUPTED):
         return None
     info = RunInfo(rd.run_id, rd.path, rd.read_config(), rd.read_factors())
     kind = TRACKERS[name]
@@ -60,7 +60,7 @@ def export_run(name: str, section: Any, rd: RunDir) -> bool | None:
     for epoch, values in sorted(diagnostic_scalars(read_csv(path) if path.exists() else []).items()):
         tracker.scalars(epoch, values)
     summary = finished_summary(rd) if status in ENDED else {}
-    tracker.finish(status, summary, rd.read_status().get("error"))
+    tracker.finish(status, summary, record.get("error"))
     return True
 
 
