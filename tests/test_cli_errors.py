@@ -88,7 +88,10 @@ def test_list_prints_every_choice_of_every_group(cli):
         assert group in result.output
         for name in registry:
             assert name in result.output, f"{group}: {name} missing from `ablate list`"
-    for name in ("diagnostics", "launcher", "experiment", "bn_lr", "slurm", "ray", "off"):
+    for name in ("diagnostics", "launcher", "experiment", "bn_lr", "slurm", "ray", "off", "tracker", "tensorboard",
+                 "mlflow"):
         assert name in result.output
+    tracker = cli("list", "tracker")
+    assert tracker.exit_code == 0 and "none (default)" in tracker.output and "mlflow" in tracker.output
     one = cli("list", "norm")
     assert "group" in one.output and "relu" not in one.output and "(default)" in one.output

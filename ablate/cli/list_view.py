@@ -96,6 +96,7 @@ def print_choices(console: Console, group: str | None, config_dir: Path | None) 
 # Groups that are folders of YAML files with no code registry: group → (default, text when empty).
 FILE_GROUPS = {
     "diagnostics": ("on", ""),
+    "tracker": ("none", ""),  # several at once: 'tracker=[tensorboard,mlflow]'
     "experiment": (None, "presets live in conf/experiment/NAME.yaml"),
     "launcher": ("local", ""),  # `ablate sweep --launcher NAME`; never part of a run's config
 }
