@@ -32,8 +32,12 @@ class StudyReport:
 
 
 def typed(column: pd.Series) -> pd.Series:
-    """Numbers as numbers when every level given is one ('' and '(default)' become NaN)."""
-    values = column.replace({"": None, "(default)": None})
+    """Numbers as numbers when every level given is one (a level that does not apply,
+    or another sweep's default, becomes NaN)."""
+    from ablate.report.load import UNSET
+    from ablate.store.tables import NOT_APPLICABLE
+
+    values = column.replace({NOT_APPLICABLE: None, UNSET: None})
     converted = pd.to_numeric(values, errors="coerce")
     if not values.notna().any() or converted.notna().sum() != values.notna().sum():
         return column  # a word among the levels (or none at all): text, as typed

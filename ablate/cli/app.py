@@ -6,7 +6,6 @@ here. User mistakes end in one red line on stderr and exit code 2.
 
 from __future__ import annotations
 
-import re
 import warnings
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,6 @@ from ablate.cli.export import export
 from ablate.cli.report import report
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
-from ablate.store.names import check_name
 from ablate.store.provenance import VERSION
 from ablate.store.status import Status
 

@@ -124,7 +124,8 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# history.csv columns sent per epoch, and the names trackers show them under.
+# history.csv columns sent per epoch (MLflow keeps the column names), and the
+# names TensorBoard shows them under.
 EPOCH_SCALARS = {"train_loss": "loss/train", "val_loss": "loss/val", "test_loss": "loss/test",
                  "train_acc": "acc/train", "val_acc": "acc/val", "test_acc": "acc/test",
                  "val_acc_tta": "acc/val_tta", "test_acc_tta": "acc/test_tta", "lr": "lr"}

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ablate.store import atomic
-from ablate.track.base import SUMMARY_METRICS, TRACKERS, RunInfo, TrackerKind, flatten
+from ablate.track.base import EPOCH_SCALARS, SUMMARY_METRICS, TRACKERS, RunInfo, TrackerKind, flatten
 
 STATE_FILE = "mlflow.json"  # in the sweep folder (the parent run) and in each run folder (its child)
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "test_loss", "test_acc",
-                 "test_acc_tta", "lr")
 ENDINGS = {"completed": "FINISHED", "failed": "FAILED", "diverged": "FAILED", "interrupted": "KILLED"}
 ARTIFACTS = ("summary.json", "history.csv", "log.txt")
 # Epochs are sent at most this often (seconds): a batch per epoch costs the
@@ -163,7 +161,7 @@ class MlflowTracker:
         if step <= self.logged:
             return
         stamp = int(time.time() * 1000)
-        self.buffer += [Metric(k, float(record[k]), stamp, step) for k in EPOCH_METRICS if record.get(k) is not None]
+        self.buffer += [Metric(k, float(record[k]), stamp, step) for k in EPOCH_SCALARS if record.get(k) is not None]
         self.logged = step
         if time.monotonic() - self.sent >= SEND_EVERY:
             self._send()
