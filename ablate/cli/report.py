@@ -16,7 +16,7 @@ import typer
 # The choices as plain names, so the help text needs no heavy import; a test
 # keeps them equal to the registries (render.OUTPUTS, tables.METRICS).
 FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
-METRIC_NAMES = ("test_acc", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
+METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
                 "train_val_gap")
 WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
 
@@ -39,6 +39,11 @@ Confidence = Annotated[float, typer.Option(
 Interactions = Annotated[int, typer.Option(
     "--interactions", min=1, max=6,
     help="Interactions of up to this many factors in the importance table (1: main effects only; 3: three-way).")]
+
+Paired = Annotated[bool, typer.Option(
+    "--paired", help="p from a paired t-test over runs that share a seed and the other factors' levels, not "
+                     "Welch's test of independent groups: more power where a seed trains alike under every "
+                     "level (eval.tta, or a factor that changes little).")]
 
 
 def write_folder(report, out: Path) -> list[Path]:
@@ -68,6 +73,7 @@ def report(
     metric: Metric = None,
     confidence: Confidence = 0.95,
     interactions: Interactions = 2,
+    paired: Paired = False,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
@@ -75,7 +81,7 @@ def report(
     level's runs by status, mean and 95% interval of test accuracy at the best
     val epoch (the default ranking), best/final val accuracy, area under the
     curve, epochs and seconds to target, train − val gap; levels ranked, each compared
-    with the best by Welch's t-test, Holm-corrected. Where runs recorded
+    with the best by Welch's t-test (--paired: the paired t-test over seeds), Holm-corrected. Where runs recorded
     diagnostics: activation std and gradient norm by layer depth, and the
     dead / saturated fraction, per level, first → last recorded epoch.
 
@@ -88,6 +94,8 @@ def report(
       ablate report results/norm-vs-act --where norm=batch --out report/
 
       ablate report results/norm-vs-act --format md > report.md
+
+      ablate report results/tta --metric test_acc_tta --paired
     """
     from rich.console import Console
     from rich.text import Text
@@ -104,7 +112,7 @@ def report(
             check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
-                             interactions=interactions)
+                             interactions=interactions, paired=paired)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
     console = stdout if stdout.is_terminal else Console(width=WIDE)

@@ -17,7 +17,7 @@ from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.importance import Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
-from ablate.report.load import Store, load
+from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
                                   thin_levels_note, varying)
@@ -76,6 +76,7 @@ class Report:
     confidence: float = stats.CONFIDENCE
     notes: list[str] = field(default_factory=list)
     importance: Importance | None = None  # which factor matters most, with two or more factors
+    paired: bool = False  # p by the paired t-test over runs that share a seed and the other factors' levels
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -94,8 +95,11 @@ class Report:
         if self.where:
             lines.append("where " + " and ".join(self.where))
         rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
+        test = (f"paired t-test against the best level over the runs it shares {', '.join(PAIRED_BY)} and the "
+                "other factors' levels with (column pairs in csv/json)" if self.paired
+                else "Welch t-test against the best level")
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
-                     "p: Welch t-test against the best level, Holm-corrected per table")
+                     f"p: {test}, Holm-corrected per table")
         lines.append(self.target.describe())
         return lines + self.notes
 
@@ -129,9 +133,20 @@ def default_metric(runs: pd.DataFrame) -> str:
         else FALLBACK_METRIC
 
 
+PAIRED_BY = (REPETITION,)  # what makes two runs of different levels a pair, besides the other factors
+
+
+def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> list[str]:
+    """The columns a paired comparison of `keys`' levels matches runs on: the
+    seed, and every other varying factor (so a pair differs in `keys` only)."""
+    return [c for c in (*PAIRED_BY, *factors) if c in runs and c not in keys]
+
+
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
-                 metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2) -> Report:
-    """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format)."""
+                 metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2,
+                 paired: bool = False) -> Report:
+    """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format).
+    `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds")."""
     store = load(paths)
     rank_by = METRICS[metric or default_metric(store.runs)]
     where = list(where or [])
@@ -141,14 +156,17 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
-    marginals = {f: level_table(applicable(runs, [f]), [f], rank_by, confidence) for f in factors}
+    def tabulate(keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+        return level_table(rows, keys, rank_by, confidence, pair_columns(rows, factors, keys) if paired else None)
+
+    marginals = {f: tabulate([f], applicable(runs, [f])) for f in factors}
     notes += [note for f in dict.fromkeys([*factors, *(keys or [])]) if (note := applicable_note(runs, f))]
     if not factors:
         # Nothing varies but the seed: one row per sweep still gives mean and interval.
         notes.append("no factor varies among these runs; one row per sweep")
-        marginals = {"sweep": level_table(runs, ["sweep"], rank_by, confidence)}
+        marginals = {"sweep": tabulate(["sweep"], runs)}
     if keys:
-        sections = [Section(" × ".join(keys), keys, level_table(applicable(runs, keys), keys, rank_by, confidence))]
+        sections = [Section(" × ".join(keys), keys, tabulate(keys, applicable(runs, keys)))]
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
     notes += _table_notes(sections, rank_by)
@@ -159,4 +177,4 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
-                  target, sections, marginals, where, confidence, notes, ranked)
+                  target, sections, marginals, where, confidence, notes, ranked, paired)

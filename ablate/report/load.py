@@ -19,15 +19,11 @@ from ablate.errors import ConfigError
 from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
 from ablate.store.status import ENDED, FINISHED, Status
-from ablate.store.tables import UNREADABLE, run_factors, run_row, sweep_runs
+from ablate.store.tables import METRICS, UNREADABLE, run_factors, run_row, sweep_runs
 
-# The metric columns of runs.csv, in the contract's order; everything between
-# `status` and the first of these is a swept key.
-METRIC_COLUMNS = (
-    "test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "final_val_loss", "final_train_acc",
-    "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
-    "epochs_run", "seconds", "diverged_epoch", "params",
-)
+# The metric columns of runs.csv (the store's list); everything between `status`
+# and the first of these is a swept key.
+METRIC_COLUMNS = METRICS
 REPETITION = "seed"  # seeds repeat a configuration; they are never a factor
 UNSET = "(default)"  # a factor another sweep swept but this one left at its config default
 FOLDER = "_folder"  # runs column: index in Store.sweeps of the folder a row was read from
@@ -266,6 +262,9 @@ def load(paths: list[Path]) -> Store:
     notes = rebuilt + formats + unreadable_notes(runs) + notes
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
+    # A run with eval.tta=none predicts from one view: its accuracy "with TTA" is
+    # its plain test_acc, so a sweep over eval.tta compares every level, none included.
+    runs["test_acc_tta"] = runs["test_acc_tta"].fillna(runs["test_acc"])
     return Store(sweeps, runs, keys, notes)
 
 

@@ -70,6 +70,20 @@ def _colours(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def _accuracy_band(low, high) -> tuple[np.ndarray, np.ndarray]:
+    """An accuracy's interval drawn inside [0, 1], the values an accuracy can take:
+    a Student t band over 3 seeds can reach past them (0.90 ± 0.31), which no run
+    could. Only the drawing is clipped; the tables keep the interval as computed."""
+    return np.clip(np.asarray(low, dtype=float), 0.0, 1.0), np.clip(np.asarray(high, dtype=float), 0.0, 1.0)
+
+
+def _drawable(metric_name: str, low, high) -> tuple[np.ndarray, np.ndarray]:
+    """`metric_name`'s interval as drawn: clipped to [0, 1] for an accuracy."""
+    if metric_name in METRICS and METRICS[metric_name].kind == "accuracy":
+        return _accuracy_band(low, high)
+    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+
 def val_curves(report: Report, factor: str) -> pd.DataFrame:
     """Per level and epoch: mean, low and high validation accuracy over the
     completed runs of the level (Student t band, like the tables)."""
@@ -95,12 +109,12 @@ def plot_curves(report: Report, out: Path) -> list[Plot]:
         for level, colour in zip(levels, _colours(len(levels))):
             c = curves[curves[factor] == level]
             ax.plot(c["epoch"], c["mean"], color=colour, label=str(level), lw=1.5)
-            ax.fill_between(c["epoch"], c["low"], c["high"], color=colour, alpha=0.2, lw=0)
+            ax.fill_between(c["epoch"], *_accuracy_band(c["low"], c["high"]), color=colour, alpha=0.2, lw=0)
         if report.target.value is not None:
             ax.axhline(report.target.value, color="grey", ls="--", lw=0.8, label="target")
         ax.set(title=factor, xlabel="epoch", ylabel="val acc")
         ax.legend(fontsize="small", loc="lower right")
-    return [_save(fig, out, "curves", f"Validation accuracy per epoch (mean, {report.confidence:.0%} band)")]
+    return [_save(fig, out, "curves", f"Validation accuracy per epoch (mean, {report.confidence:.0%} band, drawn inside [0, 1])")]
 
 
 def interval_figure(report: Report, metric_name: str) -> Figure:
@@ -112,8 +126,7 @@ def interval_figure(report: Report, metric_name: str) -> Figure:
     for ax, factor in zip(axes, factors):
         table = report.marginals[factor]
         mean = table[f"{metric_name}_mean"].to_numpy(dtype=float)
-        low = table[f"{metric_name}_low"].to_numpy(dtype=float)
-        high = table[f"{metric_name}_high"].to_numpy(dtype=float)
+        low, high = _drawable(metric_name, table[f"{metric_name}_low"], table[f"{metric_name}_high"])
         y = np.arange(len(table))[::-1]  # the first (best-ranked) level on top
         _points(ax, mean, low, high, y, "tab:blue")
         if len(table) and np.isfinite(mean[0]):
@@ -188,6 +201,7 @@ def _curve(ax, x: np.ndarray, table: pd.DataFrame, column: str, colour, label: s
     order = np.argsort(x, kind="stable")
     x = x[order]
     mean, low, high = (table[f"{column}_{part}"].to_numpy(dtype=float)[order] for part in ("mean", "low", "high"))
+    low, high = _drawable(column, low, high)
     sure = np.isfinite(low) & np.isfinite(high)
     ax.plot(x, mean, "-", color=colour, label=label, lw=1.5)
     ax.plot(x[sure], mean[sure], "o", color=colour)

@@ -84,12 +84,22 @@ def _diverged(row: pd.Series, report: Report) -> str:
     return f"{int(row['diverged'])}" + (f" ({rate:.0%})" if math.isfinite(rate) and rate > 0 else "")
 
 
+def _distinct(metric: Metric, report: Report) -> bool:
+    """False for a metric that equals its `same_as` in every run: a copy, not a column."""
+    if metric.same_as is None:
+        return True
+    runs = report.runs
+    mine, other = runs[metric.column], runs[metric.same_as]
+    same = (mine == other) | (mine.isna() & other.isna())
+    return not same.all()
+
+
 def columns(report: Report) -> list[Column]:
     """The columns after the level keys, in reading order: rank and status
     first (what ran), then the ranking metric and its test, then the rest."""
     rank_by = report.rank_by
     ranking = rank_by.column  # registry names are the column names
-    rest = {kind: [(n, m) for n, m in METRICS.items() if m.kind == kind and n != ranking]
+    rest = {kind: [(n, m) for n, m in METRICS.items() if m.kind == kind and n != ranking and _distinct(m, report)]
             for kind in ("accuracy", "convergence", "overfitting")}
     return [
         Column("done", lambda r, rep: f"{r['runs'] - r['pending']}/{r['runs']}"),

@@ -1,4 +1,4 @@
-"""The statistics of the report: Student t intervals, Welch's t-test, Holm's correction.
+"""The statistics of the report: Student t intervals, Welch's and the paired t-test, Holm's correction.
 
 Vectorised over levels (numpy arrays of per-level mean, variance, n) because a
 report computes them for every level of every factor at once; the tests check
@@ -11,6 +11,7 @@ level over seeds *and* over the other factors it is marginalised across.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,21 @@ def welch(mean1, var1, n1, mean2, var2, n2) -> tuple[np.ndarray, np.ndarray, np.
         p = 2 * sps.t.sf(np.abs(t), dof)
     valid = (k1 >= 2) & (k2 >= 2) & (se2 > 0)
     return (np.where(valid, t, np.nan), np.where(valid, dof, np.nan), np.where(valid, p, np.nan))
+
+
+def paired(differences) -> tuple[float, float, float]:
+    """Paired t-test, two-sided, on the within-pair differences: (t, dof, p).
+
+    The same test as scipy.stats.ttest_rel on the two sides; run on the
+    differences so that the pairs can be matched first. NaN with fewer than two
+    pairs or differences with zero spread (as `welch`: no spread, no test).
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size < 2 or not d.std() > 0:
+        return math.nan, math.nan, math.nan
+    result = sps.ttest_1samp(d, 0.0)
+    return float(result.statistic), float(d.size - 1), float(result.pvalue)
 
 
 def holm(pvalues) -> np.ndarray:

@@ -35,11 +35,17 @@ class Metric:
     higher_is_better: bool
     spec: str  # format spec of a value in the tables
     kind: str = "accuracy"  # accuracy | convergence (empty for runs that never reached the target) | overfitting
+    # A metric that is another in most sweeps (TTA accuracy without TTA is test_acc):
+    # not a column of its own unless some run's value differs from that one's.
+    same_as: str | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")
 METRICS.add("test_acc", Metric("test_acc", "test acc", True, ".4f"),
             "test accuracy at the epoch of best validation accuracy (the default: chosen on val, scored on test)")
+METRICS.add("test_acc_tta", Metric("test_acc_tta", "test acc (TTA)", True, ".4f", same_as="test_acc"),
+            "test accuracy with the run's eval.tta views averaged, at the epoch of best val accuracy with them "
+            "(eval.tta=none: test_acc)")
 METRICS.add("best_val_acc", Metric("best_val_acc", "best val acc", True, ".4f"),
             "highest validation accuracy over the epochs of a run (optimistic: a maximum over noisy epochs)")
 METRICS.add("final_test_acc", Metric("final_test_acc", "final test acc", True, ".4f"),
@@ -105,8 +111,12 @@ def _status_counts(status: pd.Series, codes: np.ndarray, k: int) -> dict[str, np
 
 
 def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
-                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
-    """One row per level of `keys` (a combination when several), best first."""
+                confidence: float = stats.CONFIDENCE, pair_on: list[str] | None = None) -> pd.DataFrame:
+    """One row per level of `keys` (a combination when several), best first.
+
+    `pair_on`: compare each level with the best by a paired t-test over the runs
+    the two share these columns' values with (seed and the other factors), not
+    by Welch's test of independent groups; None: Welch."""
     grouped = runs.groupby(keys, sort=False, observed=True)
     codes = grouped.ngroup().to_numpy()
     index = grouped.size().index
@@ -139,6 +149,9 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
     table["rank"], order, best, eligible = rank_levels(table, rank_by)
     table["reference"] = np.arange(k) == (-1 if best is None else best)  # the level the others are compared with
     table["diff"], table["p"], table["p_holm"] = _versus_best(described[rank_by.column], best, eligible)
+    if pair_on is not None:
+        values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
+        table["pairs"], table["p"], table["p_holm"] = _paired_versus_best(runs, codes, values, best, eligible, pair_on)
     return table.iloc[order].reset_index(drop=True)
 
 
@@ -226,6 +239,31 @@ def _versus_best(d: dict, best: int | None, eligible: np.ndarray) -> tuple[np.nd
     # The reference is not compared with itself; an unranked level (one run) is not tested.
     p = np.where(eligible & (np.arange(k) != best), p, np.nan)
     return diff, p, stats.holm(p)
+
+
+def _paired_versus_best(runs: pd.DataFrame, codes: np.ndarray, values: np.ndarray, best: int | None,
+                        eligible: np.ndarray, pair_on: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pairs, paired p, Holm) of each level against the reference: a run of the
+    level and one of the reference are a pair when they agree on every `pair_on`
+    column (the same seed in the same cell of the other factors). A level that
+    shares fewer than two pairs with the reference gets no p."""
+    k = len(eligible)
+    pairs, p = np.zeros(k, dtype=int), np.full(k, np.nan)
+    if best is None or not pair_on:
+        return pairs, p, p.copy()
+    frame = runs[pair_on].astype(str).assign(_level=codes, _value=values).dropna(subset=["_value"])
+    # Runs that repeat a pair key within a level (a sweep read from two folders is
+    # deduplicated before this) are averaged: one number per key and level.
+    by_key = frame.groupby(["_level", *pair_on], sort=False)["_value"].mean()
+    reference = by_key.xs(best, level="_level") if best in by_key.index.get_level_values(0) else None
+    for level in np.flatnonzero(eligible):
+        if level == best or reference is None or level not in by_key.index.get_level_values(0):
+            continue
+        mine = by_key.xs(level, level="_level")
+        joined = pd.concat([mine, reference], axis=1, join="inner", keys=["level", "reference"])
+        pairs[level] = len(joined)
+        p[level] = stats.paired(joined["level"] - joined["reference"])[2]
+    return pairs, p, stats.holm(p)
 
 
 NOTE_LEVELS = 5  # levels named in a note before "and N more"

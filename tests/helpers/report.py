@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "final_val_loss",
+METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "test_acc_tta", "final_val_loss",
            "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
            "epochs_run", "seconds", "diverged_epoch", "params", "device", "host", "error", "results_format")
 RESULTS_FORMAT = 2  # the store's current format (ablate.store.identity), written by hand here
