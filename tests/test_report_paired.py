@@ -115,7 +115,7 @@ def test_cli_paired_and_tta_metric(tmp_path):
     path = write_sweep(tmp_path, "tta", runs, keys=["eval.tta", "seed"])
     result = CliRunner().invoke(app, ["report", str(path), "--metric", "test_acc_tta", "--paired", "--format", "md"])
     assert result.exit_code == 0, result.output
-    assert "paired t-test against the best level" in result.output
+    assert "paired t-test against the best level, over runs matched on seed" in result.output
     report = build_report([path], metric="test_acc_tta", paired=True)
     table = report.sections[0].table.set_index("eval.tta")
     none = [best_of(r) for r in runs if r.levels["eval.tta"] == "none"]

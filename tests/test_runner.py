@@ -14,6 +14,15 @@ from ablate.store.rundir import HISTORY_COLUMNS, RunDir
 FAST = ["epochs=2", "device=cpu"]
 
 
+def test_history_columns_are_the_epoch_record():
+    """history.csv is written from EpochRecord: one list of columns, not two to keep in step."""
+    import dataclasses
+
+    from ablate.train.loop import EpochRecord
+
+    assert tuple(f.name for f in dataclasses.fields(EpochRecord)) == HISTORY_COLUMNS
+
+
 def test_run_writes_every_record(tmp_path):
     config = load_config(FAST + ["target_acc=0.5"])
     result = run(RunSpec(config, tmp_path / "r"))

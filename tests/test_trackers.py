@@ -49,6 +49,16 @@ def test_tracker_choices_compose_and_are_not_part_of_the_run_id():
     assert run_id(none) == run_id(both)
 
 
+def test_trackers_send_every_loss_and_accuracy_column_of_the_history():
+    """A new history column (test_acc_tta was one) must reach the trackers too."""
+    from ablate.store.rundir import HISTORY_COLUMNS
+    from ablate.track.base import EPOCH_SCALARS
+
+    scored = {c for c in HISTORY_COLUMNS if "_loss" in c or "_acc" in c} | {"lr"}
+    assert set(EPOCH_SCALARS) == scored
+    assert len(set(EPOCH_SCALARS.values())) == len(EPOCH_SCALARS)  # one TensorBoard tag each
+
+
 def test_an_unknown_tracker_is_one_line_with_the_choices(cli):
     result = cli("train", "tracker=tensorbord")
     assert result.exit_code == 2

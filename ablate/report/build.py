@@ -95,9 +95,8 @@ class Report:
         if self.where:
             lines.append("where " + " and ".join(self.where))
         rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
-        test = (f"paired t-test against the best level over the runs it shares {', '.join(PAIRED_BY)} and the "
-                "other factors' levels with (column pairs in csv/json)" if self.paired
-                else "Welch t-test against the best level")
+        test = (f"paired t-test against the best level, over runs matched on {', '.join(PAIRED_BY)} and the "
+                "other factors' levels (csv/json: pairs)" if self.paired else "Welch t-test against the best level")
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
                      f"p: {test}, Holm-corrected per table")
         lines.append(self.target.describe())
@@ -156,6 +155,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
+
     def tabulate(keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
         return level_table(rows, keys, rank_by, confidence, pair_columns(rows, factors, keys) if paired else None)
 

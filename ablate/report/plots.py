@@ -114,7 +114,8 @@ def plot_curves(report: Report, out: Path) -> list[Plot]:
             ax.axhline(report.target.value, color="grey", ls="--", lw=0.8, label="target")
         ax.set(title=factor, xlabel="epoch", ylabel="val acc")
         ax.legend(fontsize="small", loc="lower right")
-    return [_save(fig, out, "curves", f"Validation accuracy per epoch (mean, {report.confidence:.0%} band, drawn inside [0, 1])")]
+    return [_save(fig, out, "curves",
+                  f"Validation accuracy per epoch (mean, {report.confidence:.0%} band, drawn inside [0, 1])")]
 
 
 def interval_figure(report: Report, metric_name: str) -> Figure:

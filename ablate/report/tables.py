@@ -148,10 +148,14 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
 
     table["rank"], order, best, eligible = rank_levels(table, rank_by)
     table["reference"] = np.arange(k) == (-1 if best is None else best)  # the level the others are compared with
-    table["diff"], table["p"], table["p_holm"] = _versus_best(described[rank_by.column], best, eligible)
-    if pair_on is not None:
+    d = described[rank_by.column]
+    table["diff"] = d["mean"] - d["mean"][best] if best is not None else np.nan
+    if pair_on is None:
+        p = _welch_versus_best(d, best, eligible)
+    else:
         values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
-        table["pairs"], table["p"], table["p_holm"] = _paired_versus_best(runs, codes, values, best, eligible, pair_on)
+        table["pairs"], p = _paired_versus_best(runs, codes, values, best, eligible, pair_on)
+    table["p"], table["p_holm"] = p, stats.holm(p)
     return table.iloc[order].reset_index(drop=True)
 
 
@@ -227,43 +231,39 @@ def rank_levels(table: pd.DataFrame, rank_by: Metric) -> tuple[pd.arrays.Integer
     return pd.Series(rank).astype("Int64").array, order, best, eligible
 
 
-def _versus_best(d: dict, best: int | None, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Difference of each level's mean from the reference level's, Welch's p of
-    that difference, and Holm's correction across the ranked levels' comparisons."""
+def _welch_versus_best(d: dict, best: int | None, eligible: np.ndarray) -> np.ndarray:
+    """Welch's p of each level's difference from the reference level's mean."""
     k = len(eligible)
-    nan = np.full(k, np.nan)
     if best is None:
-        return nan, nan, nan
-    diff = d["mean"] - d["mean"][best]
+        return np.full(k, np.nan)
     _, _, p = stats.welch(d["mean"], d["var"], d["n"], d["mean"][best], d["var"][best], d["n"][best])
     # The reference is not compared with itself; an unranked level (one run) is not tested.
-    p = np.where(eligible & (np.arange(k) != best), p, np.nan)
-    return diff, p, stats.holm(p)
+    return np.where(eligible & (np.arange(k) != best), p, np.nan)
 
 
 def _paired_versus_best(runs: pd.DataFrame, codes: np.ndarray, values: np.ndarray, best: int | None,
-                        eligible: np.ndarray, pair_on: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pairs, paired p, Holm) of each level against the reference: a run of the
-    level and one of the reference are a pair when they agree on every `pair_on`
+                        eligible: np.ndarray, pair_on: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs, paired p) of each level against the reference: a run of the level
+    and one of the reference are a pair when they agree on every `pair_on`
     column (the same seed in the same cell of the other factors). A level that
     shares fewer than two pairs with the reference gets no p."""
     k = len(eligible)
     pairs, p = np.zeros(k, dtype=int), np.full(k, np.nan)
     if best is None or not pair_on:
-        return pairs, p, p.copy()
+        return pairs, p
     frame = runs[pair_on].astype(str).assign(_level=codes, _value=values).dropna(subset=["_value"])
     # Runs that repeat a pair key within a level (a sweep read from two folders is
     # deduplicated before this) are averaged: one number per key and level.
-    by_key = frame.groupby(["_level", *pair_on], sort=False)["_value"].mean()
-    reference = by_key.xs(best, level="_level") if best in by_key.index.get_level_values(0) else None
+    by_level = {level: group.groupby(pair_on, sort=False)["_value"].mean()
+                for level, group in frame.groupby("_level", sort=False)}
+    reference = by_level.get(best)
     for level in np.flatnonzero(eligible):
-        if level == best or reference is None or level not in by_key.index.get_level_values(0):
+        if level == best or reference is None or level not in by_level:
             continue
-        mine = by_key.xs(level, level="_level")
-        joined = pd.concat([mine, reference], axis=1, join="inner", keys=["level", "reference"])
+        joined = pd.concat([by_level[level], reference], axis=1, join="inner", keys=["level", "reference"])
         pairs[level] = len(joined)
         p[level] = stats.paired(joined["level"] - joined["reference"])[2]
-    return pairs, p, stats.holm(p)
+    return pairs, p
 
 
 NOTE_LEVELS = 5  # levels named in a note before "and N more"

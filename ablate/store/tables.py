@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ablate.store import atomic
 from ablate.store.identity import labels, results_format
-from ablate.store.rundir import RunDir
+from ablate.store.rundir import HISTORY_COLUMNS, RunDir
 from ablate.store.status import FINISHED, Status
 from ablate.store.summary import finished_summary
 
@@ -30,8 +30,8 @@ TAIL = ("device", "host", "error", "results_format")
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
 NOT_APPLICABLE = ""
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta", "test_loss", "test_acc", "test_acc_tta",
-                 "lr", "seconds", "elapsed")
+# Every history.csv column but the epoch: the long table's metrics.
+EPOCH_METRICS = tuple(c for c in HISTORY_COLUMNS if c != "epoch")
 
 
 # A finished run whose summary.json and history.csv both cannot be read: a
