@@ -80,10 +80,11 @@ def report(
     Per factor (every swept key that varies; seeds are repetitions): each
     level's runs by status, mean and 95% interval of test accuracy at the best
     val epoch (the default ranking), best/final val accuracy, area under the
-    curve, epochs and seconds to target, train − val gap; levels ranked, each compared
-    with the best by Welch's t-test (--paired: the paired t-test over seeds), Holm-corrected. Where runs recorded
-    diagnostics: activation std and gradient norm by layer depth, and the
-    dead / saturated fraction, per level, first → last recorded epoch.
+    curve, epochs and seconds to target, train − val gap; levels ranked, each
+    compared with the best by Welch's t-test (--paired: the paired t-test over
+    seeds), Holm-corrected. Where runs recorded diagnostics: activation std and
+    gradient norm by layer depth, and the dead / saturated fraction, per level,
+    first → last recorded epoch.
 
     Examples:
 
@@ -98,9 +99,8 @@ def report(
       ablate report results/tta --metric test_acc_tta --paired
     """
     from rich.console import Console
-    from rich.text import Text
 
-    from ablate.console import err, fail
+    from ablate.console import fail
     from ablate.console import out as stdout
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
@@ -118,12 +118,21 @@ def report(
     console = stdout if stdout.is_terminal else Console(width=WIDE)
     emit(console, built)
     if out is not None:
-        try:
-            written = write_folder(built, out)
-        except ConfigError as e:  # e.g. an unreadable epochs.csv, first read for the plots
-            raise fail(str(e)) from None
-        except OSError as e:
-            raise fail(f"cannot write to {out}: {e.strerror or e}") from None
-        # stderr, so `--format json --out dir > x.json` keeps stdout parseable.
-        err.print(Text(f"wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}",
-                                        style="dim"))
+        _write_out(built, out)
+
+
+def _write_out(built, out: Path) -> None:
+    """`--out`: the folder, then one line on stderr saying where it is."""
+    from rich.text import Text
+
+    from ablate.console import err, fail
+    from ablate.errors import ConfigError
+
+    try:
+        written = write_folder(built, out)
+    except ConfigError as e:  # e.g. an unreadable epochs.csv, first read for the plots
+        raise fail(str(e)) from None
+    except OSError as e:
+        raise fail(f"cannot write to {out}: {e.strerror or e}") from None
+    # stderr, so `--format json --out dir > x.json` keeps stdout parseable.
+    err.print(Text(f"wrote {len(written)} files to {out}; open {Path(out) / 'index.html'}", style="dim"))
