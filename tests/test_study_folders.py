@@ -45,6 +45,28 @@ def test_the_same_grid_again_is_recorded_once(cli):
     assert len(meta["grids"]) == 1 and len(runs_csv("t")) == 2
 
 
+def test_two_grids_in_one_folder_that_differ_in_a_fixed_setting_compare_it(cli):
+    """Runs of 1 and 2 epochs in one folder are not repeats of each other: the
+    setting that tells them apart is a factor, as it is across two folders."""
+    for epochs in ("1", "2"):
+        options = [a for a in FAST if not a.startswith("epochs=")]
+        assert cli("sweep", "norm=none,batch", "seed=0", *options, f"epochs={epochs}", "--name", "e").exit_code == 0
+    report = build_report([Path("results/e")])
+    assert set(report.factors) == {"norm", "epochs"}
+    by_epochs = report.marginals["epochs"].set_index("epochs")
+    assert sorted(by_epochs.index) == ["1", "2"] and by_epochs["runs"].tolist() == [2, 2]
+    assert report.marginals["norm"]["runs"].tolist() == [2, 2]
+
+
+def test_the_train_folder_reports_what_its_runs_differ_in(cli):
+    for norm in ("none", "batch"):
+        for seed in ("0", "1"):
+            assert cli("train", f"norm={norm}", f"seed={seed}", "epochs=1", "device=cpu", "--quiet").exit_code == 0
+    report = build_report([Path("results/train")])
+    assert report.factors == ["norm"]
+    assert report.marginals["norm"]["runs"].tolist() == [2, 2]
+
+
 def test_two_sweeps_that_differ_in_a_fixed_choice_compare_it(cli):
     for name, init in (("x", "xavier_normal"), ("k", "kaiming_normal")):
         assert cli("sweep", "norm=none,batch", f"init={init}", "seed=0,1", *FAST, "--name", name).exit_code == 0

@@ -40,6 +40,10 @@ class Sweep:
     planned: int  # runs in the grid (sweep.yaml), at least the rows of runs.csv
     factors: tuple[str, ...]  # swept keys in command order, seed included if swept
     fixed: dict[str, str] = field(default_factory=dict)  # key=value overrides that were not swept
+    # Runs of one grid (sweep.yaml says so) differ only in the swept keys; a folder
+    # that several grids ran into, or one without a sweep.yaml (`ablate train`'s),
+    # may differ in anything: its runs' configs are read to find out.
+    one_grid: bool = True
 
 
 @dataclass
@@ -160,7 +164,8 @@ def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame, str | None]:
         runs, note = reconcile(path, name, keys, runs, folders, problem)
     keys = [k for k in keys if k in runs]
     planned = max(int(meta.get("planned") or 0), len(runs))
-    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides"))), runs, note
+    one_grid = bool(meta) and len(meta.get("grids") or [None]) == 1
+    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid), runs, note
 
 
 def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:
@@ -235,7 +240,7 @@ def load(paths: list[Path]) -> Store:
     rebuilt = [note for _, _, note in read if note]
     keys: list[str] = list(dict.fromkeys(k for sweep, _ in pairs for k in sweep.factors))
     several = len({sweep.name for sweep, _ in pairs}) > 1
-    configs = [config_labels(sweep, runs) if several else None for sweep, runs in pairs]
+    configs = [config_labels(sweep, runs) if several or not sweep.one_grid else None for sweep, runs in pairs]
     if any(c is not None for c in configs):
         keys += differing_keys([c for c in configs if c is not None], keys)
     frames = []
