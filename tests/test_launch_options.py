@@ -146,3 +146,14 @@ def test_options_are_frozen_and_hashable():
     assert opts.slurm_extra == ("--qos=high",) and hash(opts)
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.slurm_time = 5
+
+
+def test_workers_refuse_a_main_script_they_cannot_import(monkeypatch):
+    """Code piped to `python -` has main '<stdin>': spawned workers would die before
+    every run. One clear line instead, before any run; one worker runs in-process."""
+    from ablate.launch.local import LocalExecutor
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    with pytest.raises(ConfigError, match=r"cannot import the main script '<stdin>'.*workers=1"):
+        LocalExecutor(workers=2)
+    assert LocalExecutor(workers=1).workers == 1

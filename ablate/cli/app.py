@@ -114,7 +114,8 @@ def sweep(
         "--name", help="Folder under --results. Default: derived from the command, so re-running it resumes.")] = None,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", min=1,
-        help="Runs in parallel. Default: one per core on CPU (at most 8); GPUs × --runs-per-gpu on CUDA.")] = None,
+        help="Runs in parallel. Default: the cores ÷ each run's threads on CPU (at most 8, never more than "
+             "the runs); GPUs × --runs-per-gpu on CUDA.")] = None,
     runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
     max_cells: Annotated[int, typer.Option(

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ablate.errors import ConfigError
 from ablate.launch.base import execute, lost
 from ablate.runner.spec import RunResult, RunSpec
 from ablate.store.atomic import check_writable_here
@@ -101,11 +102,23 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def check_main_importable() -> None:
+    """A spawned worker first imports the parent's main script from its path; code
+    piped to `python -` has the path '<stdin>', so every worker would die before
+    its run began. Said once, before any run, instead of every run failing."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if path is not None and not os.path.exists(path):
+        raise ConfigError(f"worker processes cannot import the main script {path!r} (code piped to python?): "
+                          "run it from a file or a notebook, or use workers=1")
+
+
 class LocalExecutor:
     """`--launcher local`: this machine. It handles Ctrl-C itself (each run
     records `interrupted` before its worker exits)."""
 
     def __init__(self, workers: int = 1, gpus: int = 0) -> None:
+        if workers > 1:
+            check_main_importable()
         self.workers = workers  # on GPU, the caller's GPUs × runs per GPU
         self.gpus = gpus
 
