@@ -15,7 +15,10 @@ from ablate.registry import Registry
 
 def choice_groups() -> dict[str, tuple[Registry, str]]:
     """group key → (registry, dotted path of the chosen name in the config)."""
-    return CHOICES
+    from ablate.train.device import DEVICES
+
+    # device is checked by its pattern (cuda:N), not by a registry: listed, not in CHOICES.
+    return {**CHOICES, "device": (DEVICES, "device")}
 
 
 # A study preset's header names its claim and the measured verdict, one line each

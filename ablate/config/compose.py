@@ -45,7 +45,7 @@ from ablate.layers.init import INITS
 from ablate.layers.norm import NORMS, PLACEMENTS
 from ablate.layers.pool import POOLS
 from ablate.models import MODELS, build_model
-from ablate.train.device import PRECISIONS
+from ablate.train.device import PRECISION_CHOICES
 from ablate.train.layout import MEMORY_FORMATS
 from ablate.train.optim import LR_SCALINGS, OPTIMIZERS
 from ablate.train.sched import SCHEDULES
@@ -76,6 +76,7 @@ CHOICES: dict[str, tuple[Mapping[str, Any], str]] = {
     "optim.lr_scaling": (LR_SCALINGS, "optim.lr_scaling"),
     "sched": (SCHEDULES, "sched.name"),
     "memory_format": (MEMORY_FORMATS, "memory_format"),
+    "precision": (PRECISION_CHOICES, "precision"),
 }
 GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "tracker",
           "experiment")
@@ -370,7 +371,6 @@ def check_choices(config: RunConfig) -> None:
             for attribute in path.split("."):
                 value = getattr(value, attribute)
             require_choice(kind, value, registry)
-    require_choice("precision", config.precision, ("auto", *PRECISIONS))
 
 
 def lookup(tree: dict, dotted: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ablate.errors import ConfigError
+from ablate.registry import Registry
 
 
 def resolve_device(name: str) -> torch.device:
@@ -35,6 +36,21 @@ def resolve_device(name: str) -> torch.device:
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The `precision` choices, as configs name them and `ablate list` shows them.
+PRECISION_CHOICES: Registry[None] = Registry("precision")
+PRECISION_CHOICES.add("auto", None, "bf16 on CUDA cards with bf16 tensor cores, fp16 on older ones, fp32 elsewhere")
+PRECISION_CHOICES.add("fp32", None, "full precision")
+PRECISION_CHOICES.add("bf16", None, "bfloat16 autocast: fp32's range, 8 bits of mantissa")
+PRECISION_CHOICES.add("fp16", None, "float16 autocast with a gradient scaler")
+
+# The `device` choices, for `ablate list`. Checked by pattern, not by this list
+# (`cuda:3` is any index), in ablate.config.schema; resolved by `resolve_device`.
+DEVICES: Registry[None] = Registry("device")
+DEVICES.add("auto", None, "cuda, else mps, else cpu")
+DEVICES.add("cpu", None, "the CPU; each run's threads follow cpu_threads")
+DEVICES.add("cuda", None, "the current CUDA device; runs spread over the visible GPUs")
+DEVICES.add("cuda:N", None, "CUDA device N")
+DEVICES.add("mps", None, "Apple silicon")
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
