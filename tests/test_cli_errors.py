@@ -95,3 +95,7 @@ def test_list_prints_every_choice_of_every_group(cli):
     assert tracker.exit_code == 0 and "none (default)" in tracker.output and "mlflow" in tracker.output
     one = cli("list", "norm")
     assert "group" in one.output and "relu" not in one.output and "(default)" in one.output
+    # DESIGN's top-level choices are groups of their own too.
+    device, precision = cli("list", "device"), cli("list", "precision")
+    assert device.exit_code == 0 and "auto (default)" in device.output and "cuda:N" in device.output
+    assert precision.exit_code == 0 and "auto (default)" in precision.output and "bf16" in precision.output
