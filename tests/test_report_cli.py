@@ -202,3 +202,20 @@ def test_levels_that_look_like_markup_are_printed_as_written(tmp_path):
     wrong = invoke(path, "--where", "aug=[flip]")
     assert wrong.exit_code == 2
     assert "choices: [], [bold], [flip,crop]" in wrong.stderr  # shown literally, not as markup
+
+
+def test_no_folder_reports_the_newest_sweep_in_results(tmp_path, monkeypatch, runs):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    empty = invoke()
+    assert empty.exit_code == 2 and "no sweep under results/ yet" in empty.output
+    old = write_sweep(tmp_path / "results", "old-sweep", runs, keys=["norm", "act", "seed"])
+    new = write_sweep(tmp_path / "results", "new-sweep", runs[:12], keys=["norm", "act", "seed"])
+    for path, stamp in ((old, 2_000_000_000), (new, 1_000_000_000)):  # old-sweep written last
+        for mark in ("sweep.yaml", "runs.csv"):
+            os.utime(path / mark, (stamp, stamp))
+    result = invoke("--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "reporting results/old-sweep, the newest sweep" in result.output
+    assert "- old-sweep: " in result.output and "new-sweep" not in result.output

@@ -20,8 +20,9 @@ METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "f
                 "train_val_gap")
 WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
 
-Paths = Annotated[list[Path], typer.Argument(
-    help="Sweep folders (results/<sweep>); several are reported together.", show_default=False)]
+Paths = Annotated[Optional[list[Path]], typer.Argument(
+    help="Sweep folders (results/<sweep>); several are reported together. Default: the newest sweep in results/.",
+    show_default=False)]
 By = Annotated[Optional[str], typer.Option(
     "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
 Where = Annotated[Optional[list[str]], typer.Option(
@@ -65,7 +66,7 @@ def write_folder(report, out: Path) -> list[Path]:
 
 
 def report(
-    paths: Paths,
+    paths: Paths = None,
     by: By = None,
     where: Where = None,
     out: Out = None,
@@ -87,6 +88,8 @@ def report(
     first → last recorded epoch.
 
     Examples:
+
+      ablate report                       # the newest sweep in results/
 
       ablate report results/norm-vs-act
 
@@ -111,6 +114,7 @@ def report(
         if out is not None:
             check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
+        paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired)
     except ConfigError as e:
@@ -119,6 +123,16 @@ def report(
     emit(console, built)
     if out is not None:
         _write_out(built, out)
+
+
+def _newest() -> Path:
+    """No folder named: the newest sweep in results/, said on stderr."""
+    from ablate.console import note
+    from ablate.report.load import newest_sweep
+
+    path = newest_sweep(Path("results"))
+    note(f"reporting {path}, the newest sweep in results/ (name folders to report others)")
+    return path
 
 
 def _write_out(built, out: Path) -> None:

@@ -95,6 +95,22 @@ def _sweep_hint(path: Path) -> str:
     return f"; it holds sweeps: {shown}"
 
 
+SWEEP_MARKS = ("sweep.yaml", "runs.csv", "runs")  # what a sweep folder (or ablate train's) holds
+
+
+def newest_sweep(root: Path) -> Path:
+    """The sweep folder under `root` written to last (its sweep.yaml, runs.csv or
+    runs/ folder): what `ablate report` reads when no folder is named."""
+    stamps = {}
+    for folder in (p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
+        marks = [folder / m for m in SWEEP_MARKS if (folder / m).exists()]
+        if marks:
+            stamps[folder] = max(m.stat().st_mtime for m in marks)
+    if not stamps:
+        raise NotASweepError(f"no sweep under {root}/ yet: run `ablate sweep ...` first, or name a sweep folder")
+    return max(stamps, key=stamps.get)
+
+
 def _fixed_overrides(overrides: list[str]) -> dict[str, str]:
     """`act=relu` → {'act': 'relu'}; swept forms (`a=1,2`, `range(...)`) are skipped."""
     fixed = {}
