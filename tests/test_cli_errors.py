@@ -99,3 +99,13 @@ def test_list_prints_every_choice_of_every_group(cli):
     device, precision = cli("list", "device"), cli("list", "precision")
     assert device.exit_code == 0 and "auto (default)" in device.output and "cuda:N" in device.output
     assert precision.exit_code == 0 and "auto (default)" in precision.output and "bf16" in precision.output
+
+
+def test_an_appended_option_the_chosen_level_lacks_is_the_same_error_as_without_plus(cli):
+    """`+norm.groups=2` with norm=batch would otherwise be stored (and hashed into
+    the run id) while batch norm never reads it."""
+    plain = cli("train", "norm=batch", "norm.groups=2", "epochs=1")
+    added = cli("train", "norm=batch", "+norm.groups=2", "epochs=1")
+    assert plain.exit_code == added.exit_code == 2
+    assert "unknown key 'norm.groups' in norm (batch); keys there: eps, momentum, name, placement" in added.output
+    assert not Path("results").exists()  # refused before any run folder

@@ -297,6 +297,20 @@ def _assign(tree_dict: dict[str, Any], values: list[Override], tree: tuple[str, 
     return tree_dict
 
 
+_ABSENT = object()
+
+
+def _check_added_options(tree: tuple[str, ...], values: list[Override], config_dir: Path | None) -> None:
+    """`+norm.groups=2` with norm=batch adds an option the chosen level does not
+    have: the same error as `norm.groups=2`, not a setting that changes nothing
+    and yet the run id. A `+` inside a group's section may only restate a key."""
+    groups = config_groups(config_dir) - {"hydra"}
+    for ov in values:
+        if ov.is_add() and ov.key_or_group.partition(".")[0] in groups:
+            if OmegaConf.select(compose_tree(tree, config_dir), ov.key_or_group, default=_ABSENT) is _ABSENT:
+                raise _unknown_key_error(ov.key_or_group, tree, config_dir)
+
+
 def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> dict[str, Any]:
     """Compose the config for `overrides` (no sweeps) into a plain dict."""
     parsed = parse_overrides(overrides)
@@ -308,6 +322,7 @@ def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> di
             )
     _check_group_choices(parsed, config_dir)
     tree, values = split_tree(parsed, config_dir)
+    _check_added_options(tree, values, config_dir)
     plain = _plain_tree(tree, config_dir)
     if plain is not None and all(_plain_value(o) for o in values):
         return _assign(_copy(plain), values, tree, config_dir)
