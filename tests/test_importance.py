@@ -259,3 +259,52 @@ def test_report_interactions_option(cli, tmp_path):
     assert "| a × b × c |" in three.output
     assert "| a × b × c |" not in cli("report", str(sweep), "--format", "md").output
     assert cli("report", str(sweep), "--interactions", "0").exit_code == 2
+
+
+def test_bootstrap_intervals_are_resampled_within_cells_and_refit_by_statsmodels():
+    """Each resample redraws the lives within each (material, temperature) cell;
+    its η² must be statsmodels' own, fitted from scratch on that resample, and
+    the interval their percentiles. The resamples are seeded: the same report
+    gives the same interval."""
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    from ablate.report.importance import BOOTSTRAP_SEED
+
+    runs, resamples = battery_runs(), 40
+    imp = importance(runs, ["material", "temperature"], "life", "life", bootstrap=resamples)
+    table = imp.table.set_index("effect")
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    cells = list(runs.groupby(["material", "temperature"], sort=False).indices.values())
+    life = runs["life"].to_numpy()
+    names = {"C(material)": "material", "C(temperature)": "temperature",
+             "C(material):C(temperature)": "material × temperature"}
+    draws = {name: [] for name in names.values()}
+    for _ in range(resamples):
+        y = life.copy()
+        for rows in cells:
+            y[rows] = life[rng.choice(rows, size=len(rows))]
+        frame = runs.assign(life=y)
+        anova = anova_lm(ols("life ~ C(material) * C(temperature)", data=frame).fit(), typ=2)
+        total = ((y - y.mean()) ** 2).sum()
+        for term, name in names.items():
+            draws[name].append(anova.loc[term, "sum_sq"] / total)
+    for name, values in draws.items():
+        assert table.loc[name, "eta2_low"] == pytest.approx(np.quantile(values, 0.025), rel=1e-9)
+        assert table.loc[name, "eta2_high"] == pytest.approx(np.quantile(values, 0.975), rel=1e-9)
+    assert table.loc["temperature", "eta2_low"] < table.loc["temperature", "eta2"] < table.loc["temperature", "eta2_high"]
+    again = importance(runs, ["material", "temperature"], "life", "life", bootstrap=resamples).table
+    assert again["eta2_low"].tolist() == imp.table["eta2_low"].tolist()
+    assert any(n.startswith(f"η² intervals: percentile bootstrap, {resamples} resamples") for n in imp.notes)
+    assert imp.line().startswith(f"temperature explains 50% [{table.loc['temperature', 'eta2_low']:.0%}, ")
+
+
+def test_bootstrap_column_only_when_asked(tmp_path):
+    from ablate.report.render import BOOTSTRAP_COLUMN
+
+    path = write_sweep(tmp_path, "s", [Run({"a": a, "b": b, "seed": str(s)}, ramp(0.5 + 0.1 * (a == "x") + 0.01 * s))
+                                       for a in ("x", "y") for b in ("p", "q") for s in range(3)],
+                       keys=["a", "b", "seed"])
+    assert BOOTSTRAP_COLUMN not in to_markdown(build_report([path]))
+    assert BOOTSTRAP_COLUMN in to_markdown(build_report([path], bootstrap=50))

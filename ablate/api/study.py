@@ -94,18 +94,20 @@ class Study:
         return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
     def report(self, by: str | Sequence[str] | None = None, where: Sequence[str] = (), metric: str | None = None,
-               confidence: float = 0.95, interactions: int = 2, paired: bool = False) -> StudyReport:
+               confidence: float = 0.95, interactions: int = 2, paired: bool = False,
+               bootstrap: int = 0) -> StudyReport:
         """The report's tables: one per factor (or the `by` interaction), ranked by
         `metric` (default test_acc), with `confidence` intervals and Holm-corrected p
-        (Welch's, or with `paired` the paired t-test over runs that share a seed)."""
+        (Welch's, or with `paired` the paired t-test over runs that share a seed);
+        `bootstrap` > 0: percentile intervals of each effect's η² from that many resamples."""
         from ablate.report.build import build_report
         from ablate.report.present import cells
-        from ablate.report.render import IMPORTANCE_COLUMNS, importance_rows
+        from ablate.report.render import importance_columns, importance_rows
 
         by = ",".join(by) if isinstance(by, (list, tuple)) else by
         built = build_report(self.paths, by=by, where=list(where), metric=metric, confidence=confidence,
-                             interactions=interactions, paired=paired)
-        ranked = (pd.DataFrame(importance_rows(built.importance), columns=list(IMPORTANCE_COLUMNS))
+                             interactions=interactions, paired=paired, bootstrap=bootstrap)
+        ranked = (pd.DataFrame(importance_rows(built.importance), columns=importance_columns(built.importance))
                   if built.importance is not None else None)
         return StudyReport(metric=built.rank_by.column,
                            tables={s.title: s.table for s in built.sections},

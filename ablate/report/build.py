@@ -143,7 +143,7 @@ def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> lis
 
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
                  metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2,
-                 paired: bool = False) -> Report:
+                 paired: bool = False, bootstrap: int = 0) -> Report:
     """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format).
     `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds")."""
     store = load(paths)
@@ -173,7 +173,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     ranked = None
     if len(factors) >= 2:
         try:
-            ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence, interactions)
+            ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence, interactions, bootstrap)
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,

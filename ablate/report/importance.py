@@ -12,6 +12,9 @@ gives type II sums of squares, which stay right when cells are unbalanced
               (Steiger 2004, "Beyond the F test", Psychological Methods 9:164):
               the noncentrality λ whose F distribution puts the observed F at
               the 97.5th and the 2.5th percentile, as η²p = λ / (λ + df1 + df2 + 1)
+  bootstrap   with `ablate report --bootstrap B`: a percentile interval of η²
+              (the share the headline quotes) from B resamples of the runs
+              within each cell, each refitted; it assumes no normal errors
 
 Which effects: the main effects and interactions of up to `order` factors (2
 by default, `ablate report --interactions 3` for three-way ones) that the
@@ -54,13 +57,18 @@ class Importance:
     runs: int
     notes: list[str] = field(default_factory=list)
     aliased: list[str] = field(default_factory=list)  # effects asked for that the cells cannot separate: not in `table`
+    bootstrap: int = 0  # resamples behind the table's eta2_low / eta2_high columns; 0: none
 
     def line(self) -> str:
         """`norm explains 71 % of the variance in best val acc (η²); act 9 %; norm × act 12 %; residual 8 %`."""
-        shares = [f"{row.effect} {row.eta2:.0%}" for row in self.table.itertuples()]
-        head, *rest = shares
-        name, _, share = head.rpartition(" ")
-        text = f"{name} explains {share} of the variance in {self.label} (η²)"
+
+        def share(row) -> str:
+            interval = self.bootstrap and math.isfinite(row.eta2_low)
+            return f"{row.eta2:.0%}" + (f" [{row.eta2_low:.0%}, {row.eta2_high:.0%}]" if interval else "")
+
+        first, *others = self.table.itertuples()
+        text = f"{first.effect} explains {share(first)} of the variance in {self.label} (η²)"
+        rest = [f"{row.effect} {share(row)}" for row in others]
         return "; ".join([text, *rest, f"residual {self.residual_share:.0%}"])
 
 
@@ -91,9 +99,10 @@ def _term(factor: str) -> str:
 
 
 def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
-               confidence: float = 0.95, order: int = 2) -> Importance | None:
+               confidence: float = 0.95, order: int = 2, bootstrap: int = 0) -> Importance | None:
     """The ANOVA of `column` over `factors` on the completed runs, with the interactions of up to
-    `order` factors the cells can separate; None with fewer than two factors or no residual."""
+    `order` factors the cells can separate; None with fewer than two factors or no residual.
+    `bootstrap` > 0: percentile intervals of η² from that many within-cell resamples."""
     notes = []
     per_level = [f for f in factors if runs[f].eq(NOT_APPLICABLE).any()]
     if per_level:
@@ -114,7 +123,41 @@ def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
     notes += assumption_notes(done, factors, column, residuals)
     if not math.isclose(table["eta2"].sum() + residual["sum_sq"] / total, 1.0, abs_tol=0.005):
         notes.append("type II sums of squares of unbalanced cells need not add up to 100 %")
-    return Importance(column, label, table, float(residual["sum_sq"] / total), len(done), notes, aliased)
+    if bootstrap:
+        table["eta2_low"], table["eta2_high"] = bootstrap_eta2(done, factors, terms, column, table["effect"],
+                                                               bootstrap, confidence)
+        notes.append(f"η² intervals: percentile bootstrap, {bootstrap} resamples of the runs within each cell "
+                     f"(seed {BOOTSTRAP_SEED}: the same report gives the same intervals)")
+    return Importance(column, label, table, float(residual["sum_sq"] / total), len(done), notes, aliased, bootstrap)
+
+
+BOOTSTRAP_SEED = 0  # the resamples are fixed, so a report is reproducible
+
+
+def bootstrap_eta2(done: pd.DataFrame, factors: list[str], terms: list[tuple[str, ...]], column: str,
+                   effects: pd.Series, resamples: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of each effect's η² over `resamples` refits, each on
+    the runs drawn with replacement within their cell: every cell keeps its
+    count, so the design (and which effects it separates) stays the one run,
+    and only the metric's values move. Effects in the order of `effects`."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    cells = list(done.groupby(factors, sort=False).indices.values())  # positions of each cell's runs
+    values = done[column].to_numpy(dtype=float)
+    # The design matrix is the same in every resample (each cell keeps its count),
+    # so one model is built and refitted on new values, not rebuilt by patsy each time.
+    model = _model(done, terms, column)
+    draws = np.full((resamples, len(effects)), np.nan)
+    for b in range(resamples):
+        y = values.copy()
+        for rows in cells:
+            y[rows] = values[rng.choice(rows, size=len(rows))]
+        model.endog = model.wendog = y  # OLS: the whitened values are the values
+        _, (table, _, _) = _type2(model)
+        draws[b] = table.set_index("effect")["eta2"].reindex(effects).to_numpy()
+    alpha = (1 - confidence) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an effect no resample could estimate: NaN
+        return np.nanquantile(draws, alpha, axis=0), np.nanquantile(draws, 1 - alpha, axis=0)
 
 
 def effect_name(term: tuple[str, ...]) -> str:
@@ -231,23 +274,50 @@ def _divergence(runs: pd.DataFrame, factors: list[str]) -> str:
 
 def _anova(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str,
            confidence: float) -> tuple[pd.DataFrame, pd.Series, float, np.ndarray]:
+    """`_fit`, with Steiger's interval of each partial η², largest η² first."""
+    out, residual, total, residuals = _fit(done, terms, column)
+    bounds = [partial_eta2_interval(f, d, residual["df"], confidence) for f, d in zip(out["F"], out["df"])]
+    out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total, residuals
+
+
+def _fit(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str) -> tuple[pd.DataFrame, pd.Series, float,
+                                                                                 np.ndarray]:
+    """statsmodels' type II ANOVA: (one row per effect, the residual row, SS_total, the residuals)."""
+    model = _model(done, terms, column)
+    fit, (out, residual, total) = _type2(model)
+    return out, residual, total, np.asarray(fit.resid, dtype=float)
+
+
+def _model(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str):
+    """The least-squares model of `column` on the effects in `terms` (statsmodels' formula API)."""
     from statsmodels.formula.api import ols
-    from statsmodels.stats.anova import anova_lm
 
     factors = list(dict.fromkeys(f for t in terms for f in t))
     data = done[[*factors, column]].rename(columns={column: "y"})
     # Categorical columns spare patsy from sniffing every value's type (0.25 s over 10,000 runs).
     data = data.astype({f: "category" for f in factors})
+    model = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data)
+    model.effect_names = {_term(f): f for f in factors}
+    return model
+
+
+def _type2(model) -> tuple[object, tuple[pd.DataFrame, pd.Series, float]]:
+    """Fit `model` and read its type II ANOVA: (fit, (effects, residual row, SS_total))."""
+    from statsmodels.stats.anova import anova_lm
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' rank warnings
         # QR, not the default pseudo-inverse: the effects kept are estimable, so the design has full rank,
-        # and QR of 10,000 runs × 77 columns is several times faster than their SVD.
-        fit = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data).fit(method="qr")
+        # and QR of 10,000 runs × 77 columns is several times faster than their SVD. statsmodels keeps
+        # the factors Q and R on the model, so a bootstrap refit on new values reuses them.
+        fit = model.fit(method="qr")
         anova = anova_lm(fit, typ=2)
     residual = anova.loc[RESIDUAL]
     effects = anova.drop(index=RESIDUAL).dropna(subset=["F"])
-    total = float(((data["y"] - data["y"].mean()) ** 2).sum())
-    names = {_term(f): f for f in factors}
+    y = np.asarray(model.endog, dtype=float)
+    total = float(((y - y.mean()) ** 2).sum())
+    names = model.effect_names
     out = pd.DataFrame({
         "effect": [" × ".join(names.get(t, t) for t in str(idx).split(":")) for idx in effects.index],
         "df": effects["df"].to_numpy(), "sum_sq": effects["sum_sq"].to_numpy(),
@@ -257,7 +327,4 @@ def _anova(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str,
     out["eta2"] = out["sum_sq"] / total
     out["partial_eta2"] = out["sum_sq"] / (out["sum_sq"] + residual["sum_sq"])
     out["omega2"] = ((out["sum_sq"] - out["df"] * ms_resid) / (total + ms_resid)).clip(lower=0)
-    bounds = [partial_eta2_interval(f, d, residual["df"], confidence) for f, d in zip(out["F"], out["df"])]
-    out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    return (out.sort_values("eta2", ascending=False).reset_index(drop=True), residual, total,
-            np.asarray(fit.resid, dtype=float))
+    return fit, (out, residual, total)

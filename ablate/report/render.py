@@ -140,9 +140,9 @@ def to_markdown(report: Report) -> str:
     parts = ["# ablate report", "", *[f"- {line}" for line in report.header()]]
     if report.importance is not None:
         imp = report.importance
-        frame = pd.DataFrame(importance_rows(imp), columns=list(IMPORTANCE_COLUMNS))
+        frame = pd.DataFrame(importance_rows(imp), columns=importance_columns(imp))
         parts += ["", "## Which factor matters most", "", f"**{imp.line()}**", "",
-                  md_table(frame, [False] + [True] * (len(IMPORTANCE_COLUMNS) - 1)), *[f"- {n}" for n in imp.notes]]
+                  md_table(frame, [False] + [True] * (frame.shape[1] - 1)), *[f"- {n}" for n in imp.notes]]
     for section in report.sections:
         parts += ["", f"## {section.title}", "", md_table(cells(report, section), numeric_columns(report, section))]
         if section.interaction:
@@ -268,6 +268,14 @@ def print_diagnostics(console: Console, diag: Diagnostics | None) -> None:
 
 
 IMPORTANCE_COLUMNS = ("effect", "df", "F", "p", "η²", "partial η² [95 %]", "ω²")
+BOOTSTRAP_COLUMN = "η² [95 % bootstrap]"  # after η², with `ablate report --bootstrap B`
+
+
+def importance_columns(imp: Importance) -> list[str]:
+    columns = list(IMPORTANCE_COLUMNS)
+    if imp.bootstrap:
+        columns.insert(columns.index("η²") + 1, BOOTSTRAP_COLUMN)
+    return columns
 
 
 def importance_rows(imp: Importance) -> list[list[str]]:
@@ -275,7 +283,10 @@ def importance_rows(imp: Importance) -> list[list[str]]:
     rows = []
     for r in imp.table.itertuples():
         interval = f"{r.partial_eta2:.2f} [{r.low:.2f}, {r.high:.2f}]" if math.isfinite(r.low) else f"{r.partial_eta2:.2f}"
-        rows.append([r.effect, f"{r.df:g}", f"{r.F:.2f}", sig(r.p), f"{r.eta2:.0%}", interval, f"{r.omega2:.2f}"])
+        shares = [f"{r.eta2:.0%}"]
+        if imp.bootstrap:
+            shares.append(f"[{r.eta2_low:.0%}, {r.eta2_high:.0%}]" if math.isfinite(r.eta2_low) else "—")
+        rows.append([r.effect, f"{r.df:g}", f"{r.F:.2f}", sig(r.p), *shares, interval, f"{r.omega2:.2f}"])
     return rows
 
 
@@ -286,7 +297,7 @@ def print_importance(console: Console, imp: Importance | None) -> None:
     console.print(Text(f"which factor matters most: type II ANOVA of {imp.label} over {imp.runs} completed runs",
                        style="dim"))
     table = Table(header_style="bold", box=None)
-    for i, column in enumerate(IMPORTANCE_COLUMNS):
+    for i, column in enumerate(importance_columns(imp)):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in importance_rows(imp):
         table.add_row(*row)
