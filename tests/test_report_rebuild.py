@@ -54,6 +54,59 @@ def test_a_runs_csv_behind_its_folders_is_corrected(sweep):
     assert any("disagrees with 1 of the 4 run folders" in n for n in report.notes)
 
 
+def test_a_run_that_finished_after_the_tables_counts_its_epochs(sweep):
+    """runs.csv and epochs.csv were written mid-sweep: a run then `running` with no
+    epochs; its folder now has all of them, and the target is judged on those."""
+    runs = pd.read_csv(sweep / "runs.csv", dtype=str, keep_default_na=False)
+    late = runs.loc[0, "run_id"]
+    runs.loc[0, "status"] = "running"
+    runs.to_csv(sweep / "runs.csv", index=False)
+    epochs = pd.read_csv(sweep / "epochs.csv", dtype=str)
+    epochs[epochs["run_id"] != late].to_csv(sweep / "epochs.csv", index=False)
+    report = build_report([sweep])
+    truth = build_report([sweep])  # the same, read twice: nothing cached on disk
+    mine = report.runs.set_index("run_id").loc[late]
+    history = pd.read_csv(sweep / "runs" / late / "history.csv")
+    target = report.target.value
+    hit = history.loc[history["val_acc"] >= target, "epoch"]
+    if hit.empty:
+        assert pd.isna(mine["epochs_to_target"]) and bool(mine["target_known"])
+    else:
+        assert mine["epochs_to_target"] == hit.iloc[0]
+    assert truth.runs["epochs_to_target"].equals(report.runs["epochs_to_target"])
+    assert report.runs["target_known"].all()  # every run's history was read: none unknown
+
+
+def test_an_unreadable_epochs_csv_falls_back_to_the_histories(sweep):
+    reference = build_report([sweep]).runs.set_index("run_id")["epochs_to_target"]
+    (sweep / "epochs.csv").write_text("run_id,epo")  # cut inside its header
+    again = build_report([sweep]).runs.set_index("run_id")["epochs_to_target"]
+    pd.testing.assert_series_equal(again, reference)
+
+
+def test_a_deleted_run_folder_is_not_reported_as_done(sweep):
+    """Deleting a bad run to redo it: runs.csv still lists it, the folders do not."""
+    import shutil
+
+    gone = pd.read_csv(sweep / "runs.csv", dtype=str)["run_id"].iloc[0]
+    shutil.rmtree(sweep / "runs" / gone)
+    report = build_report([sweep])
+    assert gone not in set(report.runs["run_id"])
+    assert status_line(report).startswith("s: 3 of 4 planned runs done (partial)")
+    assert any("1 run listed in runs.csv has no run folder" in n for n in report.notes)
+
+
+def test_a_copied_folder_without_sweep_yaml_keeps_its_sweep_name(sweep):
+    import shutil
+
+    copy = Path("results/copy")
+    shutil.copytree(sweep, copy)
+    (copy / "sweep.yaml").unlink()
+    report = build_report([copy])
+    assert status_line(report).startswith("s: 4 of 4 planned runs done (complete); 4 completed")
+    assert report.runs["target_known"].all()
+
+
 def test_a_garbage_summary_is_recomputed_from_the_history(cli, sweep):
     run = next((sweep / "runs").iterdir())
     expected = pd.read_csv(sweep / "runs.csv").set_index("run_id").loc[run.name, "best_val_acc"]

@@ -44,6 +44,9 @@ class Sweep:
     # that several grids ran into, or one without a sweep.yaml (`ablate train`'s),
     # may differ in anything: its runs' configs are read to find out.
     one_grid: bool = True
+    # Runs whose row was rebuilt from their folder (runs.csv behind it): epochs.csv,
+    # written with runs.csv, is behind for them too, so their history.csv is read.
+    stale: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -171,17 +174,20 @@ def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame, str | None]:
     runs, problem = _read_table(file)
     if runs is None and not folders:
         raise NotASweepError(problem)
-    name = str(meta.get("name") or path.name)
+    # A copy without its sweep.yaml is still the sweep its rows name, not a new one named after the folder.
+    named = set(runs["sweep"]) - {""} if runs is not None and "sweep" in runs else set()
+    name = str(meta.get("name") or (named.pop() if len(named) == 1 else path.name))
     if runs is not None and ("sweep" not in runs or (runs["sweep"] == "").all()):
         runs["sweep"] = name
     keys = list(meta.get("factors") or (infer_keys(list(runs.columns)) if runs is not None else []))
-    note = None
+    note, stale = None, frozenset()
     if folders:
-        runs, note = reconcile(path, name, keys, runs, folders, problem)
+        runs, note, stale = reconcile(path, name, keys, runs, folders, problem)
     keys = [k for k in keys if k in runs]
     planned = max(int(meta.get("planned") or 0), len(runs))
     one_grid = bool(meta) and len(meta.get("grids") or [None]) == 1
-    return Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid), runs, note
+    return (Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid, stale),
+            runs, note)
 
 
 def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:
@@ -198,15 +204,24 @@ def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:
 
 
 def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None, folders: list[str],
-              problem: str | None) -> tuple[pd.DataFrame, str | None]:
+              problem: str | None) -> tuple[pd.DataFrame, str | None, frozenset[str]]:
     """The runs table as the run folders have it. Rows runs.csv lacks, or whose
     status or result the folder contradicts (a sweep still running, a table cut
     short, a summary.json gone bad), are rebuilt from the folders; labels runs.csv
     gives are kept as typed. runs.csv itself is never written here: a running
-    sweep owns it."""
+    sweep owns it. Third: the ids of the rows rebuilt."""
     listed = {} if table is None else dict(zip(table["run_id"], table.index))
     if table is not None and "best_val_acc" not in table:  # a table cut inside its header
         table, listed, problem = None, {}, problem or f"{path / 'runs.csv'} is cut short"
+    present = set(folders)
+    gone = [rid for rid in listed if rid not in present]
+    if gone:  # deleted to be redone, or a partial copy: not done, whatever runs.csv says
+        table = table[~table["run_id"].isin(gone)].reset_index(drop=True)
+        listed = dict(zip(table["run_id"], table.index))
+        some = f"{len(gone)} run listed in runs.csv has" if len(gone) == 1 else \
+            f"{len(gone)} runs listed in runs.csv have"
+        problem = (f"{some} no run folder (deleted?): left out, and the next sweep runs "
+                   f"{'it' if len(gone) == 1 else 'them'} again")
     redo = []
     for rid in folders:
         status = RunDir(path / "runs" / rid).read_status().get("status")
@@ -215,7 +230,7 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
                 status in FINISHED and pd.isna(table.at[row, "best_val_acc"])):
             redo.append(rid)
     if not redo:
-        return table, None
+        return table, (problem if gone else None), frozenset()
     rows = []
     for rid in redo:
         labels = ({k: table.at[listed[rid], k] for k in keys if k in table} if rid in listed
@@ -223,7 +238,7 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
         rows.append(run_row(name, path / "runs" / rid, labels))
     changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]]
     if not changed:
-        return table, None
+        return table, (problem if gone else None), frozenset()
     rebuilt = _rows_as_read(rows).set_index("run_id")
     if table is None:
         merged = rebuilt.reset_index()
@@ -232,7 +247,7 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
         merged = pd.concat([table.set_index("run_id").drop(index=list(rebuilt.index), errors="ignore"), rebuilt])
         merged = merged.reindex(order).reset_index()
     why = problem or f"{path / 'runs.csv'} disagrees with {len(changed)} of the {len(folders)} run folders"
-    return merged, f"{why}; rebuilt from the run folders in memory"
+    return merged, f"{why}; rebuilt from the run folders in memory", frozenset(rebuilt.index)
 
 
 def _rows_as_read(rows: list[dict]) -> pd.DataFrame:
@@ -386,25 +401,35 @@ def _duplicate_note(name: str, count: int, folders: int) -> str:
 
 
 def read_epochs(sweep: Sweep) -> pd.DataFrame:
-    """epochs.csv of one sweep; per-run history.csv files when it is missing
-    (a sweep still running may not have rebuilt its tables yet)."""
+    """epochs.csv of one sweep, with the runs it is behind on (`Sweep.stale`) read
+    from their history.csv; every run's history.csv when epochs.csv is missing,
+    empty or unreadable (a sweep killed while writing it): the folders are the truth."""
     file = sweep.path / "epochs.csv"
-    try:
-        if file.exists():
+    epochs = None
+    if file.exists():
+        try:
             epochs = pd.read_csv(file, dtype={"run_id": str, "metric": str},
                                  usecols=["run_id", "epoch", "metric", "value"])
-        else:
+        except (ValueError, pd.errors.EmptyDataError):  # ParserError is a ValueError
+            epochs = None
+    try:
+        if epochs is None or epochs.empty:
             epochs = _epochs_from_histories(sweep.path / "runs")
-    except (ValueError, pd.errors.EmptyDataError) as e:  # ParserError is a ValueError
+        elif sweep.stale:
+            fresh = _epochs_from_histories(sweep.path / "runs", sweep.stale)
+            epochs = pd.concat([epochs[~epochs["run_id"].isin(sweep.stale)], fresh], ignore_index=True)
+    except (ValueError, pd.errors.EmptyDataError) as e:
         raise NotASweepError(f"{sweep.path}: unreadable per-epoch history: {str(e).strip().splitlines()[0]}") from None
     epochs["sweep"] = sweep.name
     epochs["value"] = pd.to_numeric(epochs["value"], errors="coerce")
     return epochs
 
 
-def _epochs_from_histories(runs_dir: Path) -> pd.DataFrame:
+def _epochs_from_histories(runs_dir: Path, only: frozenset[str] | None = None) -> pd.DataFrame:
     frames = []
     for history in sorted(runs_dir.glob("*/history.csv")) if runs_dir.is_dir() else []:
+        if only is not None and history.parent.name not in only:
+            continue
         wide = pd.read_csv(history)
         if "epoch" not in wide or wide.empty:
             continue
