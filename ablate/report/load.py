@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from ablate.errors import ConfigError
 from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
+from ablate.store.sweep_record import read_sweep_record
 from ablate.store.status import ENDED, FINISHED, Status
 from ablate.store.tables import METRICS, UNREADABLE, run_factors, run_row, sweep_runs
 
@@ -125,13 +125,10 @@ def _fixed_overrides(overrides: list[str]) -> dict[str, str]:
 
 
 def read_sweep_yaml(path: Path) -> dict:
-    file = path / "sweep.yaml"
-    if not file.exists():
-        return {}
     try:
-        return yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise NotASweepError(f"{file} is not valid YAML: {str(e).splitlines()[0]}") from None
+        return read_sweep_record(path)
+    except ConfigError as e:  # the report's kind of mistake: a folder that is not (or no longer) a sweep
+        raise NotASweepError(str(e)) from None
 
 
 def read_runs_csv(file: Path) -> pd.DataFrame:

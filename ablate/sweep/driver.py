@@ -23,6 +23,7 @@ from ablate.store.rundir import RunDir, now
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import FINISHED, UNFINISHED, Status
 from ablate.store.summary import finished_summary
+from ablate.store.sweep_record import read_sweep_record
 from ablate.store.tables import sweep_runs, write_tables
 from ablate.track import sweep_tracking
 
@@ -33,7 +34,7 @@ def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> list[str]:
     """Record this grid beside the others run in the same folder; returns every
     factor of them all, in the order first swept (runs.csv's factor columns)."""
     path = sweep_dir / "sweep.yaml"
-    previous = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    previous = read_sweep_record(sweep_dir)
     # A sweep.yaml from before grids were recorded holds one grid at its top level.
     grids = previous.get("grids") or ([{k: previous.get(k) for k in GRID_KEYS}] if previous.get("command") else [])
     this = {"command": command, "overrides": list(plan.overrides), "grid": dict(plan.grid),
@@ -73,7 +74,7 @@ def _write_yaml(path: Path, record: dict) -> None:
 def record_outcome(sweep_dir: Path, key: str, value: dict) -> None:
     """Add what a sweep learnt at its end (--seeds-until's stop) to sweep.yaml and to its last grid."""
     path = sweep_dir / "sweep.yaml"
-    record = yaml.safe_load(path.read_text()) or {}
+    record = read_sweep_record(sweep_dir)
     record[key] = value
     if record.get("grids"):
         record["grids"][-1][key] = value
