@@ -8,6 +8,7 @@ import pytest
 from helpers.report import Run, ramp, write_sweep
 from scipy.stats import ncf
 
+from ablate.errors import ConfigError
 from ablate.report.build import build_report
 from ablate.report.importance import importance, partial_eta2_interval
 from ablate.report.render import to_json, to_markdown
@@ -307,4 +308,15 @@ def test_bootstrap_column_only_when_asked(tmp_path):
                                        for a in ("x", "y") for b in ("p", "q") for s in range(3)],
                        keys=["a", "b", "seed"])
     assert BOOTSTRAP_COLUMN not in to_markdown(build_report([path]))
-    assert BOOTSTRAP_COLUMN in to_markdown(build_report([path], bootstrap=50))
+    assert BOOTSTRAP_COLUMN in to_markdown(build_report([path], bootstrap=100))
+    with pytest.raises(ConfigError, match=r"--bootstrap 5: too few resamples .* at least 100"):
+        build_report([path], bootstrap=5)
+
+
+def test_no_bootstrap_interval_from_cells_of_one_run():
+    """A one-run cell resamples to itself: 89 % [89 %, 89 %] would claim certainty."""
+    runs = battery_runs().groupby(["material", "temperature"], as_index=False).head(1)
+    imp = importance(runs.assign(status="completed"), ["material", "temperature"], "life", "life", order=1,
+                     bootstrap=200)
+    assert imp.bootstrap == 0 and "eta2_low" not in imp.table
+    assert any(n.startswith("η² bootstrap intervals not computed: 9 cells have a single run") for n in imp.notes)

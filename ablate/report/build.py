@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ablate.errors import ConfigError
 from ablate.report import stats
 from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
-from ablate.report.importance import Importance, importance
+from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by
@@ -146,6 +147,9 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
                  paired: bool = False, bootstrap: int = 0) -> Report:
     """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format).
     `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds")."""
+    if 0 < bootstrap < MIN_BOOTSTRAP:
+        raise ConfigError(f"--bootstrap {bootstrap}: too few resamples for a percentile interval; "
+                          f"use 0 (none) or at least {MIN_BOOTSTRAP} (1000 is usual)")
     store = load(paths)
     rank_by = METRICS[metric or default_metric(store.runs)]
     where = list(where or [])
