@@ -17,6 +17,7 @@ CASES = [
     (["dropout.p=1.5"], ["dropout.p=1.5", "[0, 1)"]),
     (["optim.lr=-1"], ["optim.lr=-1", "> 0"]),
     (["epochs=0"], ["epochs=0", ">= 1"]),
+    (["seed=99999999999999999999"], ["seed=99999999999999999999", "(2**32)"]),
     (["norm=group", "norm.groups=4"], ["norm.groups=4", "6 channels"]),
     (["model=resnet", "model.depth=10"], ["model.depth=10", "6n+2"]),
     (["norm.placement=middle"], ["unknown norm.placement 'middle'", "after_act", "before_act"]),

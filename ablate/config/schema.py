@@ -257,6 +257,7 @@ def parse_threads(value: Any) -> int | str:
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
+SEED_LIMIT = 2**32
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,9 @@ class RunConfig:
     cpu_threads: int | str = field(default="auto", metadata={"parse": parse_threads})
 
     def __post_init__(self) -> None:
+        # Each epoch's data order is seeded with seed × 1,000,003 + epoch (ablate.train.loop), which
+        # torch's generators take only within 64 bits: seeds of up to 32 bits keep it there.
+        require(abs(self.seed) < SEED_LIMIT, "seed", self.seed, f"between -{SEED_LIMIT} and {SEED_LIMIT} (2**32)")
         require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
         require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         if self.target_acc is not None:
