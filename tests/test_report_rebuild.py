@@ -107,6 +107,27 @@ def test_a_copied_folder_without_sweep_yaml_keeps_its_sweep_name(sweep):
     assert report.runs["target_known"].all()
 
 
+def test_a_run_retrained_after_the_tables_shows_its_new_numbers(sweep):
+    """Same status, new numbers (retrained with --fresh, runs.csv not rewritten):
+    the folder's summary, newer than runs.csv, wins; a summary only touched does not
+    count as a change (a clock a little ahead on another host)."""
+    import json
+    import os
+    import time
+
+    run = sorted((sweep / "runs").iterdir())[0]
+    later = time.time() + 5
+    os.utime(run / "summary.json", (later, later))
+    assert not any("disagrees" in n for n in build_report([sweep]).notes)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["test_acc"] = 0.123
+    (run / "summary.json").write_text(json.dumps(summary))
+    os.utime(run / "summary.json", (later, later))
+    report = build_report([sweep])
+    assert report.runs.set_index("run_id").loc[run.name, "test_acc"] == 0.123
+    assert any("disagrees with 1 of the 4 run folders" in n for n in report.notes)
+
+
 def test_a_garbage_summary_is_recomputed_from_the_history(cli, sweep):
     run = next((sweep / "runs").iterdir())
     expected = pd.read_csv(sweep / "runs.csv").set_index("run_id").loc[run.name, "best_val_acc"]

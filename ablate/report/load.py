@@ -8,6 +8,7 @@ factors are the union of theirs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,12 +220,16 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
             f"{len(gone)} runs listed in runs.csv have"
         problem = (f"{some} no run folder (deleted?): left out, and the next sweep runs "
                    f"{'it' if len(gone) == 1 else 'them'} again")
+    # A summary written after runs.csv (a run retrained with --fresh, a table written
+    # mid-sweep) may hold other numbers under the same status: its row is re-read.
+    written = (path / "runs.csv").stat().st_mtime if table is not None else math.inf
     redo = []
     for rid in folders:
-        status = RunDir(path / "runs" / rid).read_status().get("status")
+        rd = RunDir(path / "runs" / rid)
+        status = rd.read_status().get("status")
         row = listed.get(rid)
-        if row is None or table.at[row, "status"] != status or (
-                status in FINISHED and pd.isna(table.at[row, "best_val_acc"])):
+        if row is None or table.at[row, "status"] != status or (status in FINISHED and (
+                pd.isna(table.at[row, "best_val_acc"]) or _newer(rd.summary, written))):
             redo.append(rid)
     if not redo:
         return table, (problem if gone else None), frozenset()
@@ -233,7 +238,8 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
         labels = ({k: table.at[listed[rid], k] for k in keys if k in table} if rid in listed
                   else run_factors(RunDir(path / "runs" / rid), keys))
         rows.append(run_row(name, path / "runs" / rid, labels))
-    changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]]
+    changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]
+               or _numbers_differ(table.loc[listed[r["run_id"]]], r)]
     if not changed:
         return table, (problem if gone else None), frozenset()
     rebuilt = _rows_as_read(rows).set_index("run_id")
@@ -245,6 +251,26 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
         merged = merged.reindex(order).reset_index()
     why = problem or f"{path / 'runs.csv'} disagrees with {len(changed)} of the {len(folders)} run folders"
     return merged, f"{why}; rebuilt from the run folders in memory", frozenset(rebuilt.index)
+
+
+CHECKED = ("test_acc", "best_val_acc", "final_val_acc", "epochs_run")  # a row's numbers, compared with its folder's
+
+
+def _newer(file: Path, than: float) -> bool:
+    try:
+        return file.stat().st_mtime > than
+    except OSError:
+        return False
+
+
+def _numbers_differ(listed: pd.Series, folder: dict) -> bool:
+    """True when runs.csv's numbers for a run are not its folder's (to 1e-9: the
+    CSV round trip is exact, a clock a little ahead on another host is not a change)."""
+    for key in CHECKED:
+        a, b = pd.to_numeric(listed.get(key), errors="coerce"), pd.to_numeric(folder.get(key), errors="coerce")
+        if pd.isna(a) != pd.isna(b) or (not pd.isna(a) and abs(float(a) - float(b)) > 1e-9):
+            return True
+    return False
 
 
 def _rows_as_read(rows: list[dict]) -> pd.DataFrame:
