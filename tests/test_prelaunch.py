@@ -118,6 +118,28 @@ def test_ctrl_c_on_train_says_where_it_stopped_and_how_to_resume(tmp_path):
     assert RunDir(run).read_status()["status"] == "interrupted"
 
 
+@pytest.mark.slow
+def test_sigterm_on_a_sweep_stops_it_as_ctrl_c_does(tmp_path):
+    """`kill`, `timeout` and `docker stop` send SIGTERM to the sweep's process alone:
+    its workers are stopped, every run records `interrupted` and the tables are written."""
+    import csv
+
+    proc = subprocess.Popen([sys.executable, "-m", "ablate", "sweep", "norm=none,batch", "epochs=400", "device=cpu",
+                             "diagnostics=off", "--workers", "2", "--name", "t"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("results/t/runs/*/checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; run the same command again to resume" in stderr and "Traceback" not in stderr
+    runs = list(tmp_path.glob("results/t/runs/*"))
+    assert len(runs) == 2 and {RunDir(r).read_status()["status"] for r in runs} == {"interrupted"}
+    with open(tmp_path / "results/t/runs.csv") as f:
+        assert {row["status"] for row in csv.DictReader(f)} == {"interrupted"}
+
+
 def test_a_home_path_says_how_to_write_it(cli):
     one_line_error(cli("train", "-q", "data=cifar10", "data.root=~/data"),
                    "cannot parse override", """needs quotes ('data.root="~/data"') or $HOME""")

@@ -6,6 +6,7 @@ here. User mistakes end in one red line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import signal
 import warnings
 from functools import partial
 from pathlib import Path
@@ -220,8 +221,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     (warning if issubclass(category, TrackerWarning) else note)(str(message))
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     warnings.showwarning = _show_warning
+    # `kill`, `timeout`, `docker stop` and a scheduler's end of job send SIGTERM: stop
+    # as Ctrl-C stops (each run records `interrupted`, the sweep writes its tables and
+    # stops its workers), not as kill -9 would.
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     app()
 
 
