@@ -123,14 +123,15 @@ def importance(runs: pd.DataFrame, factors: list[str], column: str, label: str,
     notes += assumption_notes(done, factors, column, residuals)
     if not math.isclose(table["eta2"].sum() + residual["sum_sq"] / total, 1.0, abs_tol=0.005):
         notes.append("type II sums of squares of unbalanced cells need not add up to 100 %")
-    single = int((done.groupby(factors, sort=False).size() < 2).sum()) if bootstrap else 0
+    cells = list(done.groupby(factors, sort=False).indices.values()) if bootstrap else []  # positions per cell
+    single = sum(len(rows) < 2 for rows in cells)
     if single:
         # A cell of one run resamples to itself: the interval would shrink toward certainty the data lack.
         notes.append(f"η² bootstrap intervals not computed: {single} cells have a single run, which a resample "
                      "within its cell cannot vary; add seeds for them")
         bootstrap = 0
     if bootstrap:
-        table["eta2_low"], table["eta2_high"] = bootstrap_eta2(done, factors, terms, column, table["effect"],
+        table["eta2_low"], table["eta2_high"] = bootstrap_eta2(done, cells, terms, column, table["effect"],
                                                                bootstrap, confidence)
         notes.append(f"η² intervals: percentile bootstrap, {bootstrap} resamples of the runs within each cell "
                      f"(seed {BOOTSTRAP_SEED}: the same report gives the same intervals)")
@@ -144,25 +145,25 @@ BOOTSTRAP_SEED = 0  # the resamples are fixed, so a report is reproducible
 MIN_BOOTSTRAP = 100
 
 
-def bootstrap_eta2(done: pd.DataFrame, factors: list[str], terms: list[tuple[str, ...]], column: str,
+def bootstrap_eta2(done: pd.DataFrame, cells: list[np.ndarray], terms: list[tuple[str, ...]], column: str,
                    effects: pd.Series, resamples: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval of each effect's η² over `resamples` refits, each on
-    the runs drawn with replacement within their cell: every cell keeps its
-    count, so the design (and which effects it separates) stays the one run,
-    and only the metric's values move. Effects in the order of `effects`."""
+    the runs drawn with replacement within their cell (`cells`: the positions of
+    each cell's runs in `done`): every cell keeps its count, so the design (and
+    which effects it separates) stays the one run, and only the metric's values
+    move. Effects in the order of `effects`."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    cells = list(done.groupby(factors, sort=False).indices.values())  # positions of each cell's runs
     values = done[column].to_numpy(dtype=float)
     # The design matrix is the same in every resample (each cell keeps its count),
     # so one model is built and refitted on new values, not rebuilt by patsy each time.
-    model = _model(done, terms, column)
+    model, names = _model(done, terms, column)
     draws = np.full((resamples, len(effects)), np.nan)
     for b in range(resamples):
         y = values.copy()
         for rows in cells:
             y[rows] = values[rng.choice(rows, size=len(rows))]
         model.endog = model.wendog = y  # OLS: the whitened values are the values
-        _, (table, _, _) = _type2(model)
+        _, (table, _, _) = _type2(model, names)
         draws[b] = table.set_index("effect")["eta2"].reindex(effects).to_numpy()
     alpha = (1 - confidence) / 2
     with warnings.catch_warnings():
@@ -294,13 +295,13 @@ def _anova(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str,
 def _fit(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str) -> tuple[pd.DataFrame, pd.Series, float,
                                                                                  np.ndarray]:
     """statsmodels' type II ANOVA: (one row per effect, the residual row, SS_total, the residuals)."""
-    model = _model(done, terms, column)
-    fit, (out, residual, total) = _type2(model)
+    fit, (out, residual, total) = _type2(*_model(done, terms, column))
     return out, residual, total, np.asarray(fit.resid, dtype=float)
 
 
-def _model(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str):
-    """The least-squares model of `column` on the effects in `terms` (statsmodels' formula API)."""
+def _model(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str) -> tuple[object, dict[str, str]]:
+    """The least-squares model of `column` on the effects in `terms` (statsmodels' formula API),
+    and the factor each of its term names stands for."""
     from statsmodels.formula.api import ols
 
     factors = list(dict.fromkeys(f for t in terms for f in t))
@@ -308,11 +309,10 @@ def _model(done: pd.DataFrame, terms: list[tuple[str, ...]], column: str):
     # Categorical columns spare patsy from sniffing every value's type (0.25 s over 10,000 runs).
     data = data.astype({f: "category" for f in factors})
     model = ols("y ~ " + " + ".join(":".join(_term(f) for f in t) for t in terms), data=data)
-    model.effect_names = {_term(f): f for f in factors}
-    return model
+    return model, {_term(f): f for f in factors}
 
 
-def _type2(model) -> tuple[object, tuple[pd.DataFrame, pd.Series, float]]:
+def _type2(model, names: dict[str, str]) -> tuple[object, tuple[pd.DataFrame, pd.Series, float]]:
     """Fit `model` and read its type II ANOVA: (fit, (effects, residual row, SS_total))."""
     from statsmodels.stats.anova import anova_lm
 
@@ -327,7 +327,6 @@ def _type2(model) -> tuple[object, tuple[pd.DataFrame, pd.Series, float]]:
     effects = anova.drop(index=RESIDUAL).dropna(subset=["F"])
     y = np.asarray(model.endog, dtype=float)
     total = float(((y - y.mean()) ** 2).sum())
-    names = model.effect_names
     out = pd.DataFrame({
         "effect": [" × ".join(names.get(t, t) for t in str(idx).split(":")) for idx in effects.index],
         "df": effects["df"].to_numpy(), "sum_sq": effects["sum_sq"].to_numpy(),
