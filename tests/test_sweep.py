@@ -332,3 +332,29 @@ def test_a_worker_whose_parent_is_gone_leaves_and_one_whose_parent_lives_stays()
     assert stays.returncode == 0 and "alive" in stays.stdout, stays.stderr
     leaves = subprocess.run([sys.executable, "-c", code.format("os.getppid() + 1")], capture_output=True, text=True)
     assert leaves.returncode == 143 and "alive" not in leaves.stdout
+
+
+@pytest.mark.parametrize("handler", ["ablate.launch.local:_on_sigterm", "ablate.launch.signals:interrupt_once"])
+def test_a_second_sigterm_does_not_cut_short_the_recording_of_the_first(handler):
+    """A worker gets SIGTERM more than once when its sweep dies (once per thread of
+    the dying parent it is handed to, and scancel's beside the sweep's); the first
+    interrupts the run, and a repeat arriving while the run records `interrupted`
+    is ignored. The CI flake of the kill -9 test: runs left `running`."""
+    module, name = handler.split(":")
+    script = f"""
+import os, signal, sys, time
+import {module} as m
+signal.signal(signal.SIGTERM, m.{name})
+if hasattr(m, "_active"):
+    m._active = True  # a worker inside a run
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+    sys.exit("the first SIGTERM did not interrupt")
+except KeyboardInterrupt:
+    os.kill(os.getpid(), signal.SIGTERM)  # the repeat, while the run records itself
+    time.sleep(0.2)
+    print("recorded interrupted")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "recorded interrupted", done.stderr

@@ -18,6 +18,7 @@ from ablate.cli.export import export
 from ablate.cli.report import report
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
+from ablate.launch.signals import interrupt_once
 from ablate.store.provenance import VERSION
 from ablate.store.status import Status
 
@@ -221,16 +222,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     (warning if issubclass(category, TrackerWarning) else note)(str(message))
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     warnings.showwarning = _show_warning
     # `kill`, `timeout`, `docker stop` and a scheduler's end of job send SIGTERM: stop
     # as Ctrl-C stops (each run records `interrupted`, the sweep writes its tables and
     # stops its workers), not as kill -9 would.
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    signal.signal(signal.SIGTERM, interrupt_once)
     app()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ablate.errors import ConfigError
 from ablate.launch.base import execute, lost
+from ablate.launch.signals import interrupt_once
 from ablate.runner.spec import RunResult, RunSpec
 from ablate.store.atomic import check_writable_here
 from ablate.store.rundir import RunDir
@@ -45,7 +46,7 @@ def _execute_in_worker(spec: RunSpec) -> RunResult:
 
 def _on_sigterm(signum, frame) -> None:
     if _active:
-        raise KeyboardInterrupt
+        interrupt_once(signum, frame)
     os._exit(143)
 
 
