@@ -47,6 +47,42 @@ def test_bad_input_is_one_clear_line(cli, tmp_path, args, expected):
     assert not (Path(tmp_path) / "results").exists(), "a rejected command must not write results"
 
 
+USAGE_CASES = [
+    (["report", "--confidence", "1.5", "."], ["--confidence 1.5", "0.999", "(ablate report -h)"]),
+    (["report", "--confidence=abc", "."], ["--confidence abc", "valid"]),
+    (["sweep", "--workers", "0", "seed=0,1"], ["--workers 0:", "1", "(ablate sweep -h)"]),
+    (["sweep", "--bogus"], ["no such option: --bogus", "(ablate sweep -h)"]),
+    (["trian"], ["no such command 'trian'", "did you mean 'train'", "(ablate -h)"]),
+    (["list", "norm", "act"], ["unexpected extra argument", "act"]),
+    (["sweep", "--workers"], ["'--workers' requires an argument"]),
+]
+
+
+@pytest.mark.parametrize("args,expected", USAGE_CASES, ids=[" ".join(a) for a, _ in USAGE_CASES])
+def test_a_command_line_mistake_is_one_line_naming_the_value(cli, tmp_path, args, expected):
+    """Options Typer itself checks (ranges, types, names) get ablate's one
+    `error:` line too, not a usage line, a hint and a box."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and len(message.splitlines()) == 1, message
+    for fragment in expected:
+        assert fragment.lower() in message.lower(), f"{fragment!r} not in {message!r}"
+    assert not (Path(tmp_path) / "results").exists()
+
+
+def test_the_installed_command_prints_the_same_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ablate", "report", "--bootstrap", "-5", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --bootstrap -5: "), done.stderr
+    assert lines[0].endswith("(python -m ablate report -h)"), done.stderr
+
+
 @pytest.mark.parametrize("args, expected", [
     (["workers=2", "seed=0,1"], "write --workers 2"),
     (["dry_run=true"], "write --dry-run"),

@@ -16,6 +16,7 @@ import typer
 
 from ablate.cli.export import export
 from ablate.cli.report import report
+from ablate.cli.usage import OneLineErrors
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
 from ablate.launch.signals import interrupt_once
@@ -24,6 +25,7 @@ from ablate.store.status import Status
 
 app = typer.Typer(
     name="ablate",
+    cls=OneLineErrors,
     help="Ablation studies of CNNs: compose design choices, sweep grids, report what matters.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
