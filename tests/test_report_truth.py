@@ -237,3 +237,32 @@ def test_failed_and_pending_runs_count_whatever_their_format(tmp_path):
             Run({"norm": "none", "seed": "1"}, [], status="queued", extra={"results_format": ""})]
     report = build_report([write_sweep(tmp_path, "s", runs, keys=["norm", "seed"])])
     assert len(report.runs) == 4 and not any("results format" in n for n in report.notes)
+
+
+# -- runs from different machines read together
+
+
+def _mixed(tmp_path, base: dict, other: dict, status: str = "completed"):
+    """norm × seed, 3 seeds, with `base`'s runs.csv cells; the seed-2 runs carry `other`'s and `status`."""
+    runs = [Run({"norm": n, "seed": str(s)}, ramp(0.8 + 0.05 * (n == "batch")),
+                status if s == 2 else "completed", extra=other if s == 2 else base)
+            for n in ("none", "batch") for s in range(3)]
+    write_sweep(tmp_path, "m", runs, keys=["norm", "seed"])
+    return [n for n in build_report([tmp_path / "m"]).notes if "the runs differ in" in n]
+
+
+def test_runs_on_different_devices_and_precisions_are_named(tmp_path):
+    """A sweep resumed on a GPU node after starting on a laptop (precision=auto
+    resolves per machine, under the same run id): its times compare machines."""
+    [note] = _mixed(tmp_path, {}, {"device": "cuda:0", "precision": "bf16"})
+    assert "device (cpu: 4, cuda: 2)" in note and "precision (fp32: 4, bf16: 2)" in note
+    assert "seconds columns compare machines as well as settings" in note
+
+
+@pytest.mark.parametrize("base, other, status", [
+    ({"device": "cuda:0"}, {"device": "cuda:1"}, "completed"),  # two GPUs of one node: one kind of machine
+    ({}, {"precision": ""}, "completed"),  # a run written before runs.csv had the column
+    ({}, {"device": "cuda:0", "precision": "bf16"}, "failed"),  # a failed run carries no numbers to compare
+])
+def test_no_hardware_note_when_the_scored_runs_agree(tmp_path, base, other, status):
+    assert _mixed(tmp_path, base, other, status) == []

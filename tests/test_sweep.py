@@ -101,9 +101,10 @@ def test_sweep_writes_tables_with_documented_columns(cli):
     assert "4 runs: 4 completed" in result.output
     runs = pd.read_csv(sweep / "runs.csv")
     assert list(runs.columns[:5]) == ["run_id", "sweep", "status", "norm", "seed"]
-    assert set(METRICS) | {"device", "host", "error"} <= set(runs.columns)
+    assert set(METRICS) | {"device", "precision", "host", "error"} <= set(runs.columns)
     assert (runs.status == "completed").all() and runs.best_val_acc.between(0, 1).all()
     assert runs.test_acc.between(0, 1).all() and (runs.results_format == 2).all()
+    assert (runs.device == "cpu").all() and (runs.precision == "fp32").all()  # precision=auto, resolved on CPU
     assert pd.read_parquet(sweep / "runs.parquet").shape == runs.shape
     epochs = pd.read_csv(sweep / "epochs.csv")
     assert list(epochs.columns) == ["run_id", "epoch", "metric", "value"]

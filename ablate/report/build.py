@@ -16,6 +16,7 @@ from ablate.errors import ConfigError
 from ablate.report import stats
 from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
+from ablate.report.hardware import hardware_note
 from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
 from ablate.report.load import REPETITION, Store, load
@@ -159,6 +160,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
+    notes += [note for note in [hardware_note(runs, factors)] if note]
 
     def tabulate(keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
         return level_table(rows, keys, rank_by, confidence, pair_columns(rows, factors, keys) if paired else None)

@@ -25,7 +25,7 @@ from ablate.store.summary import finished_summary
 METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
            "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
            "diverged_epoch", "params")
-TAIL = ("device", "host", "error", "results_format")
+TAIL = ("device", "precision", "host", "error", "results_format")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
@@ -49,8 +49,8 @@ def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
         state = UNREADABLE
     row = {"run_id": rd.run_id, "sweep": sweep, "status": state, **factors}
     row.update({m: summary.get(m) for m in METRICS})
-    row.update({"device": status.get("device"), "host": status.get("host"), "error": status.get("error"),
-                "results_format": results_format(status)})
+    row.update({"device": status.get("device"), "precision": status.get("precision"), "host": status.get("host"),
+                "error": status.get("error"), "results_format": results_format(status)})
     return row
 
 

@@ -1,0 +1,36 @@
+"""Runs that ran on different hardware or at different precision.
+
+A sweep resumed on another machine, or folders from a laptop and a GPU node
+read together, mix devices: the wall-clock columns (seconds, seconds to
+target) then compare machines as much as settings, and bf16 or fp16 runs
+round differently from fp32 ones. `precision=auto` resolves per machine, so
+two runs with the same run id can differ here. The report says so rather than
+letting such a table look like a clean comparison.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ablate.store.status import Status
+
+# Each column as a comparable value: a device's type (cuda:0 and cuda:1 are the same kind of machine).
+COLUMNS = {"device": lambda value: value.partition(":")[0], "precision": lambda value: value}
+
+
+def hardware_note(runs: pd.DataFrame, factors: list[str]) -> str | None:
+    """One line when the scored runs differ in device type or resolved precision
+    and no swept factor of that name accounts for it; None otherwise."""
+    scored = runs[runs["status"].isin([Status.COMPLETED, Status.DIVERGED])]
+    parts = []
+    for column, kind in COLUMNS.items():
+        if column not in scored or column in factors:
+            continue
+        values = scored[column].dropna().astype(str)
+        counts = values[values != ""].map(kind).value_counts()
+        if len(counts) > 1:
+            parts.append(f"{column} ({', '.join(f'{value}: {n}' for value, n in counts.items())})")
+    if not parts:
+        return None
+    return (f"the runs differ in {' and '.join(parts)}, which no factor accounts for: the seconds columns compare "
+            "machines as well as settings, and lower precision also moves the accuracies")
