@@ -256,7 +256,7 @@ def test_runs_on_different_devices_and_precisions_are_named(tmp_path):
     resolves per machine, under the same run id): its times compare machines."""
     [note] = _mixed(tmp_path, {}, {"device": "cuda:0", "precision": "bf16"})
     assert "device (cpu: 4, cuda: 2)" in note and "precision (fp32: 4, bf16: 2)" in note
-    assert "seconds columns compare machines as well as settings" in note
+    assert "seconds columns compare machines as well as settings, and bf16 or fp16 runs round" in note
 
 
 @pytest.mark.parametrize("base, other, status", [
@@ -266,3 +266,8 @@ def test_runs_on_different_devices_and_precisions_are_named(tmp_path):
 ])
 def test_no_hardware_note_when_the_scored_runs_agree(tmp_path, base, other, status):
     assert _mixed(tmp_path, base, other, status) == []
+
+
+def test_a_device_difference_alone_is_about_time_not_rounding(tmp_path):
+    [note] = _mixed(tmp_path, {}, {"device": "cuda:0"})  # fp32 on both machines
+    assert "device (cpu: 4, cuda: 2)" in note and "precision" not in note and "round" not in note

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.store.status import Status
+from ablate.report.load import SCORED
 
 # Each column as a comparable value: a device's type (cuda:0 and cuda:1 are the same kind of machine).
 COLUMNS = {"device": lambda value: value.partition(":")[0], "precision": lambda value: value}
@@ -21,16 +21,17 @@ COLUMNS = {"device": lambda value: value.partition(":")[0], "precision": lambda 
 def hardware_note(runs: pd.DataFrame, factors: list[str]) -> str | None:
     """One line when the scored runs differ in device type or resolved precision
     and no swept factor of that name accounts for it; None otherwise."""
-    scored = runs[runs["status"].isin([Status.COMPLETED, Status.DIVERGED])]
-    parts = []
+    scored = runs[runs["status"].isin(list(SCORED))]
+    differ = {}
     for column, kind in COLUMNS.items():
         if column not in scored or column in factors:
             continue
         values = scored[column].dropna().astype(str)
         counts = values[values != ""].map(kind).value_counts()
         if len(counts) > 1:
-            parts.append(f"{column} ({', '.join(f'{value}: {n}' for value, n in counts.items())})")
-    if not parts:
+            differ[column] = f"{column} ({', '.join(f'{value}: {n}' for value, n in counts.items())})"
+    if not differ:
         return None
-    return (f"the runs differ in {' and '.join(parts)}, which no factor accounts for: the seconds columns compare "
-            "machines as well as settings, and lower precision also moves the accuracies")
+    also = ", and bf16 or fp16 runs round differently from fp32 ones" if "precision" in differ else ""
+    return (f"the runs differ in {' and '.join(differ.values())}, which no factor accounts for: "
+            f"the seconds columns compare machines as well as settings{also}")
