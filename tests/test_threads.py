@@ -34,7 +34,7 @@ def test_the_thread_count_is_not_part_of_the_run_id():
 
 
 def test_default_workers_are_the_cores_over_the_runs_threads(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("ablate.launch.local.usable_cores", lambda: 8)
     assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=1) == 8
     assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=2) == 4
     assert default_workers(runs=3, gpus=0, runs_per_gpu=1, threads=1) == 3
@@ -96,3 +96,31 @@ def test_a_run_resumed_under_another_worker_count_goes_on_exactly_as_it_would_ha
     resumed = Path("results/parts/runs") / whole.name
     assert "resumed after epoch 3" in (resumed / "log.txt").read_text()
     pd.testing.assert_frame_equal(history(resumed / "history.csv"), history(whole / "history.csv"), check_exact=True)
+
+
+def test_the_cores_are_those_this_process_may_use(monkeypatch):
+    """Under SLURM (--cpus-per-task), taskset or a container's cpuset the
+    affinity, not the machine's count, is what runs share."""
+    import os
+
+    from ablate.train.threads import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert usable_cores() == 3
+    monkeypatch.setattr("ablate.launch.local.usable_cores", usable_cores)
+    assert default_workers(runs=20, gpus=0, runs_per_gpu=1, threads=1) == 3
+
+
+def test_more_threads_than_cores_is_a_note_in_the_run(cli, tmp_path):
+    from ablate.train.threads import oversubscribed_note, usable_cores
+
+    assert oversubscribed_note(2, cores=2) is None
+    assert "cpu_threads=3 is more than the 2 cores" in oversubscribed_note(3, cores=2)
+    threads = usable_cores() + 1
+    # The CLI prints a run's warnings as notes (ablate.cli.app.main); in-process they are warnings.
+    with pytest.warns(UserWarning, match=f"cpu_threads={threads} is more than the {usable_cores()} cores"):
+        result = cli("train", "epochs=1", "device=cpu", "diagnostics=off", f"cpu_threads={threads}", "--name", "o")
+    assert result.exit_code == 0, result.output
+    log = next(Path(tmp_path).glob("results/o/runs/*/log.txt")).read_text()
+    assert f"cpu_threads={threads} is more than" in log

@@ -27,6 +27,7 @@ from ablate.runner.spec import RunResult, RunSpec
 from ablate.store.atomic import check_writable_here
 from ablate.store.rundir import RunDir
 from ablate.store.status import Status
+from ablate.train.threads import usable_cores
 
 _active = False  # a worker is inside a run (SIGTERM then interrupts it cleanly)
 
@@ -95,12 +96,12 @@ def default_workers(runs: int, gpus: int, runs_per_gpu: int, threads: int = 1) -
     never more workers than runs."""
     if gpus:
         return gpus * runs_per_gpu
-    return max(1, min((os.cpu_count() or 1) // max(1, threads), runs, MAX_DEFAULT_CPU_WORKERS))
+    return max(1, min(usable_cores() // max(1, threads), runs, MAX_DEFAULT_CPU_WORKERS))
 
 
 def worker_threads(workers: int) -> int:
     """A GPU worker's share of the cores for its host side (at least one thread)."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    return max(1, usable_cores() // workers)
 
 
 def check_main_importable() -> None:

@@ -40,7 +40,7 @@ from ablate.train.layout import apply_memory_format
 from ablate.train.loop import EpochRecord, diverged, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
-from ablate.train.threads import cpu_threads
+from ablate.train.threads import cpu_threads, oversubscribed_note
 from ablate.track import RunInfo, Trackers
 
 STATS_SAMPLE = 10_000  # images a streamed split's augmentation statistics are taken from
@@ -129,7 +129,8 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
 
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device, share=spec.gpu_share)
-    for note in filter(None, [data.note, _batch_note(cfg.batch_size, len(data.train_y))]):
+    crowded = oversubscribed_note(threads) if device.type == "cpu" and threads else None
+    for note in filter(None, [data.note, _batch_note(cfg.batch_size, len(data.train_y)), crowded]):
         _warn(rd, note)
     model = build_model(cfg.model, cfg.norm, cfg.act, cfg.init, cfg.dropout, data.shape).to(device)
     layout = apply_memory_format(model, cfg.memory_format, device)

@@ -9,7 +9,8 @@ launched (`ablate train`, `sweep --workers 1` or `2`, SLURM, Ray), and the
 same run gives the same numbers on the same machine however it ran.
 
 `cpu_threads=auto`: one thread for a network whose forward pass costs less
-than SMALL_MFLOPS per image; all cores, up to MAX_AUTO, above. Measured with
+than SMALL_MFLOPS per image; all the cores it may use (usable_cores), up to
+MAX_AUTO, above. Measured with
 bench/bench_threads.py (a training step at batch 64, 2 cores, torch 2.14):
 
     MFLOP/img  case                      2 threads vs 1
@@ -64,4 +65,24 @@ def cpu_threads(config: RunConfig, cores: int | None = None) -> int:
         return int(config.cpu_threads)
     if forward_mflops(config) < SMALL_MFLOPS:
         return 1
-    return max(1, min(cores or os.cpu_count() or 1, MAX_AUTO))
+    return max(1, min(cores or usable_cores(), MAX_AUTO))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (what SLURM, taskset
+    or a container allot), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def oversubscribed_note(threads: int, cores: int | None = None) -> str | None:
+    """More threads than cores: each step waits on threads the cores take turns
+    with (64 threads on 2 cores trained 7× slower than 1 here)."""
+    cores = cores or usable_cores()
+    if threads <= cores:
+        return None
+    return (f"cpu_threads={threads} is more than the {cores} cores this run may use: its threads take turns on "
+            f"them and every step waits (cpu_threads=auto chooses for the net and the cores)")
+
