@@ -30,6 +30,15 @@ CASES = [
     (["experiment=nope"], ["unknown experiment 'nope'"]),
     (["memory_format=nhwc"], ["unknown memory_format 'nhwc'", "channels_last", "contiguous"]),
     (["results=out"], ["'results=out' is not a config key", "write --results out"]),
+    (["norm=null"], ["'norm=null'", "norm needs a choice", "ablate list norm"]),
+    (["~epochs"], ["'~epochs' deletes a key", "every key has a default"]),
+    (["~norm"], ["'~norm' deletes a key"]),
+    (["hydra.job.chdir=true"], ["'hydra.job.chdir=true' sets Hydra's own config"]),
+    (["optim.lr=1e999"], ["optim.lr must be a finite number, got inf"]),
+    (["target_acc=nan"], ["target_acc must be a finite number, got nan"]),
+    (["cpu_threads=100000"], ["cpu_threads=100000", "from 1 to 1024"]),
+    (["norm='batch"], ["cannot parse override 'norm='batch'", "unclosed quote"]),
+    (["norm"], ["cannot parse override 'norm': expected key=value"]),
     (["fresh=true"], ["write --fresh"]),
 ]
 
@@ -48,6 +57,16 @@ def test_bad_input_is_one_clear_line(cli, tmp_path, args, expected):
 
 
 USAGE_CASES = [
+    (["train", "--results", ""], ["empty argument after --results", "unset shell variable"]),
+    (["train", "--config-dir="], ["--config-dir is given an empty value"]),
+    (["sweep", "--workers", "99999999999999999999", "seed=0,1"], ["--workers 99999999999999999999", "1024"]),
+    (["sweep", "seed=range(0,3,0)"], ["cannot expand 'seed=range(0,3,0)'", "must not be zero"]),
+    (["sweep", "aug=[],[flip"], ["cannot parse override 'aug=[],[flip'"]),
+    (["sweep", "hydra.sweeper.params.norm=none,batch"], ["sets Hydra's own config", "key=a,b"]),
+    (["sweep", "seed=0,1", "--slurm-partition", "gpu"], ["--slurm-partition gpu is for --launcher slurm",
+                                                        "runs with --launcher local"]),
+    (["sweep", "seed=0,1", "--ray-address", "auto"], ["--ray-address auto is for --launcher ray"]),
+    (["sweep", "seed=0,1", "--cpus-per-run", "2"], ["--cpus-per-run 2 is for --launcher slurm or ray"]),
     (["report", "--confidence", "1.5", "."], ["--confidence 1.5", "0.999", "(ablate report -h)"]),
     (["report", "--confidence=abc", "."], ["--confidence abc", "valid"]),
     (["sweep", "--workers", "0", "seed=0,1"], ["--workers 0:", "1", "(ablate sweep -h)"]),
@@ -94,14 +113,18 @@ def test_a_sweep_option_written_as_an_override_says_so(cli, tmp_path, args, expe
     assert not (Path(tmp_path) / "results").exists()
 
 
-def test_cuda_without_a_gpu_is_a_clear_error(cli):
+@pytest.mark.parametrize("command", [["train", "-q"], ["sweep", "norm=none,batch"]])
+def test_cuda_without_a_gpu_is_a_clear_error(cli, tmp_path, command):
+    """A local sweep checks the devices its runs ask for before any run, as
+    train does (a cluster's nodes have their own: ablate.config.launch)."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    result = cli("train", "-q", "device=cuda")
-    assert result.exit_code == 2
-    assert "no CUDA device" in result.output
+    result = cli(*command, "device=cuda", "epochs=1")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "device=cuda but this machine has no CUDA device" in result.output
+    assert not (Path(tmp_path) / "results").exists()
 
 
 def test_list_unknown_group(cli):

@@ -64,7 +64,9 @@ def test_the_rounds_stop_at_max_seeds_and_say_it_was_not_reached():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--seeds-until", "0"], "--seeds-until 0.0 must be above 0"),
+    (["--seeds-until", "0"], "--seeds-until 0.0 must be a number above 0"),
+    (["--seeds-until", "inf"], "--seeds-until inf must be a number above 0"),
+    (["--seeds-until", "0.01", "--max-seeds", "99999999999"], "--max-seeds 99999999999: "),
     (["--seeds-until", "0.01", "--max-seeds", "3", "seed=0,1,2,3"], "--max-seeds 3 is fewer than the 4 seeds"),
     (["--max-seeds", "5"], "--max-seeds goes with --seeds-until W"),
     (["--metric", "final_val_acc"], "--metric goes with --seeds-until W"),

@@ -107,7 +107,13 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
         check_name(name)
     plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
     options = with_flags(load_launch_options(launcher, launch_overrides, config_dir), **dict(launch_flags or {}))
-    gpu_note = gpu_request_note(options, {p.config.device for p in plan.runs})
+    devices = {p.config.device for p in plan.runs}
+    if options.launcher == "local":  # runs train here: a device this machine lacks fails them all (a cluster's nodes have their own)
+        from ablate.train.device import resolve_device
+
+        for device in sorted(devices):
+            resolve_device(device)
+    gpu_note = gpu_request_note(options, devices)
     return SweepSetup(plan, rounds, Path(results) / (name or default), options,
                       [*plan_notes(plan), *([gpu_note] if gpu_note else [])])
 

@@ -23,6 +23,11 @@ from ablate.launch.signals import interrupt_once
 from ablate.store.provenance import VERSION
 from ablate.store.status import Status
 
+# Bounds that keep a typo from reaching the OS or memory as a crash: more
+# processes than any machine runs, more seeds than any study needs.
+MAX_WORKERS = 1024
+MAX_SEEDS = 10_000
+
 app = typer.Typer(
     name="ablate",
     cls=OneLineErrors,
@@ -117,10 +122,10 @@ def sweep(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Folder under --results. Default: derived from the command, so re-running it resumes.")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", "-w", min=1,
+        "--workers", "-w", min=1, max=MAX_WORKERS,
         help="Runs in parallel. Default: the cores ÷ each run's threads on CPU (at most 8, never more than "
              "the runs); GPUs × --runs-per-gpu on CUDA.")] = None,
-    runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, help="Runs packed on each GPU.")] = 1,
+    runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, max=MAX_WORKERS, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
     max_cells: Annotated[int, typer.Option(
         "--max-cells", min=1, help="Refuse a grid of more cells than this (a typo in range() can ask for millions).")
@@ -151,7 +156,7 @@ def sweep(
         "--seeds-until", help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower.")
     ] = None,
     max_seeds: Annotated[Optional[int], typer.Option(
-        "--max-seeds", min=2, help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
+        "--max-seeds", min=2, max=MAX_SEEDS, help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
     metric: Annotated[Optional[str], typer.Option(
         "--metric", help="With --seeds-until: the metric whose intervals decide (default: the report's).")] = None,
 ) -> None:

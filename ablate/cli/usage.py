@@ -34,6 +34,18 @@ def given_value(args: Sequence[str], opts: Sequence[str]) -> str | None:
     return value
 
 
+def empty_value(args: Sequence[str]) -> str | None:
+    """An empty argument (`--results ""`, `--config-dir=`, often an unset shell
+    variable): Path("") is the current folder, so it would quietly mean "here"."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and arg.endswith("="):
+            return f"{arg[:-1]} is given an empty value; give one, or leave the option out"
+        if arg == "":
+            after = f" after {args[i - 1]}" if i and args[i - 1].startswith("-") else ""
+            return f"an empty argument{after} (an unset shell variable?); give a value, or leave it out"
+    return None
+
+
 def one_line(e: click.ClickException, args: Sequence[str]) -> str:
     message = e.format_message()
     if isinstance(e, click.BadParameter) and e.param is not None:
@@ -56,6 +68,9 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
+        if (empty := empty_value(argv)) is not None:
+            fail(empty)
+            sys.exit(2)
         try:
             code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.NoArgsIsHelpError as e:  # the help is already printed

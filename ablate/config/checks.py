@@ -9,6 +9,7 @@ value and what is allowed. A leaf: it imports nothing of ablate but errors.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -45,9 +46,16 @@ def _optional_of(tp: Any) -> Any:
     return None
 
 
+def _finite(value: float, key: str) -> float:
+    # inf passes every range check written as a bound (lr > 0), and NaN fails them with a puzzling message.
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    return value
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     if type(value) is tp and tp in _PRIMITIVES:  # the common case: already the declared type
-        return value
+        return _finite(value, key) if tp is float else value
     inner = _optional_of(tp)
     if inner is not None:
         return None if value is None else _coerce(value, inner, key)
@@ -70,7 +78,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     )
     if not ok:
         raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
-    return float(value) if tp is float else value
+    return _finite(float(value), key) if tp is float else value
 
 
 def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hidden: tuple[str, ...] = ()) -> T:

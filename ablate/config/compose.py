@@ -117,23 +117,55 @@ def _int_template(key: str) -> Override:
     return _parser().parse_overrides([f"{key}=0"])[0]
 
 
+# Hydra's parse messages that read better said plainly.
+_PARSE_PLAINLY = {"LexerNoViableAltException": "an unclosed quote or a character the override grammar does not allow",
+                  "missing EQUAL": "expected key=value"}
+
+
+def parse_error(line: str, e: Exception) -> ConfigError:
+    """Hydra's parse error as one line that names the override (its ANTLR
+    messages, "mismatched input '<EOF>'", do not), without its link and caret."""
+    lines = [part.strip() for part in str(e).strip().splitlines()]
+    detail = "; ".join(part for part in lines if part and set(part) != {"^"}
+                       and not part.startswith(("Error parsing override", "See https://")))
+    detail = next((plain for start, plain in _PARSE_PLAINLY.items() if detail.startswith(start)), detail)
+    hint = ""
+    if "=~" in line:
+        quoted = line.replace("=", '="', 1) + '"'
+        hint = f"; a path with ~ needs quotes ('{quoted}') or $HOME"
+    return ConfigError(f"cannot parse override '{line}': {detail}{hint}")
+
+
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
-    try:
-        parsed = [_parse_line(line) for line in overrides]
-    except HydraException as e:
-        first = str(e).strip().splitlines()[0]
-        bad = next((o for o in overrides if "=~" in o), None)
-        quoted = bad.replace("=", '="', 1) + '"' if bad else ""
-        hint = f"; a path with ~ needs quotes ('{quoted}') or $HOME" if bad else ""
-        raise ConfigError(f"cannot parse override: {first}{hint}") from None
+    parsed = []
+    for line in overrides:
+        try:
+            parsed.append(_parse_line(line))
+        except HydraException as e:
+            raise parse_error(line, e) from None
     seen: dict[str, str] = {}
     for ov in parsed:
+        _check_supported(ov)
         # `epochs=1 epochs=2` would silently take the last: say it instead, as Hydra does for a group.
         key = ov.get_key_element().lstrip("+~")
         if key in seen:
             raise ConfigError(f"'{key}' is given twice ({seen[key]} and {ov.input_line}); give it once")
         seen[key] = ov.input_line
     return parsed
+
+
+def _check_supported(ov: Override) -> None:
+    """Overrides Hydra parses that mean nothing to ablate: each one line, not a
+    default silently kept or a traceback from deep in Hydra."""
+    key = ov.key_or_group
+    if ov.is_delete():
+        raise ConfigError(f"'{ov.input_line}' deletes a key, which ablate does not do: every key has a default; "
+                          f"set it (key=value) or leave it out")
+    if key == "hydra" or key.startswith("hydra."):
+        raise ConfigError(f"'{ov.input_line}' sets Hydra's own config, which ablate does not use; "
+                          "write a grid as key=a,b and launcher settings as sweep options (ablate sweep -h)")
+    if key in GROUPS and not ov.is_sweep_override() and ov.value() is None:
+        raise ConfigError(f"'{ov.input_line}': {key} needs a choice; `ablate list {key}` shows them")
 
 
 def yaml_error(e: yaml.YAMLError) -> ConfigError:

@@ -26,7 +26,7 @@ from hydra.errors import HydraException
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_overrides,
+from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_error, parse_overrides,
                                    search_path_override, split_tree, yaml_error)
 from ablate.errors import ConfigError
 
@@ -65,15 +65,17 @@ def _expand(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
     """[(key, [value, ...])] for sweep overrides, via Hydra's parser (glob needs its loader)."""
     with hydra_context():
         parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-        try:
-            parsed = parser.parse_overrides(list(lines))
-        except HydraException as e:
-            raise ConfigError(f"cannot parse override: {str(e).strip().splitlines()[0]}") from None
+        parsed = []
+        for line in lines:
+            try:
+                parsed += parser.parse_overrides([line])
+            except HydraException as e:
+                raise parse_error(line, e) from None
         out = []
         for ov in parsed:
             try:
                 values = list(ov.sweep_string_iterator())
-            except HydraException as e:
+            except (HydraException, ValueError) as e:  # ValueError: Python's own, for range(0,3,0)
                 raise ConfigError(f"cannot expand '{ov.input_line}': {str(e).strip().splitlines()[0]}") from None
             if not values:
                 raise ConfigError(f"'{ov.input_line}' expands to no values")

@@ -120,6 +120,10 @@ def load_launch_options(name: str = "local", overrides: Sequence[str] = (),
     return from_mapping(LaunchOptions, values, prefix="launcher")
 
 
+# The engines a command-line flag configures, by its prefix; the others (cpus_per_run, gpus_per_run) both.
+_FLAG_ENGINES = {"slurm": ("slurm",), "ray": ("ray",)}
+
+
 def with_flags(options: LaunchOptions, **flags: Any) -> LaunchOptions:
     """`options` with the command line's flags applied; None means "not given", so the file's value stays."""
     given = {k: v for k, v in flags.items() if v is not None}
@@ -128,7 +132,14 @@ def with_flags(options: LaunchOptions, **flags: Any) -> LaunchOptions:
         raise TypeError(f"not launch options: {sorted(unknown)}")
     if "slurm_extra" in given:
         given["slurm_extra"] = tuple(given["slurm_extra"])
-    return dataclasses.replace(options, **given)
+    options = dataclasses.replace(options, **given)
+    for flag, value in given.items():
+        engines = _FLAG_ENGINES.get(flag.partition("_")[0], ("slurm", "ray"))
+        if options.launcher not in engines:
+            shown = " ".join(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"--{flag.replace('_', '-')} {shown} is for --launcher {' or '.join(engines)}, but this "
+                              f"sweep runs with --launcher {options.launcher}; add --launcher {engines[0]}, or leave it out")
+    return options
 
 
 def gpu_request_note(options: LaunchOptions, devices: set[str]) -> str | None:

@@ -249,11 +249,16 @@ def parse_tracker(value: Any) -> TrackerConfig:
     return from_mapping(TrackerConfig, {k: {} if v is None else v for k, v in value.items()}, "tracker")
 
 
+# More threads than any CPU has cores; far above it OpenMP runs out of memory
+# creating them and the process dies without a word (100,000 did here).
+MAX_THREADS = 1024
+
+
 def parse_threads(value: Any) -> int | str:
-    """`auto` or a whole number of threads >= 1."""
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    """`auto` or a whole number of threads from 1 to MAX_THREADS."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS):
         return value
-    raise ConfigError(f"cpu_threads={value!r} is out of range: must be auto or a whole number >= 1")
+    raise ConfigError(f"cpu_threads={value!r} is out of range: must be auto or a whole number from 1 to {MAX_THREADS}")
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")

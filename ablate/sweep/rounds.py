@@ -71,8 +71,8 @@ class Width:
 def seeded_plan(overrides: Sequence[str], config_dir: Path | None, max_cells: int | None, width: float,
                 max_seeds: int, metric: str) -> tuple[Plan, SeedRounds]:
     """The plan with every seed a cell may get, and the rounds that cut it."""
-    if not width > 0:
-        raise ConfigError(f"--seeds-until {width} must be above 0 (the half-width of a 95% interval)")
+    if not (width > 0 and math.isfinite(width)):
+        raise ConfigError(f"--seeds-until {width} must be a number above 0 (the half-width of a 95% interval)")
     base = make_plan(overrides, config_dir, max_cells)
     if REPETITION in base.grid:
         start = [int(s) for s in base.grid[REPETITION]]
