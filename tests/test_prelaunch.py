@@ -74,6 +74,9 @@ def test_broken_yaml_in_a_config_dir_names_file_line_and_column(cli, tmp_path):
     for command in ("train", "sweep"):
         one_line_error(cli(command, "--config-dir", "mine", "experiment=broken"),
                        f"invalid YAML in {broken}, line 3, column 1")
+    # Not chosen, it is still found: `ablate list` would otherwise leave the choice out without a word.
+    for command in (["train", "epochs=1"], ["sweep", "seed=0,1"], ["list"], ["list", "experiment"]):
+        one_line_error(cli(*command, "--config-dir", "mine"), f"invalid YAML in {broken}, line 3, column 1")
 
 
 @pytest.mark.parametrize("command", ["train", "sweep"])

@@ -219,3 +219,11 @@ def test_no_folder_reports_the_newest_sweep_in_results(tmp_path, monkeypatch, ru
     assert result.exit_code == 0, result.output
     assert "reporting results/old-sweep, the newest sweep" in result.output
     assert "- old-sweep: " in result.output and "new-sweep" not in result.output
+
+
+@pytest.mark.parametrize("mistake", [["--format", "bogus"], ["--metric", "bogus"], ["--where", "bogus=1"]])
+def test_a_mistake_beside_out_leaves_no_empty_folder(sweep, tmp_path, mistake):
+    out = tmp_path / "new" / "report"
+    result = invoke(str(sweep), "--out", str(out), *mistake)
+    assert result.exit_code == 2 and result.output.startswith("error:"), result.output
+    assert not (tmp_path / "new").exists()

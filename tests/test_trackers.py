@@ -206,9 +206,13 @@ def test_export_writes_each_run_once_in_either_tracker(cli, tmp_path):
 
 
 def test_export_mistakes_are_one_line(cli, tmp_path):
+    (tmp_path / "results/s/runs").mkdir(parents=True)
     for args, message in ((["results/none", "--to", "mlflow"], "is not a sweep folder"),
                           (["results/none", "--to", "wandb"], "unknown tracker 'wandb'; choices: mlflow, tensorboard"),
-                          (["results/none", "--to", "tensorboard", "--uri", "x"], "--uri is for --to mlflow")):
+                          (["results/none", "--to", "tensorboard", "--uri", "x"], "--uri is for --to mlflow"),
+                          (["results/s", "--to", "mlflow", "--uri", "bogus://x"],
+                           "MLflow cannot use the tracking URI bogus://x: "),
+                          (["results/s"], "missing option '--to'")):
         result = cli("export", *args)
         assert result.exit_code == 2 and message in result.output, result.output
         assert len([line for line in result.output.splitlines() if line.strip()]) == 1

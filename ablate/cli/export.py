@@ -6,6 +6,7 @@ Only typer at module level: the trackers' packages load inside `export()`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -51,6 +52,10 @@ def export(paths: Paths, to: To, uri: Uri = None) -> None:
         if missing:
             raise ConfigError(f"{missing[0]} is not a sweep folder (no runs/ inside); e.g. results/norm-vs-act")
         require_packages([to])
+        if to == "mlflow" and (uri or os.environ.get("MLFLOW_TRACKING_URI")):  # a sweep's own SQLite file always works
+            from ablate.track.mlflow import check_uri, tracking_uri
+
+            check_uri(tracking_uri(uri, Path(paths[0])))
     except ConfigError as e:
         raise fail(str(e)) from None
 

@@ -117,12 +117,12 @@ def report(
     from ablate.store.atomic import check_writable_here
 
     try:
-        if out is not None:
-            check_writable_here(out)  # before any table is printed, not after
         emit = OUTPUTS[output_format]
         paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap)
+        if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder
+            check_writable_here(out)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
     console = stdout if stdout.is_terminal else Console(width=WIDE)

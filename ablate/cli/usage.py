@@ -48,7 +48,7 @@ def empty_value(args: Sequence[str]) -> str | None:
 
 def one_line(e: click.ClickException, args: Sequence[str]) -> str:
     message = e.format_message()
-    if isinstance(e, click.BadParameter) and e.param is not None:
+    if isinstance(e, click.BadParameter) and e.param is not None and not isinstance(e, click.MissingParameter):
         reason = e.message[:1].lower() + e.message[1:]
         name = e.param.opts[0] if e.param.opts else e.param.human_readable_name
         value = given_value(args, e.param.opts) if e.param.param_type_name == "option" else None

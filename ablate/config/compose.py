@@ -182,7 +182,23 @@ def search_path_override(config_dir: Path | None) -> list[str]:
     path = Path(config_dir).expanduser().resolve()
     if not path.is_dir():
         raise ConfigError(f"--config-dir '{config_dir}' is not a folder")
+    check_yaml_files(path)
     return [f"hydra.searchpath=[file://{path}]"]
+
+
+@lru_cache(maxsize=16)
+def check_yaml_files(folder: Path) -> None:
+    """Every YAML file of --config-dir parses, chosen or not: Hydra reads only
+    the ones a command chooses, and `ablate list` would quietly leave a broken
+    one out, so its choice seems not to exist."""
+    for path in sorted(folder.rglob("*.yaml")):
+        try:
+            with open(path, encoding="utf-8") as f:  # a stream, so the error names the file
+                yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise yaml_error(e) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read {path}: {e}") from None
 
 
 @contextmanager

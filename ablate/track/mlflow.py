@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ablate.errors import ConfigError
 from ablate.store import atomic
 from ablate.track.base import EPOCH_SCALARS, SUMMARY_METRICS, TRACKERS, RunInfo, TrackerKind, flatten
 
@@ -61,6 +62,17 @@ def client_for(uri: str):
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
+
+
+def check_uri(uri: str) -> None:
+    """One line, before anything is exported, when MLflow cannot use `uri`
+    (an unsupported scheme, a server that does not answer), rather than
+    MLflow's chained tracebacks from the first run."""
+    try:
+        client_for(uri).search_experiments(max_results=1)
+    except Exception as e:  # noqa: BLE001 — MLflow raises its own, SQLAlchemy's and requests' errors here
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"MLflow cannot use the tracking URI {uri}: {reason[:300]}") from None
 
 
 def experiment_id(client, name: str, sweep_dir: Path, uri: str) -> str:
