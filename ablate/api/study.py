@@ -95,18 +95,19 @@ class Study:
 
     def report(self, by: str | Sequence[str] | None = None, where: Sequence[str] = (), metric: str | None = None,
                confidence: float = 0.95, interactions: int = 2, paired: bool = False,
-               bootstrap: int = 0) -> StudyReport:
+               bootstrap: int = 0, versus: Sequence[str] = ()) -> StudyReport:
         """The report's tables: one per factor (or the `by` interaction), ranked by
         `metric` (default test_acc), with `confidence` intervals and Holm-corrected p
         (Welch's, or with `paired` the paired t-test over runs that share a seed);
-        `bootstrap` > 0: percentile intervals of each effect's η² from that many resamples."""
+        `bootstrap` > 0: percentile intervals of each effect's η² from that many resamples;
+        `versus`: ['factor=level'], a factor's baseline for Δ and p instead of its best level."""
         from ablate.report.build import build_report
         from ablate.report.present import cells
         from ablate.report.render import importance_columns, importance_rows
 
         by = ",".join(by) if isinstance(by, (list, tuple)) else by
         built = build_report(self.paths, by=by, where=list(where), metric=metric, confidence=confidence,
-                             interactions=interactions, paired=paired, bootstrap=bootstrap)
+                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=list(versus))
         ranked = (pd.DataFrame(importance_rows(built.importance), columns=importance_columns(built.importance))
                   if built.importance is not None else None)
         return StudyReport(metric=built.rank_by.column,

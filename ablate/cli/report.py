@@ -27,6 +27,9 @@ By = Annotated[Optional[str], typer.Option(
     "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
 Where = Annotated[Optional[list[str]], typer.Option(
     "--where", help="Keep runs with key=value (key=v1,v2 for any of); repeatable, all must hold.")]
+Versus = Annotated[Optional[list[str]], typer.Option(
+    "--versus", help="Compare a factor's levels with this one (its baseline, e.g. norm=none) instead of the best; "
+                     "repeatable, one per factor.")]
 Out = Annotated[Optional[Path], typer.Option(
     "--out", help="Also write index.html, plots/*.png and report.{md,csv,json,tex} to this folder.")]
 Format = Annotated[str, typer.Option(
@@ -81,6 +84,7 @@ def report(
     interactions: Interactions = 2,
     paired: Paired = False,
     bootstrap: Bootstrap = 0,
+    versus: Versus = None,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
@@ -120,7 +124,7 @@ def report(
         emit = OUTPUTS[output_format]
         paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
-                             interactions=interactions, paired=paired, bootstrap=bootstrap)
+                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
         if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder
             check_writable_here(out)
     except ConfigError as e:

@@ -20,7 +20,7 @@ from ablate.report.hardware import hardware_note
 from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
 from ablate.report.load import REPETITION, Store, load
-from ablate.report.select import apply_where, parse_by
+from ablate.report.select import apply_where, parse_by, parse_versus
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
                                   thin_levels_note, varying)
 from ablate.store.status import Status
@@ -79,6 +79,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     importance: Importance | None = None  # which factor matters most, with two or more factors
     paired: bool = False  # p by the paired t-test over runs that share a seed and the other factors' levels
+    versus: dict[str, str] = field(default_factory=dict)  # factor → the baseline level its table compares with
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -97,8 +98,10 @@ class Report:
         if self.where:
             lines.append("where " + " and ".join(self.where))
         rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
-        test = (f"paired t-test against the best level, over runs matched on {', '.join(PAIRED_BY)} and the "
-                "other factors' levels (csv/json: pairs)" if self.paired else "Welch t-test against the best level")
+        against = "the best level" if not self.versus else \
+            f"{' and '.join(f'{k}={v}' for k, v in self.versus.items())} (--versus), else the best level"
+        test = (f"paired t-test against {against}, over runs matched on {', '.join(PAIRED_BY)} and the "
+                "other factors' levels (csv/json: pairs)" if self.paired else f"Welch t-test against {against}")
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
                      f"p: {test}, Holm-corrected per table")
         lines.append(self.target.describe())
@@ -145,9 +148,10 @@ def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> lis
 
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
                  metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2,
-                 paired: bool = False, bootstrap: int = 0) -> Report:
+                 paired: bool = False, bootstrap: int = 0, versus: list[str] | None = None) -> Report:
     """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format).
-    `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds")."""
+    `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds").
+    `versus`: ['factor=level', ...], each factor's baseline for Δ and p instead of its best level."""
     if 0 < bootstrap < MIN_BOOTSTRAP:
         raise ConfigError(f"--bootstrap {bootstrap}: too few resamples for a percentile interval; "
                           f"use 0 (none) or at least {MIN_BOOTSTRAP} (1000 is usual)")
@@ -158,12 +162,14 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     keys = parse_by(by, store.factors)
     factors = varying(runs, store.factors)
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
+    baselines = parse_versus(list(versus or []), runs, factors)
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
     notes += [note for note in [hardware_note(runs, factors)] if note]
 
     def tabulate(keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
-        return level_table(rows, keys, rank_by, confidence, pair_columns(rows, factors, keys) if paired else None)
+        return level_table(rows, keys, rank_by, confidence, pair_columns(rows, factors, keys) if paired else None,
+                           baselines.get(keys[0]) if len(keys) == 1 else None)
 
     marginals = {f: tabulate([f], applicable(runs, [f])) for f in factors}
     notes += [note for f in dict.fromkeys([*factors, *(keys or [])]) if (note := applicable_note(runs, f))]
@@ -183,4 +189,4 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
-                  target, sections, marginals, where, confidence, notes, ranked, paired)
+                  target, sections, marginals, where, confidence, notes, ranked, paired, baselines)

@@ -72,6 +72,26 @@ def apply_where(runs: pd.DataFrame, where: list[str], keys: list[str]) -> pd.Dat
     return runs[mask]
 
 
+def parse_versus(items: list[str], runs: pd.DataFrame, factors: list[str]) -> dict[str, str]:
+    """`['eval.tta=none']` → {'eval.tta': 'none'}: per factor, the level its
+    others are compared with (the ablation's baseline) instead of the best."""
+    chosen: dict[str, str] = {}
+    for item in items:
+        key, sep, wanted = (part.strip() for part in item.partition("="))
+        if not sep or not key or not wanted:
+            raise ConfigError(f"--versus needs factor=level (e.g. --versus norm=none), got '{item}'")
+        if key not in factors:
+            raise unknown_choice("--versus factor", key, factors)
+        if key in chosen:
+            raise ConfigError(f"--versus names {key} twice ({key}={chosen[key]} and {item}); give one baseline")
+        levels = [str(level) for level in pd.unique(runs[key].astype(str))]
+        hits = [level for level in levels if _same(level, wanted)]
+        if not hits:
+            raise unknown_choice(f"--versus level of {key}", wanted, levels)
+        chosen[key] = hits[0]
+    return chosen
+
+
 def parse_by(by: str | None, factors: list[str]) -> list[str] | None:
     """`'norm,act'` → ['norm', 'act'], each a factor of the store, no repeats."""
     if by is None:

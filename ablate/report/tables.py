@@ -1,6 +1,7 @@
 """Level tables: per level of a factor (or of a combination, for `--by a,b`), its
 status counts, the mean and interval of every metric, its rank and its
-difference from the best level with a Holm-corrected Welch p-value.
+difference from the best level (or a baseline, `--versus`) with a Holm-corrected
+Welch p-value.
 
 Status is part of the result: every planned run is counted in exactly one of
 completed / diverged / failed / pending. Only completed runs enter the means;
@@ -110,13 +111,14 @@ def _status_counts(status: pd.Series, codes: np.ndarray, k: int) -> dict[str, np
     return {name: np.bincount(codes[mask], minlength=k) for name, mask in masks.items()}
 
 
-def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
-                confidence: float = stats.CONFIDENCE, pair_on: list[str] | None = None) -> pd.DataFrame:
+def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric, confidence: float = stats.CONFIDENCE,
+                pair_on: list[str] | None = None, versus: str | None = None) -> pd.DataFrame:
     """One row per level of `keys` (a combination when several), best first.
 
-    `pair_on`: compare each level with the best by a paired t-test over the runs
-    the two share these columns' values with (seed and the other factors), not
-    by Welch's test of independent groups; None: Welch."""
+    `pair_on`: compare each level with the reference by a paired t-test over the
+    runs the two share these columns' values with (seed and the other factors),
+    not by Welch's test of independent groups; None: Welch. `versus`: the level
+    of a one-key table that is the reference (a baseline); None: the best."""
     grouped = runs.groupby(keys, sort=False, observed=True)
     codes = grouped.ngroup().to_numpy()
     index = grouped.size().index
@@ -146,15 +148,18 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric,
         table[f"{name}_low"] = d["low"]
         table[f"{name}_high"] = d["high"]
 
-    table["rank"], order, best, eligible = rank_levels(table, rank_by)
-    table["reference"] = np.arange(k) == (-1 if best is None else best)  # the level the others are compared with
+    table["rank"], order, reference, eligible = rank_levels(table, rank_by)
+    if versus is not None and len(keys) == 1 and versus in set(table[keys[0]]):
+        reference = int(np.flatnonzero(table[keys[0]].to_numpy() == versus)[0])
+    # The level the others are compared with.
+    table["reference"] = np.arange(k) == (-1 if reference is None else reference)
     d = described[rank_by.column]
-    table["diff"] = d["mean"] - d["mean"][best] if best is not None else np.nan
+    table["diff"] = d["mean"] - d["mean"][reference] if reference is not None else np.nan
     if pair_on is None:
-        p = _welch_versus_best(d, best, eligible)
+        p = _welch_versus(d, reference, eligible)
     else:
         values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
-        table["pairs"], p = _paired_versus_best(runs, codes, values, best, eligible, pair_on)
+        table["pairs"], p = _paired_versus(runs, codes, values, reference, eligible, pair_on)
     table["p"], table["p_holm"] = p, stats.holm(p)
     return table.iloc[order].reset_index(drop=True)
 
@@ -231,36 +236,36 @@ def rank_levels(table: pd.DataFrame, rank_by: Metric) -> tuple[pd.arrays.Integer
     return pd.Series(rank).astype("Int64").array, order, best, eligible
 
 
-def _welch_versus_best(d: dict, best: int | None, eligible: np.ndarray) -> np.ndarray:
+def _welch_versus(d: dict, reference: int | None, eligible: np.ndarray) -> np.ndarray:
     """Welch's p of each level's difference from the reference level's mean."""
     k = len(eligible)
-    if best is None:
+    if reference is None:
         return np.full(k, np.nan)
-    _, _, p = stats.welch(d["mean"], d["var"], d["n"], d["mean"][best], d["var"][best], d["n"][best])
+    _, _, p = stats.welch(d["mean"], d["var"], d["n"], d["mean"][reference], d["var"][reference], d["n"][reference])
     # The reference is not compared with itself; an unranked level (one run) is not tested.
-    return np.where(eligible & (np.arange(k) != best), p, np.nan)
+    return np.where(eligible & (np.arange(k) != reference), p, np.nan)
 
 
-def _paired_versus_best(runs: pd.DataFrame, codes: np.ndarray, values: np.ndarray, best: int | None,
-                        eligible: np.ndarray, pair_on: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _paired_versus(runs: pd.DataFrame, codes: np.ndarray, values: np.ndarray, reference: int | None,
+                   eligible: np.ndarray, pair_on: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(pairs, paired p) of each level against the reference: a run of the level
     and one of the reference are a pair when they agree on every `pair_on`
     column (the same seed in the same cell of the other factors). A level that
     shares fewer than two pairs with the reference gets no p."""
     k = len(eligible)
     pairs, p = np.zeros(k, dtype=int), np.full(k, np.nan)
-    if best is None or not pair_on:
+    if reference is None or not pair_on:
         return pairs, p
     frame = runs[pair_on].astype(str).assign(_level=codes, _value=values).dropna(subset=["_value"])
     # Runs that repeat a pair key within a level (a sweep read from two folders is
     # deduplicated before this) are averaged: one number per key and level.
     by_level = {level: group.groupby(pair_on, sort=False)["_value"].mean()
                 for level, group in frame.groupby("_level", sort=False)}
-    reference = by_level.get(best)
+    baseline = by_level.get(reference)
     for level in np.flatnonzero(eligible):
-        if level == best or reference is None or level not in by_level:
+        if level == reference or baseline is None or level not in by_level:
             continue
-        joined = pd.concat([by_level[level], reference], axis=1, join="inner", keys=["level", "reference"])
+        joined = pd.concat([by_level[level], baseline], axis=1, join="inner", keys=["level", "reference"])
         pairs[level] = len(joined)
         p[level] = stats.paired(joined["level"] - joined["reference"])[2]
     return pairs, p
