@@ -227,3 +227,14 @@ def test_a_mistake_beside_out_leaves_no_empty_folder(sweep, tmp_path, mistake):
     result = invoke(str(sweep), "--out", str(out), *mistake)
     assert result.exit_code == 2 and result.output.startswith("error:"), result.output
     assert not (tmp_path / "new").exists()
+
+
+def test_a_second_report_into_the_same_out_leaves_no_plot_of_the_first(tmp_path, sweep):
+    out = tmp_path / "report"
+    assert invoke(sweep, "--by", "norm,act", "--out", out).exit_code == 0
+    assert (out / "plots/heatmap-norm-x-act.png").exists()
+    assert invoke(sweep, "--out", out).exit_code == 0  # no --by: no heat map this time
+    html = (out / "index.html").read_text()
+    pngs = {p.name for p in out.glob("plots/*.png")}
+    assert "heatmap-norm-x-act.png" not in pngs and pngs, pngs
+    assert (out / "report.md").exists() and "heatmap" not in html

@@ -65,6 +65,10 @@ def write_folder(report, out: Path) -> list[Path]:
     out = Path(out)
     plots = write_plots(report, out / "plots")
     written = [p.path for p in plots]
+    # plots/*.png is the report's own: a PNG an earlier report wrote there (a
+    # factor since filtered out) would sit beside this report's as if it were one.
+    for stale in set((out / "plots").glob("*.png")) - set(written):
+        stale.unlink()
     for fmt in FORMATS.values():
         path = out / f"report.{fmt.extension}"
         atomic.write_text(path, fmt.write(report))
