@@ -39,6 +39,8 @@ CASES = [
     (["cpu_threads=100000"], ["cpu_threads=100000", "from 1 to 1024"]),
     (["norm='batch"], ["cannot parse override 'norm='batch'", "unclosed quote"]),
     (["norm"], ["cannot parse override 'norm': expected key=value"]),
+    (["+epochs=3"], ["'+epochs=3' adds a key (+), but epochs is already there", "without the +"]),
+    (["epochs=${epochs}"], ["Recursive interpolation", "(in epochs=${epochs})"]),
     (["fresh=true"], ["write --fresh"]),
 ]
 

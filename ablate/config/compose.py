@@ -383,13 +383,21 @@ def compose_dict(overrides: Sequence[str], config_dir: Path | None = None) -> di
         match = re.search(r"Could not override '([^']+)'", message)
         if match:
             raise _unknown_key_error(match.group(1), tree, config_dir) from None
+        match = re.search(r"An item is already at '([^']+)'", message)
+        if match:
+            line = next((o.input_line for o in values if o.key_or_group == match.group(1)), match.group(1))
+            raise ConfigError(f"'{line}' adds a key (+), but {match.group(1)} is already there; "
+                              f"write it without the +") from None
         raise ConfigError(message.splitlines()[0]) from None
     except OmegaConfBaseException as e:
         raise ConfigError(str(e).strip().splitlines()[0]) from None
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except OmegaConfBaseException as e:
-        raise ConfigError(str(e).strip().splitlines()[0]) from None
+        # Resolving ${...}: the message rarely names the override that holds it.
+        lines = [o.input_line for o in values if "${" in o.input_line]
+        where = f" (in {', '.join(lines)})" if lines else ""
+        raise ConfigError(str(e).strip().splitlines()[0] + where) from None
 
 
 def load_config(overrides: Sequence[str] = (), config_dir: Path | None = None) -> RunConfig:
