@@ -65,6 +65,8 @@ USAGE_CASES = [
     (["sweep", "seed=range(0,3,0)"], ["cannot expand 'seed=range(0,3,0)'", "must not be zero"]),
     (["sweep", "aug=[],[flip"], ["cannot parse override 'aug=[],[flip'"]),
     (["sweep", "hydra.sweeper.params.norm=none,batch"], ["sets Hydra's own config", "key=a,b"]),
+    (["sweep", "experiment=bn_lr,zero_init", "--dry-run"], ["preset bn_lr has a grid of its own",
+                                                           "ablate sweep experiment=bn_lr"]),
     (["sweep", "seed=0,1", "--slurm-partition", "gpu"], ["--slurm-partition gpu is for --launcher slurm",
                                                         "runs with --launcher local"]),
     (["sweep", "seed=0,1", "--ray-address", "auto"], ["--ray-address auto is for --launcher ray"]),

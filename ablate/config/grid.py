@@ -124,4 +124,19 @@ def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:
     for o in parse_overrides([f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys]):
         (swept if o.is_sweep_override() else fixed).append(o.input_line)
     axes = _expand(swept) if swept else []
+    _check_swept_presets(fixed, axes, config_dir)
     return Grid(fixed, axes, _per_level(fixed, axes, config_dir))
+
+
+def _check_swept_presets(fixed: list[str], axes: list[tuple[str, list[str]]], config_dir: Path | None) -> None:
+    """`experiment=bn_lr,zero_init`: a cell takes a preset's fixed settings but
+    not its grid (the grid is read once, from the command line), so a swept
+    preset that has one would quietly run a single cell of it."""
+    for key, levels in axes:
+        if key.lstrip("+") != "experiment":
+            continue
+        for level in levels:
+            if any(value for value in _preset_params([*fixed, f"{key}={level}"], config_dir).values()):
+                raise ConfigError(f"{key}={','.join(levels)}: preset {level} has a grid of its own, which a sweep "
+                                  f"over presets does not expand; run each preset as its own sweep "
+                                  f"(ablate sweep experiment={level})")
