@@ -153,6 +153,9 @@ def test_allowed_but_pointless_settings_get_a_note(cli):
     result = cli("train", "-q", "eval.tta=ten_crop", "epochs=1", "device=cpu", "diagnostics=off")
     assert result.exit_code == 0
     assert "note: eval.tta=ten_crop on 8×8 images shifts its views by 1 pixel" in result.output
+    planned = cli("sweep", "sched.warmup_epochs=5", "epochs=1,10", "--dry-run")
+    assert planned.exit_code == 0 and planned.output.count("note: sched.warmup_epochs=5") == 1, planned.output
+    assert "is not shorter than epochs=1: the learning rate does not reach optim.lr" in planned.output
 
 
 def test_a_batch_larger_than_the_split_is_noted_in_the_log(tmp_path):

@@ -416,12 +416,16 @@ TTA_MIN_SIZE = 16
 
 
 def advisories(config: RunConfig) -> list[str]:
-    """Settings that are allowed but buy nothing here: a note, not an error."""
+    """Settings that are allowed but buy nothing here, or not what they say: a
+    note, not an error. Reads eval, data, sched and epochs (api.runs.plan_notes)."""
     notes = []
     size = input_shape(config.data).size
     if config.eval.tta in ("five_crop", "ten_crop") and size < TTA_MIN_SIZE:
         notes.append(f"eval.tta={config.eval.tta} on {size}×{size} images shifts its views by "
                      f"{max(1, size // 8)} pixel: little to average (eval.tta=flip still mirrors)")
+    if config.sched.warmup_epochs >= config.epochs:
+        notes.append(f"sched.warmup_epochs={config.sched.warmup_epochs:g} is not shorter than epochs={config.epochs}: "
+                     "the learning rate does not reach optim.lr before training ends")
     return notes
 
 
