@@ -150,7 +150,7 @@ def sweep(
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="Ray cluster to join ('auto'); default: start a local instance.")] = None,
     fraction: Annotated[Optional[int], typer.Option(
-        "--fraction", help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
+        "--fraction", min=2, help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
     ] = None,
     seeds_until: Annotated[Optional[float], typer.Option(
         "--seeds-until", help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower.")
