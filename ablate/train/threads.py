@@ -79,7 +79,7 @@ def usable_cores() -> int:
 
 def oversubscribed_note(threads: int, cores: int | None = None) -> str | None:
     """More threads than cores: each step waits on threads the cores take turns
-    with (64 threads on 2 cores trained 7× slower than 1 here)."""
+    with (on 2 cores, 3 epochs of digits took 29 s with 64 threads and 0.1 s with 1)."""
     cores = cores or usable_cores()
     if threads <= cores:
         return None
