@@ -124,3 +124,20 @@ def test_more_threads_than_cores_is_a_note_in_the_run(cli, tmp_path):
     assert result.exit_code == 0, result.output
     log = next(Path(tmp_path).glob("results/o/runs/*/log.txt")).read_text()
     assert f"cpu_threads={threads} is more than" in log
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["seed=0,1", "cpu_threads=2", "--workers", "2"], "--workers 2 × 2 threads a run = 4 threads on 2 cores"),
+    (["seed=0,1,2,3", "--workers", "4"], "--workers 4 × 1 thread a run = 4 threads on 2 cores"),
+    (["seed=0,1", "--workers", "2"], None),  # one thread each: they fit
+    (["seed=0,1", "cpu_threads=2"], None),  # the default workers fit the cores
+    (["seed=0", "--workers", "4"], None),  # one run: one worker works
+])
+def test_workers_whose_threads_outnumber_the_cores_get_a_note(cli, monkeypatch, args, expected):
+    monkeypatch.setattr("ablate.train.threads.usable_cores", lambda: 2)
+    result = cli("sweep", "device=cpu", *args, "--dry-run")
+    assert result.exit_code == 0, result.output
+    if expected is None:
+        assert "threads on" not in result.output
+    else:
+        assert f"note: {expected}" in result.output and "its seconds count the waiting" in result.output

@@ -151,7 +151,7 @@ def run_sweep(overrides: Sequence[str] = (), *, workers: int | None = None, runs
     """`ablate sweep OVERRIDE...`: every cell of the grid (resuming a previous run of it);
     `prepare` takes prepare_sweep's options (results, name, fraction, seeds_until, launcher, ...)."""
     setup = prepare_sweep(overrides, **prepare)
-    for line in setup.notes:
+    for line in [*setup.notes, *crowding_notes(setup, workers)]:
         warnings.warn(line, stacklevel=2)
     return execute_sweep(setup, workers=workers, runs_per_gpu=runs_per_gpu, retry_failed=retry_failed,
                          max_failures=max_failures)
@@ -176,6 +176,26 @@ def sweep_workers(plan: Plan, workers: int | None, runs_per_gpu: int) -> tuple[i
     gpus = visible_gpus(plan)
     threads = 1 if gpus else max(cpu_threads(p.config) for p in plan.runs)
     return workers or default_workers(len(plan.runs), gpus, runs_per_gpu, threads), gpus
+
+
+def crowding_notes(setup: SweepSetup, workers: int | None) -> list[str]:
+    """`--workers N` whose runs' threads add up to more than the cores: each run
+    waits on the others' threads (2 workers × 2 threads on 2 cores trained each
+    run of the default net 7× slower than 2 × 1). The default never does this."""
+    from ablate.train.threads import cpu_threads, usable_cores
+
+    if workers is None or setup.options.launcher != "local" or not setup.plan.runs:
+        return []
+    workers, gpus = sweep_workers(setup.plan, workers, 1)
+    if gpus:
+        return []
+    threads = max(cpu_threads(p.config) for p in setup.plan.runs)
+    total, cores = min(workers, len(setup.plan.runs)) * threads, usable_cores()
+    if total <= cores:
+        return []
+    fix = "without --workers they fit" + (", as they do with cpu_threads=1" if threads > 1 and workers <= cores else "")
+    return [f"--workers {workers} × {threads} thread{'s' if threads > 1 else ''} a run = {total} threads on {cores} "
+            f"cores: the runs take turns, so each trains slower and its seconds count the waiting ({fix})"]
 
 
 def visible_gpus(plan: Plan) -> int:

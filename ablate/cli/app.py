@@ -171,7 +171,7 @@ def sweep(
     import shlex
     import sys
 
-    from ablate.api.runs import execute_sweep, prepare_sweep
+    from ablate.api.runs import crowding_notes, execute_sweep, prepare_sweep
     from ablate.cli.sweep_view import SweepDisplay, round_line, rounds_end_line
 
     flags = dict(slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
@@ -183,7 +183,7 @@ def sweep(
                               launcher=launcher, launch_flags=flags)
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
-    for line in setup.notes:
+    for line in [*setup.notes, *crowding_notes(setup, workers)]:
         note(line)
     if dry_run:
         from ablate.cli.plan_view import print_plan
