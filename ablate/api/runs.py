@@ -108,7 +108,8 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
     plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
     options = with_flags(load_launch_options(launcher, launch_overrides, config_dir), **dict(launch_flags or {}))
     devices = {p.config.device for p in plan.runs}
-    if options.launcher == "local":  # runs train here: a device this machine lacks fails them all (a cluster's nodes have their own)
+    # Runs train here, so a device this machine lacks would fail them all (a cluster's nodes have their own).
+    if options.launcher == "local":
         from ablate.train.device import resolve_device
 
         for device in sorted(devices):

@@ -125,7 +125,8 @@ def sweep(
         "--workers", "-w", min=1, max=MAX_WORKERS,
         help="Runs in parallel. Default: the cores ÷ each run's threads on CPU (at most 8, never more than "
              "the runs); GPUs × --runs-per-gpu on CUDA.")] = None,
-    runs_per_gpu: Annotated[int, typer.Option("--runs-per-gpu", min=1, max=MAX_WORKERS, help="Runs packed on each GPU.")] = 1,
+    runs_per_gpu: Annotated[int, typer.Option(
+        "--runs-per-gpu", min=1, max=MAX_WORKERS, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,
     max_cells: Annotated[int, typer.Option(
         "--max-cells", min=1, help="Refuse a grid of more cells than this (a typo in range() can ask for millions).")
@@ -150,13 +151,15 @@ def sweep(
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="Ray cluster to join ('auto'); default: start a local instance.")] = None,
     fraction: Annotated[Optional[int], typer.Option(
-        "--fraction", min=2, help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
+        "--fraction", min=2,
+        help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
     ] = None,
     seeds_until: Annotated[Optional[float], typer.Option(
         "--seeds-until", help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower.")
     ] = None,
     max_seeds: Annotated[Optional[int], typer.Option(
-        "--max-seeds", min=2, max=MAX_SEEDS, help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
+        "--max-seeds", min=2, max=MAX_SEEDS,
+        help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
     metric: Annotated[Optional[str], typer.Option(
         "--metric", help="With --seeds-until: the metric whose intervals decide (default: the report's).")] = None,
 ) -> None:

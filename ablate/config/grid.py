@@ -26,8 +26,8 @@ from hydra.errors import HydraException
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_error, parse_overrides,
-                                   search_path_override, split_tree, yaml_error)
+from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_error,
+                                   parse_overrides, search_path_override, split_tree, yaml_error)
 from ablate.errors import ConfigError
 
 
