@@ -77,6 +77,12 @@ def test_broken_yaml_in_a_config_dir_names_file_line_and_column(cli, tmp_path):
     # Not chosen, it is still found: `ablate list` would otherwise leave the choice out without a word.
     for command in (["train", "epochs=1"], ["sweep", "seed=0,1"], ["list"], ["list", "experiment"]):
         one_line_error(cli(*command, "--config-dir", "mine"), f"invalid YAML in {broken}, line 3, column 1")
+    # What is not a config group is not checked: hidden folders, and files of several documents parse.
+    broken.unlink()
+    (tmp_path / "mine" / ".github").mkdir()
+    (tmp_path / "mine" / ".github" / "ci.yaml").write_text("on: [push\n")
+    (tmp_path / "mine" / "notes.yaml").write_text("a: 1\n---\nb: 2\n")
+    assert cli("list", "norm", "--config-dir", "mine").exit_code == 0
 
 
 @pytest.mark.parametrize("command", ["train", "sweep"])

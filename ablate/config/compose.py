@@ -192,9 +192,12 @@ def check_yaml_files(folder: Path) -> None:
     the ones a command chooses, and `ablate list` would quietly leave a broken
     one out, so its choice seems not to exist."""
     for path in sorted(folder.rglob("*.yaml")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue  # .git, .github: not config groups, and not Hydra's to read
         try:
             with open(path, encoding="utf-8") as f:  # a stream, so the error names the file
-                yaml.safe_load(f)
+                for _ in yaml.safe_load_all(f):  # a file of several documents is still YAML
+                    pass
         except yaml.YAMLError as e:
             raise yaml_error(e) from None
         except (OSError, UnicodeDecodeError) as e:
