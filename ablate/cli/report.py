@@ -26,9 +26,9 @@ Paths = Annotated[Optional[list[Path]], typer.Argument(
 By = Annotated[Optional[str], typer.Option(
     "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
 Where = Annotated[Optional[list[str]], typer.Option(
-    "--where", help="Keep runs with key=value (key=v1,v2 for any of); repeatable, all must hold.")]
+    "--where", metavar="KEY=VALUE", help="Keep runs with key=value (key=v1,v2 for any of); repeatable, all must hold.")]
 Versus = Annotated[Optional[list[str]], typer.Option(
-    "--versus", help="Compare a factor's levels with this one (its baseline, e.g. norm=none) instead of the best; "
+    "--versus", metavar="FACTOR=LEVEL", help="Compare a factor's levels with this one (its baseline, e.g. norm=none) instead of the best; "
                      "repeatable, one per factor.")]
 Out = Annotated[Optional[Path], typer.Option(
     "--out", help="Also write index.html, plots/*.png and report.{md,csv,json,tex} to this folder.")]
