@@ -137,8 +137,9 @@ def test_sigterm_on_a_sweep_stops_it_as_ctrl_c_does(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "ablate", "sweep", "norm=none,batch", "epochs=400", "device=cpu",
                              "diagnostics=off", "--workers", "2", "--name", "t"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Both runs mid-training (a worker still starting has no run to record: it stays queued).
     deadline = time.time() + 120
-    while not list(tmp_path.glob("results/t/runs/*/checkpoint.pt")) and time.time() < deadline:
+    while len(list(tmp_path.glob("results/t/runs/*/checkpoint.pt"))) < 2 and time.time() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
