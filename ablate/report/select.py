@@ -27,14 +27,20 @@ def split_values(text: str) -> list[str]:
     return values + [text[start:].strip()]
 
 
+def _pair(item: str, option: str, form: str, example: str) -> tuple[str, str]:
+    """`key=value` of a report option, both sides stripped and non-empty."""
+    key, sep, value = (part.strip() for part in item.partition("="))
+    if not sep or not key or not value:
+        raise ConfigError(f"{option} needs {form} (e.g. {option} {example}), got '{item}'")
+    return key, value
+
+
 def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
     """`['norm=batch,group', 'act=relu']` → [('norm', ['batch', 'group']), ('act', ['relu'])]."""
     parsed = []
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"--where needs key=value (e.g. --where norm=batch), got '{item}'")
-        parsed.append((key.strip(), split_values(value)))
+        key, value = _pair(item, "--where", "key=value", "norm=batch")
+        parsed.append((key, split_values(value)))
     return parsed
 
 
@@ -48,14 +54,17 @@ def _same(level: str, wanted: str) -> bool:
         return False
 
 
+def _levels_like(column: pd.Series, wanted: str, what: str) -> list[str]:
+    """The levels of `column` that are `wanted` (exactly, or as the same number); an error naming them if none."""
+    levels = [str(level) for level in pd.unique(column.astype(str))]
+    hits = [level for level in levels if _same(level, wanted)]
+    if not hits:
+        raise unknown_choice(what, wanted, levels)
+    return hits
+
+
 def _matches(column: pd.Series, wanted: list[str], key: str) -> pd.Series:
-    levels = list(pd.unique(column))
-    keep = []
-    for value in wanted:
-        hits = [level for level in levels if _same(level, value)]
-        if not hits:
-            raise unknown_choice(f"value for --where {key}", value, [str(v) for v in levels])
-        keep.extend(hits)
+    keep = [level for value in wanted for level in _levels_like(column, value, f"value for --where {key}")]
     return column.isin(keep)
 
 
@@ -77,18 +86,12 @@ def parse_versus(items: list[str], runs: pd.DataFrame, factors: list[str]) -> di
     others are compared with (the ablation's baseline) instead of the best."""
     chosen: dict[str, str] = {}
     for item in items:
-        key, sep, wanted = (part.strip() for part in item.partition("="))
-        if not sep or not key or not wanted:
-            raise ConfigError(f"--versus needs factor=level (e.g. --versus norm=none), got '{item}'")
+        key, wanted = _pair(item, "--versus", "factor=level", "norm=none")
         if key not in factors:
             raise unknown_choice("--versus factor", key, factors)
         if key in chosen:
             raise ConfigError(f"--versus names {key} twice ({key}={chosen[key]} and {item}); give one baseline")
-        levels = [str(level) for level in pd.unique(runs[key].astype(str))]
-        hits = [level for level in levels if _same(level, wanted)]
-        if not hits:
-            raise unknown_choice(f"--versus level of {key}", wanted, levels)
-        chosen[key] = hits[0]
+        chosen[key] = _levels_like(runs[key], wanted, f"--versus level of {key}")[0]
     return chosen
 
 
