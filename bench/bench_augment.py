@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.config.augs import parse_aug
+from ablate.schema.augs import parse_aug
 from ablate.data.augment import AugContext, build_pipeline
 from ablate.shapes import InputShape
 

@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
                                   SchedConfig)
 from ablate.data.device import DeviceData, load_data
 from ablate.diagnostics import Recorder

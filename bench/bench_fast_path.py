@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
+from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
 from ablate.models import build_model
 from ablate.shapes import InputShape
 

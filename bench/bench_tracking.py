@@ -73,7 +73,7 @@ RECORD = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val
 def epoch_call_ms(root: Path, name: str, epochs: int = 500) -> float:
     """CPU ms (all threads) of one `epoch()` call of a tracker: what the training
     thread pays per epoch, without a run's noise around it."""
-    from ablate.config.schema import MlflowConfig, TensorBoardConfig
+    from ablate.schema.run import MlflowConfig, TensorBoardConfig
     from ablate.track import TRACKERS, RunInfo
 
     section = {"tensorboard": TensorBoardConfig(),

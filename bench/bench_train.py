@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
                                   SchedConfig)
 from ablate.data.device import load_data
 from ablate.models import build_model
@@ -87,7 +87,7 @@ def make_model(case: Case, shape, device):
 
 
 def run_ablate(case: Case) -> float:
-    from ablate.config.augs import parse_aug
+    from ablate.schema.augs import parse_aug
     from ablate.data.augment import AugContext, build_pipeline
 
     device = torch.device(case.device)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import yaml
 from scipy import stats
 
-from ablate.config.augs import aug_to_dict, parse_aug
+from ablate.schema.augs import aug_to_dict, parse_aug
 from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.colour import LUMA
 from ablate.errors import ConfigError

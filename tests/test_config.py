@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from ablate.config.compose import compose_dict, group_options, load_config, package_conf_dir
-from ablate.config.schema import RunConfig
-from ablate.config.checks import from_mapping
+from ablate.schema.run import RunConfig
+from ablate.schema.checks import from_mapping
 from ablate.cli.list_view import choice_groups
 from ablate.runner.identity import run_id
 
@@ -79,7 +79,7 @@ def test_run_id_ignores_device_but_not_results():
 
 
 def test_config_round_trips_through_a_dict():
-    from ablate.config.checks import from_mapping
+    from ablate.schema.checks import from_mapping
 
     c = load_config(["optim=adam", "sched=step"])
     assert from_mapping(RunConfig, c.to_dict()) == c

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.device import load_data
 from ablate.data.digits import load_digits
 from ablate.data.registry import input_shape

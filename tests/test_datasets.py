@@ -19,8 +19,8 @@ import scipy.io
 import torch
 import yaml
 
-from ablate.config.schema import DataConfig
-from ablate.config.checks import from_mapping
+from ablate.schema.run import DataConfig
+from ablate.schema.checks import from_mapping
 from ablate.data import cache, torchvision_sets
 from ablate.data.device import load_data
 from ablate.data.registry import DATASETS, input_shape

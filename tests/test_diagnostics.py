@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.config.schema import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
                                   SchedConfig)
 from ablate.diagnostics import COLUMNS, DiagnosticsConfig, Recorder, read_csv, record_epochs, warnings
 from ablate.errors import ConfigError

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ablate.config.compose import load_config
-from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig
+from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig
 from ablate.errors import ConfigError
 from ablate.models import build_model
 from ablate.shapes import InputShape

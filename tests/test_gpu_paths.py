@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ablate.config.compose import load_config
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.device import DeviceData, load_data
 from ablate.errors import ConfigError
 from ablate.config.launch import LaunchOptions, gpu_request_note

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from ablate.config.compose import load_config
-from ablate.config.schema import OptimConfig
+from ablate.schema.run import OptimConfig
 from ablate.errors import ConfigError
 from ablate.runner.identity import run_id
 from ablate.sweep.plan import confounds, make_plan

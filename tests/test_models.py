@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
+from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.norm import NORMS, PLACEMENTS

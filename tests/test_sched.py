@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ablate.config.schema import SchedConfig
+from ablate.schema.run import SchedConfig
 from ablate.train.sched import make_scheduler
 
 

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from ablate.config.checks import from_mapping
-from ablate.config.schema import DataConfig, RunConfig
+from ablate.schema.checks import from_mapping
+from ablate.schema.run import DataConfig, RunConfig
 from ablate.data.device import load_data
 from ablate.data.registry import check_dataset
 from ablate.data.splits import carve, check_subset, nested_order, train_subset

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.api.grid import plan_sweep, run_seed_rounds
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 from ablate.runner.spec import ProgressFactory, RunResult
 from ablate.sweep.plan import Plan
 from ablate.sweep.rounds import SeedRounds

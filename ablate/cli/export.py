@@ -37,7 +37,7 @@ def export(paths: Paths, to: To, uri: Uri = None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ablate.config.schema import MlflowConfig, TensorBoardConfig
+    from ablate.schema.run import MlflowConfig, TensorBoardConfig
     from ablate.console import err, fail, out
     from ablate.errors import ConfigError
     from ablate.track import TRACKERS, require_packages

@@ -1,1 +1,1 @@
-"""Configuration: Hydra composes YAML, `schema` turns it into frozen typed objects."""
+"""Configuration: Hydra composes YAML into the typed objects of `ablate.schema`."""

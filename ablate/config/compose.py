@@ -32,8 +32,8 @@ from omegaconf.errors import OmegaConfBaseException
 import torch
 import yaml
 
-from ablate.config.checks import from_mapping, require_choice
-from ablate.config.schema import DataConfig, RunConfig
+from ablate.schema.checks import from_mapping, require_choice
+from ablate.schema.run import DataConfig, RunConfig
 from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
 from ablate.track import require_packages
@@ -444,7 +444,7 @@ def check_choices(config: RunConfig) -> None:
     """Every name in the config is one of its registry's choices: what a
     `norm.name=grop` or `eval.tta=flips` override would otherwise slip past."""
     for kind, (registry, path) in CHOICES.items():
-        if kind != "aug":  # a set of names, each checked as it is parsed (ablate.config.augs)
+        if kind != "aug":  # a set of names, each checked as it is parsed (ablate.schema.augs)
             value: Any = config
             for attribute in path.split("."):
                 value = getattr(value, attribute)

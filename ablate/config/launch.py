@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from ablate.config.checks import from_mapping, require, require_choice
+from ablate.schema.checks import from_mapping, require, require_choice
 from ablate.config.compose import package_conf_dir
 from ablate.errors import ConfigError, unknown_choice
 

@@ -1,10 +1,10 @@
 """Training augmentations: a composable set, batched on the training device.
 
-`build_pipeline` turns the parsed parameter objects (`ablate.config.augs`)
+`build_pipeline` turns the parsed parameter objects (`ablate.schema.augs`)
 into one callable that augments a float batch in [0, 1] (before mean/std
 normalisation) with a fresh random draw per image and no per-image Python.
 The registry's order below is the order of application, the same as
-`ablate.config.augs.AUG_PARAMS` (a test keeps them equal).
+`ablate.schema.augs.AUG_PARAMS` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ablate.config.augs import AUG_PARAMS, aug_order
+from ablate.schema.augs import AUG_PARAMS, aug_order
 from ablate.data import colour, geometry, mixing
 from ablate.shapes import InputShape
 from ablate.registry import Registry

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ablate.config.augs import JitterParams, PCALightingParams
+from ablate.schema.augs import JitterParams, PCALightingParams
 
 if TYPE_CHECKING:
     from ablate.data.augment import AugContext, AugOp

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.registry import DATASETS, PREPROCESS, input_shape
 from ablate.data.splits import SPLIT_NAMES, Splits, check_subset, train_subset
 from ablate.shapes import InputShape

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ablate.config.checks import require
-from ablate.config.augs import PAD_MODES, FlipParams, CropParams, RotateParams, StretchParams
+from ablate.schema.checks import require
+from ablate.schema.augs import PAD_MODES, FlipParams, CropParams, RotateParams, StretchParams
 
 if TYPE_CHECKING:
     from ablate.data.augment import AugContext, AugOp

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.cache import Decoded, cached_split
 from ablate.data.registry import DATASETS, Dataset, Splits
 from ablate.data.torchvision_sets import data_root, to_splits

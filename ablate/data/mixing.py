@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ablate.config.checks import require
-from ablate.config.augs import CutoutParams, MixupParams, CutmixParams
+from ablate.schema.checks import require
+from ablate.schema.augs import CutoutParams, MixupParams, CutmixParams
 from ablate.data.colour import pixel_moments
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from ablate.registry import Registry
 from ablate.shapes import InputShape
 
 if TYPE_CHECKING:
-    from ablate.config.schema import DataConfig
+    from ablate.schema.run import DataConfig
 
 
 def _nothing_to_check(cfg: "DataConfig") -> None:

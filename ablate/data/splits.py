@@ -20,7 +20,7 @@ from torch import Tensor
 from ablate.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ablate.config.schema import DataConfig
+    from ablate.schema.run import DataConfig
 
 
 SPLIT_NAMES = ("train", "val", "test")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.registry import DATASETS, Dataset
 from ablate.data.splits import Splits
 from ablate.errors import ConfigError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ablate.config.schema import DiagnosticsConfig
+from ablate.schema.run import DiagnosticsConfig
 
 
 def record_epochs(cfg: DiagnosticsConfig, epochs: int) -> set[int]:

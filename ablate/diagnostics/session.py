@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ablate.data.device import DeviceData
 from ablate.diagnostics.alerts import warnings
-from ablate.config.schema import DiagnosticsConfig
+from ablate.schema.run import DiagnosticsConfig
 from ablate.diagnostics.cadence import record_epochs
 from ablate.diagnostics.recorder import Recorder
 from ablate.diagnostics.table import read_csv

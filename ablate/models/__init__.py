@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from ablate.config.schema import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
+from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.init import apply_init

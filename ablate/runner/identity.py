@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 from ablate.store.identity import RESULTS_FORMAT, identity_tree
 
 

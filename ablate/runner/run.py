@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 from ablate.data.augment import AugContext, Pipeline, build_pipeline
 from ablate.data.device import DeviceData, load_data
 from ablate.diagnostics.session import RunDiagnostics

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ablate.config.compose import load_config
 from ablate.config.grid import read_grid
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 from ablate.errors import ConfigError
 from ablate.runner.identity import run_id
 from ablate.store.tables import NOT_APPLICABLE

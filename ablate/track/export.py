@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ablate.config.schema import TrackerConfig
+from ablate.schema.run import TrackerConfig
 from ablate.store.rundir import RunDir
 from ablate.store.status import ENDED, Status
 from ablate.store.summary import finished_summary

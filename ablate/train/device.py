@@ -44,7 +44,7 @@ PRECISION_CHOICES.add("bf16", None, "bfloat16 autocast: fp32's range, 8 bits of 
 PRECISION_CHOICES.add("fp16", None, "float16 autocast with a gradient scaler")
 
 # The `device` choices, for `ablate list`. Checked by pattern, not by this list
-# (`cuda:3` is any index), in ablate.config.schema; resolved by `resolve_device`.
+# (`cuda:3` is any index), in ablate.schema.run; resolved by `resolve_device`.
 DEVICES: Registry[None] = Registry("device")
 DEVICES.add("auto", None, "cuda, else mps, else cpu")
 DEVICES.add("cpu", None, "the CPU; each run's threads follow cpu_threads")

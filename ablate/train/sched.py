@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from ablate.config.schema import SchedConfig
+from ablate.schema.run import SchedConfig
 from ablate.registry import Registry
 
 Schedule = Callable[[float, SchedConfig], float]

@@ -36,7 +36,7 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ablate.config.schema import RunConfig
+from ablate.schema.run import RunConfig
 from ablate.data.registry import input_shape
 from ablate.models import build_model
 

@@ -1,7 +1,7 @@
 """The typed configuration: frozen dataclasses, checked once at the edge.
 
 Types live here, values in `conf/*.yaml` (Hydra's structured-config split).
-`ablate.config.checks.from_mapping` turns a plain mapping into these objects;
+`ablate.schema.checks.from_mapping` turns a plain mapping into these objects;
 each checks its own types and ranges on construction. Whether a name is one of
 a registry's choices (`norm=grop`) is checked by the composition step
 (`ablate.config.compose`), which may import the registries: this module
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.augs import aug_to_dict, parse_aug
-from ablate.config.checks import from_mapping, require
+from ablate.schema.augs import aug_to_dict, parse_aug
+from ablate.schema.checks import from_mapping, require
 from ablate.errors import ConfigError
 
 
@@ -274,7 +274,7 @@ class RunConfig:
     init: InitConfig = field(default_factory=InitConfig)
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
     # The augmentation set: frozen parameter objects in application order
-    # (ablate.config.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
+    # (ablate.schema.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
     aug: tuple = field(default=(), metadata={"parse": parse_aug})
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)

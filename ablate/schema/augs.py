@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ablate.config.checks import from_mapping, require
+from ablate.schema.checks import from_mapping, require
 from ablate.errors import unknown_choice
 
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate"}  # → F.pad's names
