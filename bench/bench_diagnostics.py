@@ -34,7 +34,8 @@ import time
 
 import torch
 
-from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.choices import ActConfig, InitConfig, NormConfig
+from ablate.schema.run import (DataConfig, DropoutConfig, ModelConfig, OptimConfig,
                                   SchedConfig)
 from ablate.data.device import DeviceData, load_data
 from ablate.diagnostics import Recorder

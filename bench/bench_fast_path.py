@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
+from ablate.schema.choices import NORM_LEVELS, ActConfig, InitConfig, NormConfig
+from ablate.schema.run import DropoutConfig, ModelConfig
 from ablate.models import build_model
 from ablate.shapes import InputShape
 
@@ -37,8 +38,7 @@ MODELS = [
     ("convnet d4 w16 3x32x32", ModelConfig("convnet", "max", 4, 16), InputShape(3, 32, 10)),
     ("resnet8 w16 3x32x32", ModelConfig("resnet", "avg", 8, 16), InputShape(3, 32, 10)),
 ]
-NORMS = [NormConfig(name="none"), NormConfig(name="batch"), NormConfig(name="group", groups=2),
-         NormConfig(name="layer"), NormConfig(name="instance"), NormConfig(name="lrn")]
+NORMS = [NORM_LEVELS.of(name) for name in ("none", "batch", "group", "layer", "instance", "lrn")]
 
 
 def best_ms(fn, steps: int) -> float:

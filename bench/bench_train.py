@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.choices import NORM_LEVELS, ActConfig, InitConfig, NormConfig
+from ablate.schema.run import (DataConfig, DropoutConfig, ModelConfig, OptimConfig,
                                   SchedConfig)
 from ablate.data.device import load_data
 from ablate.models import build_model
@@ -70,10 +71,10 @@ CASES = {
     "gpu": [
         Case("resnet20 cifar-sized (50k) flip+crop bf16", synthetic(50_000, 3, 32), ModelConfig("resnet", "avg", 20, 16),
              aug=("flip", "crop"), epochs=2, batch_size=512, precision="bf16", device="cuda",
-             norm=NormConfig(name="batch")),
+             norm=NORM_LEVELS.of("batch")),
         Case("convnet cifar-sized (50k) flip+crop bf16", synthetic(50_000, 3, 32), ModelConfig("convnet", "max", 4, 32),
              aug=("flip", "crop"), epochs=2, batch_size=512, precision="bf16", device="cuda",
-             norm=NormConfig(name="batch")),
+             norm=NORM_LEVELS.of("batch")),
     ],
 }
 # On CUDA memory_format=auto keeps NCHW until measured: time channels-last beside it.

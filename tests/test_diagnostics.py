@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.schema.run import (ActConfig, DataConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig,
+from ablate.schema.choices import ACT_LEVELS, INIT_LEVELS, NORM_LEVELS
+from ablate.schema.run import (DataConfig, DropoutConfig, ModelConfig, OptimConfig,
                                   SchedConfig)
 from ablate.diagnostics import COLUMNS, DiagnosticsConfig, Recorder, read_csv, record_epochs, warnings
 from ablate.errors import ConfigError
@@ -29,8 +30,8 @@ SHAPE = InputShape(1, 8, 10)  # digits-sized: 1 channel, 8×8 pixels, 10 classes
 def build(act="tanh", init="normal", std=0.01, norm="none", placement="before_act", depth=8,
           model="convnet", dropout=0.0, seed=0) -> nn.Module:
     torch.manual_seed(seed)
-    return build_model(ModelConfig(name=model, depth=depth, width=8), NormConfig(name=norm, placement=placement),
-                       ActConfig(name=act), InitConfig(name=init, std=std), DropoutConfig(p=dropout), SHAPE)
+    return build_model(ModelConfig(name=model, depth=depth, width=8), NORM_LEVELS.of(norm, placement=placement),
+                       ACT_LEVELS.of(act), INIT_LEVELS.of(init, **({"std": std} if init == "normal" else {})), DropoutConfig(p=dropout), SHAPE)
 
 
 def probe(n=256, seed=1) -> tuple[torch.Tensor, torch.Tensor]:

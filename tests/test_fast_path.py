@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ablate.config.compose import load_config
-from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig, OptimConfig
+from ablate.schema.choices import NORM_LEVELS, ActConfig, InitConfig
+from ablate.schema.run import DropoutConfig, ModelConfig, OptimConfig
 from ablate.errors import ConfigError
 from ablate.models import build_model
 from ablate.shapes import InputShape
@@ -17,7 +18,7 @@ CPU = torch.device("cpu")
 
 def model(name="lenet5", norm="none", size=28, channels=1, **norm_options):
     torch.manual_seed(0)
-    return build_model(ModelConfig(name, width=16), NormConfig(name=norm, **norm_options), ActConfig(), InitConfig(),
+    return build_model(ModelConfig(name, width=16), NORM_LEVELS.of(norm, **norm_options), ActConfig(), InitConfig(),
                        DropoutConfig(), InputShape(channels, size, 10))
 
 

@@ -122,14 +122,17 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
 def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu: int = 1, retry_failed: bool = False,
                   max_failures: int | None = None, command: str = "ablate sweep", display: Any = None,
                   on_start: Callable[[Path], None] | None = None,
+                  on_note: Callable[[str], None] | None = None,
                   on_round: Callable[[SeedRounds, int, Any], None] | None = None,
                   on_rounds_end: Callable[[SeedRounds, Any], None] | None = None) -> SweepResult:
     """Run what is left of the plan (a rerun resumes); `display` gets each result as
     it finishes (ablate.cli.sweep_view.SweepDisplay's interface), `on_start` the
-    sweep folder once the launcher and the folder are known to work."""
+    sweep folder once the launcher and the folder are known to work, `on_note` a
+    line about run folders moved to the id this version gives them (store.migrate)."""
     from functools import partial
 
     from ablate.launch import LAUNCHERS
+    from ablate.store.migrate import migrate, moved_note
     from ablate.sweep.driver import run_sweep as drive
 
     workers, gpus = sweep_workers(setup.plan, workers, runs_per_gpu)
@@ -137,6 +140,11 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
     executor.check_writable(setup.sweep_dir)
     if on_start is not None:
         on_start(setup.sweep_dir)
+    # Before triage, so a finished run whose id moved is found finished, not trained again.
+    moved = moved_note(migrate(setup.sweep_dir / "runs", skip=[p.run_id for p in setup.plan.runs]),
+                       str(setup.sweep_dir))
+    if moved:
+        (on_note or (lambda line: warnings.warn(line, stacklevel=3)))(moved)
     run = partial(drive, sweep_dir=setup.sweep_dir, command=command, workers=workers, gpus=gpus,
                   retry_failed=retry_failed, max_failures=max_failures, display=display, executor=executor)
     if setup.rounds is None:

@@ -191,6 +191,12 @@ def sweep(
     if dry_run:
         from ablate.cli.plan_view import print_plan
 
+        from ablate.store.migrate import stale_ids
+
+        stale = stale_ids(setup.sweep_dir / "runs", skip=[p.run_id for p in setup.plan.runs])
+        if stale:
+            note(f"{len(stale)} run folder{'s' if len(stale) != 1 else ''} of {setup.sweep_dir} hold the id an earlier "
+                 "version gave them; the sweep moves them to their current id before it runs anything")
         print_plan(out, setup.plan, setup.sweep_dir, setup.rounds)
         return
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -199,6 +205,7 @@ def sweep(
         result = execute_sweep(setup, workers=workers, runs_per_gpu=runs_per_gpu, retry_failed=retry_failed,
                                max_failures=max_failures, command=command, display=display,
                                on_start=lambda folder: err.print(f"sweep [bold]{folder}[/]", highlight=False),
+                               on_note=note,
                                on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
     except ConfigError as e:  # the launcher cannot start, or the folder is not writable
         raise fail(str(e)) from None

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ablate.schema.choices import ACT_LEVELS
 from ablate.diagnostics.table import write_csv
 from ablate.layers.act import ACTS, SATURATING
 
@@ -93,7 +94,8 @@ class Recorder:
                  *, optimizer: torch.optim.Optimizer | None = None, seed: int = 0) -> None:
         self.model = model
         self.probe_x, self.probe_y = probe_x, probe_y
-        self.act_type = type(ACTS[act_name].make(0.01))  # the class this config's act builds
+        # The class this config's act builds (its options change its numbers, not its class).
+        self.act_type = type(ACTS[act_name].make(**ACT_LEVELS.of(act_name).options()))
         self.bounds = SATURATING.get(act_name)
         self.counts_dead = act_name in DEAD_UNIT_ACTS
         self.seed = seed  # fixes the probe pass's dropout masks

@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from ablate.registry import Registry
 
-# fn(weight, gain, std, a) fills `weight` in place.
-InitFn = Callable[[Tensor, float, float, float], None]
+# fn(weight, gain, **options) fills `weight` in place; options are the level's
+# own (init.std of normal, init.a of uniform; ablate.schema.choices).
+InitFn = Callable[..., None]
 
 INITS: Registry[InitFn | None] = Registry("init")
 
@@ -33,54 +34,54 @@ def fans(weight: Tensor) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def _zeros(w: Tensor, gain: float, std: float, a: float) -> None:
+def _zeros(w: Tensor, gain: float) -> None:
     w.zero_()
 
 
 @torch.no_grad()
-def _normal(w: Tensor, gain: float, std: float, a: float) -> None:
+def _normal(w: Tensor, gain: float, std: float = 0.01) -> None:
     w.normal_(0.0, std)
 
 
 @torch.no_grad()
-def _uniform(w: Tensor, gain: float, std: float, a: float) -> None:
+def _uniform(w: Tensor, gain: float, a: float = 0.05) -> None:
     w.uniform_(-a, a)
 
 
 @torch.no_grad()
-def _xavier_uniform(w: Tensor, gain: float, std: float, a: float) -> None:
+def _xavier_uniform(w: Tensor, gain: float) -> None:
     fan_in, fan_out = fans(w)
     bound = math.sqrt(6.0 / (fan_in + fan_out))  # Var = 2/(fan_in+fan_out)
     w.uniform_(-bound, bound)
 
 
 @torch.no_grad()
-def _xavier_normal(w: Tensor, gain: float, std: float, a: float) -> None:
+def _xavier_normal(w: Tensor, gain: float) -> None:
     fan_in, fan_out = fans(w)
     w.normal_(0.0, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 @torch.no_grad()
-def _kaiming_uniform(w: Tensor, gain: float, std: float, a: float) -> None:
+def _kaiming_uniform(w: Tensor, gain: float) -> None:
     fan_in, _ = fans(w)
     bound = gain * math.sqrt(3.0 / fan_in)  # Var = gain²/fan_in
     w.uniform_(-bound, bound)
 
 
 @torch.no_grad()
-def _kaiming_normal(w: Tensor, gain: float, std: float, a: float) -> None:
+def _kaiming_normal(w: Tensor, gain: float) -> None:
     fan_in, _ = fans(w)
     w.normal_(0.0, gain / math.sqrt(fan_in))
 
 
 @torch.no_grad()
-def _lecun_normal(w: Tensor, gain: float, std: float, a: float) -> None:
+def _lecun_normal(w: Tensor, gain: float) -> None:
     fan_in, _ = fans(w)
     w.normal_(0.0, 1.0 / math.sqrt(fan_in))
 
 
 @torch.no_grad()
-def _orthogonal(w: Tensor, gain: float, std: float, a: float) -> None:
+def _orthogonal(w: Tensor, gain: float) -> None:
     # Saxe et al. (2014): rows (or columns) of the (out, in·k·k) matrix orthonormal.
     nn.init.orthogonal_(w, gain=gain)
 
@@ -105,8 +106,8 @@ def mark_output(layer: nn.Module) -> nn.Module:
     return layer
 
 
-def apply_init(model: nn.Module, scheme: str, gain: float, std: float = 0.01, a: float = 0.05) -> None:
-    """Initialise every conv and linear weight of `model` by `scheme`."""
+def apply_init(model: nn.Module, scheme: str, gain: float, **options: float) -> None:
+    """Initialise every conv and linear weight of `model` by `scheme`, with its own options."""
     fn = INITS[scheme]
     if fn is None:
         return
@@ -115,7 +116,7 @@ def apply_init(model: nn.Module, scheme: str, gain: float, std: float = 0.01, a:
         if not isinstance(module, (nn.Conv2d, nn.Linear)) or weight is None:
             continue
         layer_gain = 1.0 if getattr(module, OUTPUT_LAYER_ATTR, False) else gain
-        fn(weight, layer_gain, std, a)
+        fn(weight, layer_gain, **options)
         if module.bias is not None:
             with torch.no_grad():
                 module.bias.zero_()

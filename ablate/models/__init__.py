@@ -9,7 +9,8 @@ from typing import Any
 
 from torch import nn
 
-from ablate.schema.run import ActConfig, DropoutConfig, InitConfig, ModelConfig, NormConfig
+from ablate.schema.choices import ActConfig, InitConfig, NormConfig
+from ablate.schema.run import DropoutConfig, ModelConfig
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.init import apply_init
@@ -30,12 +31,6 @@ MODELS.add("alexnet", AlexNet, "AlexNet, small-input: 5 convs, 2 hidden FC (Kriz
 MODELS.add("resnet", ResNet, "CIFAR ResNet, model.depth = 6n+2 (He et al. 2016)")
 
 
-def norm_options(norm: NormConfig) -> dict[str, Any]:
-    """The fields the chosen norm's constructor takes (read off its signature)."""
-    params = inspect.signature(NORMS[norm.name]).parameters
-    return {k: getattr(norm, k) for k in params if k != "channels"}
-
-
 def model_options(model: ModelConfig) -> dict[str, Any]:
     """The fields the chosen model's constructor takes (read off its signature):
     depth and width for all, residual for resnet only."""
@@ -46,9 +41,9 @@ def model_options(model: ModelConfig) -> dict[str, Any]:
 def make_kit(norm: NormConfig, act: ActConfig, dropout: DropoutConfig, pool: str) -> LayerKit:
     activation = ACTS[act.name]
     return LayerKit(
-        norm=make_norm(norm.name, **norm_options(norm)),
+        norm=make_norm(norm.name, **norm.options()),
         norm_first=PLACEMENTS[norm.placement],
-        act=partial(activation.make, act.slope),
+        act=partial(activation.make, **act.options()),
         pool=POOLS[pool],
         global_pool=GLOBAL_POOLS[pool],
         dropout=DROPOUTS[dropout.name],
@@ -66,7 +61,7 @@ def build_model(
 ) -> nn.Module:
     kit = make_kit(norm, act, dropout, model.pool)
     net = MODELS[model.name](shape, kit, **model_options(model))
-    apply_init(net, init.name, ACTS[act.name].gain(act.slope), std=init.std, a=init.a)
+    apply_init(net, init.name, ACTS[act.name].gain(**act.options()), **init.options())
     return net
 
 

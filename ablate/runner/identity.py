@@ -9,21 +9,18 @@ one experiment into two ids.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from ablate.schema.identity import RESULTS_FORMAT, identity_tree, record_id
 from ablate.schema.run import RunConfig
-from ablate.store.identity import RESULTS_FORMAT, identity_tree
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
     """The settings that make the run what it is, and the results format its
-    numbers are in (see ablate.store.identity)."""
+    numbers are in (see ablate.schema.identity)."""
     return {**identity_tree(config.to_dict()), "results_format": RESULTS_FORMAT}
 
 
 def run_id(config: RunConfig) -> str:
-    """12 hex digits of SHA-256 (48 bits: collisions need ~16 million runs)."""
-    canonical = json.dumps(identity(config), sort_keys=True, separators=(",", ":"), default=list)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    """12 hex digits of SHA-256 of `identity(config)` (ablate.schema.identity.record_id)."""
+    return record_id(config.to_dict())

@@ -96,6 +96,11 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any], prefix: str = "", hid
     return cls(**kwargs)
 
 
+def field_types(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """(type hints, fields) of dataclass `cls`, by field name; cached."""
+    return _schema(cls, ())
+
+
 @lru_cache(maxsize=None)
 def _schema(cls: type, hidden: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
     # Resolving a dataclass's type hints costs ~0.1 ms a class; a 10,000-cell grid asks 110,000 times.

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ablate.schema.augs import aug_to_dict, parse_aug
+from ablate.schema.augs import AUG_PARAMS, aug_to_dict, parse_aug
 from ablate.schema.checks import from_mapping, require
+from ablate.schema.choices import ACT_LEVELS, INIT_LEVELS, NORM_LEVELS, ActConfig, InitConfig, NormConfig
+from ablate.schema.options import added_later, not_identity
 from ablate.errors import ConfigError
 
 
@@ -58,7 +60,7 @@ class DataConfig:
     # synthetic only: mirror each image left-right with probability 1/2, so every
     # class looks the same mirrored, as photographed objects do; flips are then
     # label-preserving (aug=[flip], eval.tta=flip), as they are not for digits.
-    mirror: bool = False
+    mirror: bool = added_later(False)
 
     def __post_init__(self) -> None:
         if self.val_fraction is not None:
@@ -84,7 +86,7 @@ class ModelConfig:
     width: int = 6
     # resnet only: false drops every shortcut, leaving the same layers as a plain
     # stack (He et al. 2016's "plain" baselines, Fig. 4 left).
-    residual: bool = True
+    residual: bool = added_later(True)
 
     def __post_init__(self) -> None:
         require(1 <= self.depth <= 200, "model.depth", self.depth, "between 1 and 200")
@@ -94,45 +96,6 @@ class ModelConfig:
         if self.name == "resnet":
             require((self.depth - 2) % 6 == 0 and self.depth >= 8, "model.depth", self.depth,
                     "6n+2 for resnet (8, 14, 20, 32, 44, 56, 110)")
-
-
-@dataclass(frozen=True)
-class NormConfig:
-    name: str = "none"
-    placement: str = "before_act"
-    groups: int = 2  # group norm; must divide every conv layer's channels
-    eps: float = 1e-5
-    momentum: float = 0.1  # batch norm running-stat update rate
-    size: int = 5  # lrn neighbourhood, channels (AlexNet: 5)
-    alpha: float = 1e-4  # lrn (AlexNet: 1e-4)
-    beta: float = 0.75  # lrn (AlexNet: 0.75)
-    k: float = 2.0  # lrn (AlexNet: 2)
-
-    def __post_init__(self) -> None:
-        require(self.groups >= 1, "norm.groups", self.groups, ">= 1")
-        require(self.eps > 0, "norm.eps", self.eps, "> 0")
-        require(0 <= self.momentum <= 1, "norm.momentum", self.momentum, "in [0, 1]")
-        require(self.size >= 1, "norm.size", self.size, ">= 1")
-
-
-@dataclass(frozen=True)
-class ActConfig:
-    name: str = "relu"
-    slope: float = 0.01  # leaky_relu negative slope (PyTorch's default)
-
-    def __post_init__(self) -> None:
-        require(0 <= self.slope < 1, "act.slope", self.slope, "in [0, 1)")
-
-
-@dataclass(frozen=True)
-class InitConfig:
-    name: str = "default"
-    std: float = 0.01  # normal: "small random" (e.g. AlexNet used 0.01)
-    a: float = 0.05  # uniform: half-width
-
-    def __post_init__(self) -> None:
-        require(self.std >= 0, "init.std", self.std, ">= 0")
-        require(self.a >= 0, "init.a", self.a, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -190,7 +153,7 @@ class SchedConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     tta: str = "none"  # test-time augmentation; history records val acc with and without it
-    batch_size: int = 1024  # evaluation only; no gradients, so much larger than training's
+    batch_size: int = not_identity(1024)  # evaluation only; no gradients, so much larger than training's
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
@@ -269,29 +232,31 @@ SEED_LIMIT = 2**32
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    norm: NormConfig = field(default_factory=NormConfig)
-    act: ActConfig = field(default_factory=ActConfig)
-    init: InitConfig = field(default_factory=InitConfig)
+    # One class per level, each with its own options (ablate.schema.choices).
+    norm: NormConfig = NORM_LEVELS.field()
+    act: ActConfig = ACT_LEVELS.field()
+    init: InitConfig = INIT_LEVELS.field()
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
     # The augmentation set: frozen parameter objects in application order
     # (ablate.schema.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
-    aug: tuple = field(default=(), metadata={"parse": parse_aug})
+    aug: tuple = field(default=(), metadata={"parse": parse_aug, "entries": AUG_PARAMS})
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig, metadata={"parse": parse_tracker})
+    # What a run records on the side, and where it reports live: never what it computes.
+    diagnostics: DiagnosticsConfig = not_identity(default_factory=DiagnosticsConfig)
+    tracker: TrackerConfig = not_identity(default_factory=TrackerConfig, parse=parse_tracker)
     seed: int = 0
     epochs: int = 30
     batch_size: int = 64
-    device: str = "auto"
+    device: str = not_identity("auto")  # where it runs; precision stays in the id (bf16 moves accuracies)
     precision: str = "auto"
     target_acc: float | None = None  # val accuracy that counts as "converged"
-    compile: bool = False  # torch.compile the model (pays off on long GPU runs)
-    memory_format: str = "auto"  # auto | channels_last | contiguous (ablate.train.layout)
+    compile: bool = not_identity(False)  # torch.compile the model (pays off on long GPU runs)
+    memory_format: str = not_identity("auto")  # auto | channels_last | contiguous (ablate.train.layout)
     # CPU threads: reductions add in another order with another count, so the
     # count follows from the run (ablate.train.threads), never from how it was launched.
-    cpu_threads: int | str = field(default="auto", metadata={"parse": parse_threads})
+    cpu_threads: int | str = not_identity("auto", parse=parse_threads)
 
     def __post_init__(self) -> None:
         # Each epoch's data order is seeded with seed × 1,000,003 + epoch (ablate.train.loop), which

@@ -1,0 +1,93 @@
+"""How an option declares what it means for a run's identity, and how a group
+with one class per level (`norm=group` has `groups`, `norm=batch` does not)
+turns its YAML mapping into the right class.
+
+A run id hashes the settings that change the result (ablate.schema.identity).
+Two declarations, made where the option is declared, tell it what to leave out:
+
+- `added_later(default)`: an option added after runs were recorded, whose
+  default reproduces what those runs did. At that default it is left out of the
+  identity, so every earlier run keeps its id; set to anything else, it is in.
+- `not_identity(default)`: where or how fast a run computes, or what it records
+  on the side (device, threads, trackers), never what it computes.
+
+Adding an option to a level is one field with `added_later`; no table elsewhere
+needs to learn of it. tests/test_identity.py adds one in a subclass and checks
+that no id moves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ablate.errors import ConfigError
+from ablate.schema.checks import from_mapping
+
+T = TypeVar("T")
+
+ADDED_LATER = "added_later"
+IDENTITY = "identity"
+LEVELS = "levels"
+
+
+def added_later(default: Any, **metadata: Any) -> Any:
+    """A field added after runs were recorded: at `default` it is not in the run id."""
+    return dataclasses.field(default=default, metadata={ADDED_LATER: True, **metadata})
+
+
+def not_identity(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
+                 **metadata: Any) -> Any:
+    """A field that changes where, how fast or what else a run records, not what it computes."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={IDENTITY: False, **metadata})
+
+
+class Levels:
+    """A group whose levels own their options: name → the level's class, the
+    base class (the options every level has) for a level with none of its own."""
+
+    def __init__(self, group: str, base: type, classes: Mapping[str, type]):
+        self.group, self.base, self.classes = group, base, dict(classes)
+
+    def cls(self, name: Any) -> type:
+        return self.classes.get(name, self.base)
+
+    def of(self, name: str, **options: Any) -> Any:
+        """The config of level `name` with `options`: `NORM_LEVELS.of("group", groups=3)`."""
+        return self.cls(name)(name=name, **options)
+
+    def parse(self, value: Any) -> Any:
+        """A composed mapping (`{name: group, groups: 3, ...}`) as its level's class;
+        a key the level does not have is an error naming the keys it has."""
+        if isinstance(value, self.base):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{self.group} must be a group of settings, got {value!r}")
+        name = value.get("name", _default(self.base, "name"))
+        return from_mapping(self.cls(name), value, self.group)
+
+    def field(self) -> Any:
+        """The RunConfig field of this group: parsed by level, its default the base's."""
+        return dataclasses.field(default_factory=self.base, metadata={"parse": self.parse, LEVELS: self})
+
+
+def check_level_class(config: Any, levels: Callable[[], Levels]) -> None:
+    """One class per level: `NormConfig(name="batch")` would be a second,
+    option-less spelling of batch norm; `NORM_LEVELS.of("batch")` is the one."""
+    expected = levels().cls(config.name)
+    if type(config) is not expected:
+        raise TypeError(f"{type(config).__name__}(name={config.name!r}): build it as "
+                        f"{expected.__name__}(...) or with {levels().group.upper()}_LEVELS.of({config.name!r}, ...)")
+
+
+def own_options(config: Any, base: type) -> dict[str, Any]:
+    """The options a level has beyond those of every level (`base`'s fields):
+    what its constructor takes, bound by `functools.partial` in the builder."""
+    shared = {f.name for f in dataclasses.fields(base)}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in shared}
+
+
+def _default(cls: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
