@@ -114,6 +114,33 @@ def test_no_import_cycle_counting_function_level_imports():
     assert cycles(import_graph()) == []
 
 
+def folder_graph() -> dict[str, set[str]]:
+    """Imports between the package's folders (a module of the root counts as its own folder)."""
+    def folder(module: str) -> str:
+        return module.split(".")[1] if module.count(".") else module
+
+    graph: dict[str, set[str]] = {}
+    for name, targets in import_graph().items():
+        graph.setdefault(folder(name), set()).update(folder(t) for t in targets if folder(t) != folder(name))
+    return graph
+
+
+def test_no_import_cycle_between_folders():
+    """The folder list is the architecture: config → ... → schema, never back up."""
+    graph = folder_graph()
+    assert cycles({k: v & set(graph) for k, v in graph.items()}) == []
+
+
+def test_the_typed_spec_imports_nothing_above_it():
+    assert folder_graph()["schema"] <= {"errors"}
+
+
+def test_no_private_hydra_api():
+    """Hydra's internals move between releases; its public compose is the one way in."""
+    leaks = {name for name, path in modules().items() for m in imported(name, path) if "_internal" in m}
+    assert leaks == set()
+
+
 def test_hydra_and_omegaconf_stay_inside_config():
     mods = modules()
     leaks = {name for name, path in mods.items() if not name.startswith("ablate.config")
