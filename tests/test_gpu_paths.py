@@ -8,7 +8,9 @@ from ablate.config.compose import load_config
 from ablate.schema.run import DataConfig
 from ablate.data.device import DeviceData, load_data
 from ablate.errors import ConfigError
-from ablate.config.launch import LaunchOptions, gpu_request_note
+from ablate.launch import launch_options
+from ablate.config.launch import gpu_request_note
+from ablate.launch import launch_options
 from ablate.runner.spec import RunSpec
 from ablate.runner.run import run
 from ablate.store.rundir import RunDir
@@ -69,7 +71,7 @@ def test_streaming_means_host_images_and_accelerator_batches():
     ("ray", 0, {"auto"}, "device=auto trains on CPU"),
 ])
 def test_cluster_runs_that_need_a_gpu_must_book_one(launcher, gpus, devices, outcome):
-    options = LaunchOptions(launcher=launcher, gpus_per_run=gpus)
+    options = launch_options(launcher, **({"gpus_per_run": gpus} if launcher != "local" else {}))
     if outcome is ConfigError:
         with pytest.raises(ConfigError, match="--gpus-per-run is 0.*pass --gpus-per-run 1"):
             gpu_request_note(options, devices)

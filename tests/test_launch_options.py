@@ -10,15 +10,15 @@ import pytest
 from helpers.launch import sweep_with
 
 from ablate.config.compose import package_conf_dir
-from ablate.config.launch import ENGINES, LaunchOptions, load_launch_options, split_overrides, with_flags
+from ablate.config.launch import load_launch_options, split_overrides, with_flags
 from ablate.errors import ConfigError
-from ablate.launch import LAUNCHERS
+from ablate.launch import LAUNCHERS, launch_options
 
 # ------------------------------------------------------------ config files and overrides
 
 def test_launcher_files_registry_and_engines_agree():
     files = {p.stem for p in (package_conf_dir() / "launcher").glob("*.yaml")}
-    assert files == set(LAUNCHERS) == set(ENGINES) == {"local", "slurm", "ray"}
+    assert files == set(LAUNCHERS) == {"local", "slurm", "ray"}
     for name in files:  # every shipped file loads and names its own engine
         assert load_launch_options(name).launcher == name
 
@@ -85,7 +85,32 @@ def test_a_missing_extra_names_the_pip_command(monkeypatch):
     for module, extra in (("submitit", "slurm"), ("ray", "ray")):
         monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
         with pytest.raises(ConfigError, match=rf'pip install "ablate\[{extra}\]"'):
-            LAUNCHERS[extra](LaunchOptions(launcher=extra), 1, 0)
+            LAUNCHERS[extra](launch_options(extra), 1, 0)
+
+
+def test_a_launcher_is_its_module_its_yaml_and_its_options_class(tmp_path, monkeypatch):
+    """Registering one entry is all: its YAML is read into its class, launcher.KEY=V
+    sets its options, and another launcher's flag names the launchers that have it."""
+    from ablate.launch import Launcher
+    from ablate.launch.options import ClusterOptions
+
+    @dataclasses.dataclass(frozen=True)
+    class QueueOptions(ClusterOptions):
+        launcher: str = "queue"
+        queue_name: str = "default"
+
+    monkeypatch.setitem(LAUNCHERS._entries, "queue", Launcher(QueueOptions, lambda o, w, g: ("queue", o)))
+    (tmp_path / "launcher").mkdir()
+    (tmp_path / "launcher" / "queue.yaml").write_text("launcher: queue\nqueue_name: fast\ncpus_per_run: 2\n")
+    opts = load_launch_options("queue", ["launcher.queue_name=slow"], config_dir=tmp_path)
+    assert (type(opts), opts.queue_name, opts.cpus_per_run) == (QueueOptions, "slow", 2)
+    assert LAUNCHERS["queue"](opts, 1, 0) == ("queue", opts)
+    assert with_flags(opts, gpus_per_run=1).gpus_per_run == 1  # a flag of every cluster launcher
+    with pytest.raises(ConfigError, match=r"--slurm-time 5 is for --launcher slurm, but this sweep runs with "
+                                          r"--launcher queue"):
+        with_flags(opts, slurm_time=5)
+    with pytest.raises(ConfigError, match=r"unknown key 'launcher.slurm_time'.*queue_name"):
+        load_launch_options("queue", ["launcher.slurm_time=5"], config_dir=tmp_path)
 
 
 # ------------------------------------------------------------ local launcher
@@ -94,13 +119,13 @@ def test_local_launcher_refuses_an_unwritable_results_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the results folder should go")
     with pytest.raises(ConfigError, match="is not writable"):
-        LAUNCHERS["local"](LaunchOptions(), 1, 0).check_writable(blocker / "sweep")
+        LAUNCHERS["local"](launch_options("local"), 1, 0).check_writable(blocker / "sweep")
 
 
 def test_local_launcher_runs_specs_and_leaves_no_probe_behind(tmp_path):
     from ablate.sweep.plan import make_plan
 
-    launcher = LAUNCHERS["local"](LaunchOptions(), 1, 0)
+    launcher = LAUNCHERS["local"](launch_options("local"), 1, 0)
     sweep_dir = tmp_path / "s"
     launcher.check_writable(sweep_dir)
     assert list(sweep_dir.iterdir()) == []
@@ -122,7 +147,7 @@ def test_sbatch_script_carries_every_resource(tmp_path, monkeypatch):
         (bin_dir / name).write_text("#!/bin/sh\nexit 1\n")
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(shutil.which('sh')).parent}")
-    opts = LaunchOptions(launcher="slurm", slurm_partition="gpu", slurm_account="proj", slurm_time=90,
+    opts = launch_options("slurm", slurm_partition="gpu", slurm_account="proj", slurm_time=90,
                          slurm_mem="8G", cpus_per_run=4, gpus_per_run=1, slurm_max_parallel=2,
                          slurm_extra=("--qos=high", "--exclusive"))
     launcher = LAUNCHERS["slurm"](opts, 1, 0)
@@ -138,11 +163,11 @@ def test_slurm_launcher_without_slurm_commands_says_so(monkeypatch):
     pytest.importorskip("submitit", reason='submitit is not installed (pip install "ablate[slurm]")')
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ConfigError, match="needs SLURM's commands"):
-        LAUNCHERS["slurm"](LaunchOptions(launcher="slurm"), 1, 0)
+        LAUNCHERS["slurm"](launch_options("slurm"), 1, 0)
 
 
 def test_options_are_frozen_and_hashable():
-    opts = LaunchOptions(launcher="slurm", slurm_extra=["--qos=high"])
+    opts = launch_options("slurm", slurm_extra=["--qos=high"])
     assert opts.slurm_extra == ("--qos=high",) and hash(opts)
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.slurm_time = 5

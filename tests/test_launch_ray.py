@@ -15,8 +15,7 @@ import time
 import pytest
 
 from ablate.errors import ConfigError
-from ablate.launch import LAUNCHERS
-from ablate.config.launch import LaunchOptions
+from ablate.launch import LAUNCHERS, launch_options
 from ablate.sweep.plan import make_plan
 from ablate.store.rundir import RunDir
 from helpers.launch import assert_same_tables, immutable_folder, local_reference, mid_training, sweep_with
@@ -33,7 +32,7 @@ import ray  # noqa: E402
 
 
 def _launcher(**options):
-    return LAUNCHERS["ray"](LaunchOptions(launcher="ray", **options), 1, 0)
+    return LAUNCHERS["ray"](launch_options("ray", **options), 1, 0)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ import pytest
 
 from ablate.config.compose import load_config
 from ablate.errors import ConfigError
-from ablate.launch import LAUNCHERS
-from ablate.config.launch import LaunchOptions
+from ablate.launch import LAUNCHERS, launch_options
 from ablate.sweep.plan import make_plan
 from ablate.runner.run import run
 from ablate.runner.spec import RunSpec
@@ -71,7 +70,7 @@ def grid(tmp_path_factory):
 
 
 def _launcher(**options):
-    return LAUNCHERS["slurm"](LaunchOptions(launcher="slurm", **options), 1, 0)
+    return LAUNCHERS["slurm"](launch_options("slurm", **options), 1, 0)
 
 
 def _slurm_task(run: RunDir) -> str:

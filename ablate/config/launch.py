@@ -10,71 +10,19 @@ flags (`--launcher`, `--slurm-partition`, ...) override what they hold.
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
 
-from ablate.schema.checks import from_mapping, require, require_choice
 from ablate.config.compose import package_conf_dir
 from ablate.errors import ConfigError, unknown_choice
-
-ENGINES = ("local", "slurm", "ray")  # the keys of ablate.launch.LAUNCHERS
-_MEM = re.compile(r"^\d+[KMGT]?$")  # sbatch --mem: a number, megabytes unless suffixed
-
-
-@dataclass(frozen=True)
-class LaunchOptions:
-    launcher: str = "local"  # local | slurm | ray
-    # SLURM: one array job per sweep, one task per run, each with these resources.
-    slurm_partition: str | None = None
-    slurm_account: str | None = None
-    slurm_time: int = 60  # minutes per task; submitit requeues a task that reaches it
-    slurm_mem: str | None = None  # per task, sbatch syntax: "8G", "500M", "16000" (MB)
-    slurm_max_parallel: int | None = None  # array tasks running at once (sbatch --array=...%K)
-    slurm_extra: tuple[str, ...] = ()  # more sbatch flags, "--key=value" or "--flag"
-    slurm_folder: str | None = None  # submitit's pickles and logs; default <sweep_dir>/slurm
-    # Both engines.
-    cpus_per_run: int = 1  # also the run's torch threads: a task never uses more cores than it booked
-    gpus_per_run: float = 0  # whole GPUs under SLURM; fractions on Ray pack several runs on one GPU
-    # Ray: "auto" joins the cluster this node belongs to, "ray://host:10001" a remote one,
-    # None starts a private instance on this machine for the length of the sweep.
-    ray_address: str | None = None
-    ray_max_retries: int = 3  # re-runs of a task whose worker died; each resumes from checkpoint.pt
-
-    def __post_init__(self) -> None:
-        require_choice("launcher", self.launcher, ENGINES)
-        require(self.slurm_time >= 1, "slurm_time", self.slurm_time, ">= 1 minute")
-        if self.slurm_mem is not None:
-            require(bool(_MEM.match(self.slurm_mem)), "slurm_mem", self.slurm_mem,
-                    "a size such as 8G, 500M or 16000 (MB)")
-        if self.slurm_max_parallel is not None:
-            require(self.slurm_max_parallel >= 1, "slurm_max_parallel", self.slurm_max_parallel, ">= 1")
-        # YAML gives lists; a frozen dataclass wants the hashable tuple.
-        object.__setattr__(self, "slurm_extra", tuple(self.slurm_extra))
-        for flag in self.slurm_extra:
-            require(isinstance(flag, str) and flag.startswith("--") and len(flag) > 2, "slurm_extra", flag,
-                    "sbatch flags written '--key=value' or '--flag'")
-        require(self.cpus_per_run >= 1, "cpus_per_run", self.cpus_per_run, ">= 1")
-        require(self.gpus_per_run >= 0, "gpus_per_run", self.gpus_per_run, ">= 0")
-        if self.launcher == "slurm":
-            require(float(self.gpus_per_run).is_integer(), "gpus_per_run", self.gpus_per_run,
-                    "a whole number under SLURM (fractions of a GPU need --launcher ray)")
-        require(self.ray_max_retries >= 0, "ray_max_retries", self.ray_max_retries, ">= 0")
-
-    def sbatch_extra(self) -> dict[str, Any]:
-        """`slurm_extra` as submitit's `additional_parameters`: {"qos": "high", "exclusive": True}."""
-        out: dict[str, Any] = {}
-        for flag in self.slurm_extra:
-            key, sep, value = flag[2:].partition("=")
-            out[key] = value if sep else True
-        return out
-
+from ablate.launch import LAUNCHERS
+from ablate.launch.options import LaunchOptions
+from ablate.schema.checks import from_mapping
 
 def launcher_files(config_dir: Path | None = None) -> dict[str, Path]:
     """name → conf/launcher/<name>.yaml; the user's --config-dir wins over the package's."""
@@ -106,7 +54,8 @@ def load_launch_options(name: str = "local", overrides: Sequence[str] = (),
         raise ConfigError(f"cannot read {files[name]}: {str(e).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{files[name]} must hold launcher settings (key: value), got {values!r}")
-    hints = typing.get_type_hints(LaunchOptions)
+    engine = values.get("launcher", name)
+    hints = typing.get_type_hints(LAUNCHERS[engine].options) if engine in LAUNCHERS else {}
     for line in overrides:
         key, sep, raw = line.partition("=")
         if not key.startswith("launcher.") or not sep:
@@ -117,29 +66,30 @@ def load_launch_options(name: str = "local", overrides: Sequence[str] = (),
             value = raw  # an account or partition that looks like a number is still a name
         values[key] = value
     values.setdefault("launcher", name)
-    return from_mapping(LaunchOptions, values, prefix="launcher")
-
-
-# The engines a command-line flag configures, by its prefix; the others (cpus_per_run, gpus_per_run) both.
-_FLAG_ENGINES = {"slurm": ("slurm",), "ray": ("ray",)}
+    engine = values["launcher"]
+    if engine not in LAUNCHERS:
+        raise unknown_choice("launcher", engine, LAUNCHERS)
+    return from_mapping(LAUNCHERS[engine].options, values, prefix="launcher")
 
 
 def with_flags(options: LaunchOptions, **flags: Any) -> LaunchOptions:
-    """`options` with the command line's flags applied; None means "not given", so the file's value stays."""
+    """`options` with the command line's flags applied; None means "not given", so the file's value stays.
+    A flag is for the launchers whose options class has its field (ablate.launch.options)."""
     given = {k: v for k, v in flags.items() if v is not None}
-    unknown = set(given) - {f.name for f in dataclasses.fields(LaunchOptions)}
-    if unknown:
-        raise TypeError(f"not launch options: {sorted(unknown)}")
+    known = {f.name for entry in LAUNCHERS.values() for f in dataclasses.fields(entry.options)}
+    if set(given) - known:
+        raise TypeError(f"not launch options: {sorted(set(given) - known)}")
     if "slurm_extra" in given:
         given["slurm_extra"] = tuple(given["slurm_extra"])
-    options = dataclasses.replace(options, **given)
+    fields = {f.name for f in dataclasses.fields(options)}
     for flag, value in given.items():
-        engines = _FLAG_ENGINES.get(flag.partition("_")[0], ("slurm", "ray"))
-        if options.launcher not in engines:
+        if flag not in fields:
+            engines = [name for name, entry in LAUNCHERS.items()
+                       if flag in {f.name for f in dataclasses.fields(entry.options)}]
             shown = " ".join(value) if isinstance(value, tuple) else value
             raise ConfigError(f"--{flag.replace('_', '-')} {shown} is for --launcher {' or '.join(engines)}, but this "
                               f"sweep runs with --launcher {options.launcher}; add --launcher {engines[0]}, or leave it out")
-    return options
+    return dataclasses.replace(options, **given)
 
 
 def gpu_request_note(options: LaunchOptions, devices: set[str]) -> str | None:
@@ -147,8 +97,8 @@ def gpu_request_note(options: LaunchOptions, devices: set[str]) -> str | None:
     for a task with no GPU; SLURM's cgroups hide unbooked ones). A run that
     needs CUDA without booking one is an error before anything is submitted;
     `device=auto` without one trains on CPU, which deserves a note."""
-    if options.launcher == "local" or options.gpus_per_run > 0:
-        return None
+    if getattr(options, "gpus_per_run", None) is None or options.gpus_per_run > 0:
+        return None  # the local launcher books nothing: runs see this machine's GPUs
     cuda = sorted(d for d in devices if d.startswith("cuda"))
     if cuda:
         raise ConfigError(f"device={cuda[0]} but --gpus-per-run is 0, so {options.launcher} tasks get no GPU; "

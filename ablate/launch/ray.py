@@ -24,7 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ablate.errors import ConfigError
 from ablate.launch.base import execute, lost
 from ablate.launch.base import for_cluster, mark_interrupted, not_writable, sweep_dir_of
-from ablate.config.launch import LaunchOptions
+from ablate.launch.options import RayOptions
 from ablate.runner.spec import RunResult, RunSpec
 from ablate.store.atomic import check_writable_here, write_probe
 from ablate.store.rundir import RunDir
@@ -45,7 +45,7 @@ def _run_task(spec: RunSpec) -> RunResult:
 
 
 class RayLauncher:
-    def __init__(self, options: LaunchOptions, workers: int = 1, gpus: int = 0) -> None:
+    def __init__(self, options: RayOptions, workers: int = 1, gpus: int = 0) -> None:
         # `workers` and `gpus` describe this machine; Ray's scheduler decides placement.
         self.options = options
         self.checked: set[Path] = set()  # sweep folders every node has written to

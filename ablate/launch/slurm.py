@@ -25,7 +25,7 @@ import submitit
 from ablate.errors import ConfigError
 from ablate.launch.base import execute, lost
 from ablate.launch.base import for_cluster, mark_interrupted, not_writable, sweep_dir_of
-from ablate.config.launch import LaunchOptions
+from ablate.launch.options import SlurmOptions
 from ablate.runner.spec import RunResult, RunSpec
 from ablate.store.atomic import check_writable_here, write_probe
 from ablate.store.rundir import RunDir
@@ -124,7 +124,7 @@ class _Watch:
 
 
 class SlurmLauncher:
-    def __init__(self, options: LaunchOptions, workers: int = 1, gpus: int = 0) -> None:
+    def __init__(self, options: SlurmOptions, workers: int = 1, gpus: int = 0) -> None:
         # `workers` and `gpus` describe this machine; under SLURM the options say what each task gets.
         if shutil.which("sbatch") is None or shutil.which("squeue") is None:
             raise ConfigError("--launcher slurm needs SLURM's commands (sbatch, squeue, scancel) on this "
