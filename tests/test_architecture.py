@@ -197,6 +197,53 @@ def test_statuses_are_never_retyped_as_a_collection_of_strings():
     assert retyped == []
 
 
+READING_WORDS = {"pending", "unreadable"}
+# Words that are statuses elsewhere but mean something else here: a study's verdict.
+NOT_A_STATUS = {("ablate.cli.list_view", "pending")}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    return {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+
+
+def status_literals(name: str, source: str) -> list[str]:
+    """Every string constant that is a status or reading word: a dict key, a
+    comparison, an argument, a column name; docstrings aside."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    return [f"{name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+            and node.value in STATUS_WORDS | READING_WORDS and (name, node.value) not in NOT_A_STATUS]
+
+
+def test_the_status_literal_check_finds_keys_and_comparisons():
+    source = '"""failed runs"""\nx = {"completed": 1}\nif s == "unreadable": pass\ndef f():\n    """failed"""\n'
+    assert sorted(status_literals("m", source)) == ["m:2 'completed'", "m:3 'unreadable'"]
+
+
+def test_statuses_are_spelled_only_in_the_vocabulary():
+    """`Status.COMPLETED`, `Reading.PENDING`: never "completed" retyped as a key or in a comparison."""
+    found = [hit for name, path in modules().items() if name != "ablate.store.status"
+             for hit in status_literals(name, path.read_text(encoding="utf-8"))]
+    assert found == []
+
+
+def test_metric_names_come_from_one_list():
+    """summary.json's numbers are named once (store.summary); runs.csv, the report's
+    loader and the trackers take theirs from it."""
+    from ablate.report.load import METRIC_COLUMNS
+    from ablate.store.summary import SUMMARY_METRICS, summarize
+    from ablate.store.tables import METRICS
+    from ablate.track.base import SENT_AT_END
+
+    row = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "test_acc": 0.5,
+           "elapsed": 1.0}
+    assert set(summarize([row], 0.9)) | {"diverged_epoch", "params"} == set(SUMMARY_METRICS)
+    assert METRICS == METRIC_COLUMNS == SUMMARY_METRICS and set(SENT_AT_END) <= set(SUMMARY_METRICS)
+
+
 MAX_LINES = 60
 # The training loop stays one readable function, top to bottom (STYLE.md).
 ONE_PIECE = {("ablate.train.loop", "train")}

@@ -90,8 +90,8 @@ class SweepDisplay:
         left = self.to_run - self.finished_here
         eta = elapsed / self.finished_here * left if self.finished_here else None
         running = f"running {min(self.workers, left)} · " if self.launcher == "local" else ""
-        line = (f"{running}completed {self.counts['completed']} · diverged {self.counts['diverged']}"
-                f" · failed {self.counts['failed']} · elapsed {fmt_seconds(elapsed)}"
+        counts = " · ".join(f"{s} {self.counts[s]}" for s in (Status.COMPLETED, Status.DIVERGED, Status.FAILED))
+        line = (f"{running}{counts} · elapsed {fmt_seconds(elapsed)}"
                 f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
         best = f"best so far: test_acc {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"
         return Group(self.progress, Text(line), Text(best, style="bold"))

@@ -15,6 +15,7 @@ from ablate.report.build import Report, Section
 from ablate.report.convergence import KNOWN
 from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
 from ablate.report.tables import METRICS, Metric
+from ablate.store.status import Reading, Status
 
 MISSING = "—"  # no value: fewer than two runs for an interval, no completed run, ...
 
@@ -73,7 +74,7 @@ def _metric_column(name: str, metric: Metric) -> Column:
 def _reached(row: pd.Series, report: Report) -> str:
     """'3/5': reached / completed runs whose time-to-target is known; runs without
     history are neither, only counted after it ('3/4, 1 unknown'; '—' if all are)."""
-    known, unknown = int(row[KNOWN]), int(row["completed"] - row[KNOWN])
+    known, unknown = int(row[KNOWN]), int(row[Status.COMPLETED] - row[KNOWN])
     if unknown and not known:
         return MISSING
     return f"{int(row['epochs_to_target_n'])}/{known}" + (f", {unknown} unknown" if unknown else "")
@@ -81,7 +82,7 @@ def _reached(row: pd.Series, report: Report) -> str:
 
 def _diverged(row: pd.Series, report: Report) -> str:
     rate = row["divergence_rate"]
-    return f"{int(row['diverged'])}" + (f" ({rate:.0%})" if math.isfinite(rate) and rate > 0 else "")
+    return f"{int(row[Status.DIVERGED])}" + (f" ({rate:.0%})" if math.isfinite(rate) and rate > 0 else "")
 
 
 def _distinct(metric: Metric, report: Report) -> bool:
@@ -102,10 +103,10 @@ def columns(report: Report) -> list[Column]:
     rest = {kind: [(n, m) for n, m in METRICS.items() if m.kind == kind and n != ranking and _distinct(m, report)]
             for kind in ("accuracy", "convergence", "overfitting")}
     return [
-        Column("done", lambda r, rep: f"{r['runs'] - r['pending']}/{r['runs']}"),
-        Column("completed", lambda r, rep: str(int(r["completed"]))),
-        Column("diverged", _diverged),
-        Column("failed", lambda r, rep: str(int(r["failed"]))),
+        Column("done", lambda r, rep: f"{r['runs'] - r[Reading.PENDING]}/{r['runs']}"),
+        Column(Status.COMPLETED, lambda r, rep: str(int(r[Status.COMPLETED]))),
+        Column(Status.DIVERGED, _diverged),
+        Column(Status.FAILED, lambda r, rep: str(int(r[Status.FAILED]))),
         _metric_column(ranking, rank_by),
         Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),

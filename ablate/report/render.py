@@ -35,6 +35,7 @@ from ablate.registry import Registry
 from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
 from ablate.report.importance import Importance
+from ablate.store.status import Reading, Status
 from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
                                    numeric_columns, pivot_cells, sig)
 
@@ -76,8 +77,9 @@ def _clean(value):
 
 def to_json(report: Report) -> str:
     document = {
-        "sweeps": [{"name": s.name, "planned": s.planned, "done": s.done, "completed": s.completed,
-                    "diverged": s.diverged, "failed": s.failed, "partial": s.partial} for s in report.sweeps],
+        "sweeps": [{"name": s.name, "planned": s.planned, "done": s.done, Status.COMPLETED: s.completed,
+                    Status.DIVERGED: s.diverged, Status.FAILED: s.failed, "partial": s.partial}
+                   for s in report.sweeps],
         "where": report.where,
         "factors": report.factors,
         "fixed": report.fixed,
@@ -116,7 +118,7 @@ def _diagnostics_json(diag: Diagnostics | None) -> dict | None:
         factors.append({"factor": f.factor,
                         "levels": [{"level": lv, "runs": f.runs[lv], "finished": f.finished[lv]} for lv in f.levels],
                         "rows": rows})
-    return {"finished": diag.finished, "read": diag.read, "skipped": diag.skipped, "unreadable": diag.unreadable,
+    return {"finished": diag.finished, "read": diag.read, "skipped": diag.skipped, Reading.UNREADABLE: diag.unreadable,
             "epochs": "first and last recorded epoch of each run", "factors": factors}
 
 
@@ -207,7 +209,7 @@ FORMATS.add("latex", Format("tex", to_latex), "booktabs tables for a paper")
 # as aug's `[flip,crop]` would otherwise be read as a style tag and vanish.
 
 # Colour of the status columns, matching `ablate train`'s summary.
-STYLE = {"diverged": "yellow", "failed": "red"}
+STYLE = {Status.DIVERGED: "yellow", Status.FAILED: "red"}
 SPLIT_AT = "reached target"  # the first column of the convergence table
 
 

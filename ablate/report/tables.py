@@ -25,7 +25,7 @@ import pandas as pd
 from ablate.registry import Registry
 from ablate.report import stats
 from ablate.report.convergence import KNOWN
-from ablate.store.status import ENDED, Status
+from ablate.store.status import ENDED, Reading, Status
 from ablate.store.tables import NOT_APPLICABLE
 
 
@@ -63,9 +63,9 @@ METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False,
             "final train accuracy minus final validation accuracy (overfitting)")
 
 # A count per status that is a result (completed, diverged, failed), then one
-# for everything not finished yet ("pending": a partial sweep).
+# for everything not finished yet (pending: a partial sweep).
 RESULTS = tuple(s for s in Status if s in ENDED)
-STATUS_COLUMNS = (*(s.value for s in RESULTS), "pending")
+STATUS_COLUMNS = (*RESULTS, Reading.PENDING)
 
 
 def level_order(values: pd.Series) -> list[str]:
@@ -104,10 +104,10 @@ def varying(runs: pd.DataFrame, keys: list[str]) -> list[str]:
 
 
 def _status_counts(status: pd.Series, codes: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    masks = {s.value: status.eq(s).to_numpy() for s in RESULTS}
+    masks = {s: status.eq(s).to_numpy() for s in RESULTS}
     # Anything else (queued, running, interrupted, or a status this version does
     # not know) is not a result yet: pending, never dropped.
-    masks["pending"] = ~np.logical_or.reduce(list(masks.values()))
+    masks[Reading.PENDING] = ~np.logical_or.reduce(list(masks.values()))
     return {name: np.bincount(codes[mask], minlength=k) for name, mask in masks.items()}
 
 
@@ -130,10 +130,10 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric, confidence
     table["runs"] = np.bincount(codes, minlength=k)
     for name in STATUS_COLUMNS:
         table[name] = counts[name]
-    finished = sum(counts[s.value] for s in RESULTS)
+    finished = sum(counts[s] for s in RESULTS)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Share of the finished runs that blew up (loss stopped being finite).
-        table["divergence_rate"] = np.where(finished > 0, counts["diverged"] / finished, np.nan)
+        table["divergence_rate"] = np.where(finished > 0, counts[Status.DIVERGED] / finished, np.nan)
 
     completed = runs["status"].eq(Status.COMPLETED).to_numpy()
     # Completed runs whose time-to-target is known: the "reached target" denominator.

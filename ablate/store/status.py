@@ -28,6 +28,18 @@ class Status(StrEnum):
     QUEUED = "queued"
 
 
+class Reading(StrEnum):
+    """What a reader makes of runs, beside the statuses a run writes: a column
+    of the tables and the report, never a value in status.json."""
+
+    # Not ended yet: queued, running, interrupted, or a status this version does
+    # not know. Counted as such in a partial sweep's tables, never dropped.
+    PENDING = "pending"
+    # Finished, but neither summary.json nor history.csv can be read: not counted
+    # as completed, and the next sweep resumes it.
+    UNREADABLE = "unreadable"
+
+
 # The run ended and left a summary: a re-run skips it. Divergence is a result.
 FINISHED = frozenset({Status.COMPLETED, Status.DIVERGED})
 # The run ended, with a result or an error: what a report counts as done.

@@ -10,6 +10,14 @@ if TYPE_CHECKING:
     from ablate.store.rundir import RunDir
 
 
+# The numbers of a run's summary.json, in runs.csv's column order: the one list
+# of metric names the tables, the report's loader and the trackers take theirs from.
+SUMMARY_METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
+                   "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
+                   "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
+                   "diverged_epoch", "params")
+
+
 def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:
     """Best/final accuracy and convergence speed.
 

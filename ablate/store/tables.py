@@ -19,12 +19,10 @@ from pathlib import Path
 from ablate.store import atomic
 from ablate.store.identity import labels, results_format
 from ablate.store.rundir import HISTORY_COLUMNS, RunDir
-from ablate.store.status import FINISHED, Status
-from ablate.store.summary import finished_summary
+from ablate.store.status import FINISHED, Reading, Status
+from ablate.store.summary import SUMMARY_METRICS, finished_summary
 
-METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
-           "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
-           "diverged_epoch", "params")
+METRICS = SUMMARY_METRICS  # runs.csv's metric columns: every number of summary.json
 TAIL = ("device", "precision", "host", "error", "results_format")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
@@ -34,10 +32,7 @@ NOT_APPLICABLE = ""
 EPOCH_METRICS = tuple(c for c in HISTORY_COLUMNS if c != "epoch")
 
 
-# A finished run whose summary.json and history.csv both cannot be read: a
-# category of the tables and the report, never a status in status.json. It is
-# not counted as completed; the next sweep resumes it.
-UNREADABLE = "unreadable"
+UNREADABLE = Reading.UNREADABLE  # a finished run whose numbers cannot be read (store.status)
 
 
 def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:

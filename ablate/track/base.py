@@ -129,9 +129,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 EPOCH_SCALARS = {"train_loss": "loss/train", "val_loss": "loss/val", "test_loss": "loss/test",
                  "train_acc": "acc/train", "val_acc": "acc/val", "test_acc": "acc/test",
                  "val_acc_tta": "acc/val_tta", "test_acc_tta": "acc/test_tta", "lr": "lr"}
-# summary.json numbers sent at the end (the HParams dashboard's metrics, MLflow's final metrics).
-SUMMARY_METRICS = ("test_acc", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc",
-                   "epochs_to_target", "seconds")
+# summary.json numbers sent at the end (the HParams dashboard's metrics, MLflow's final metrics):
+# a selection of store.summary.SUMMARY_METRICS, the scores and the time, not the bookkeeping.
+SENT_AT_END = ("test_acc", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds")
 
 
 @contextmanager

@@ -27,10 +27,11 @@ from typing import Any
 
 from ablate.errors import ConfigError
 from ablate.store import atomic
-from ablate.track.base import EPOCH_SCALARS, SUMMARY_METRICS, TRACKERS, RunInfo, TrackerKind, flatten
+from ablate.store.status import Status
+from ablate.track.base import EPOCH_SCALARS, SENT_AT_END, TRACKERS, RunInfo, TrackerKind, flatten
 
 STATE_FILE = "mlflow.json"  # in the sweep folder (the parent run) and in each run folder (its child)
-ENDINGS = {"completed": "FINISHED", "failed": "FAILED", "diverged": "FAILED", "interrupted": "KILLED"}
+ENDINGS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.DIVERGED: "FAILED", Status.INTERRUPTED: "KILLED"}
 ARTIFACTS = ("summary.json", "history.csv", "log.txt")
 # Epochs are sent at most this often (seconds): a batch per epoch costs the
 # training thread ~6 ms of a 33 ms digits epoch in MLflow's queue and its
@@ -150,7 +151,7 @@ class MlflowTracker:
     def _create(self, cfg: Any, info: RunInfo, parent: Mapping[str, Any], uri: str) -> str:
         exp = parent.get("experiment_id") if parent.get("uri") == uri else None
         exp = exp or experiment_id(self.client, cfg.experiment or info.sweep, info.sweep_dir, uri)
-        tags = {"ablate.run_id": info.run_id, "ablate.status": "running",
+        tags = {"ablate.run_id": info.run_id, "ablate.status": Status.RUNNING.value,
                 **{f"ablate.factor.{k}": str(v) for k, v in info.factors.items()}}
         if parent.get("uri") == uri and parent.get("parent_run_id"):
             tags["mlflow.parentRunId"] = parent["parent_run_id"]
@@ -206,7 +207,7 @@ class MlflowTracker:
             operation.wait()
         self.pending.clear()
         stamp = int(time.time() * 1000)
-        final = [Metric(f"summary.{m}", float(summary[m]), stamp, 0) for m in SUMMARY_METRICS
+        final = [Metric(f"summary.{m}", float(summary[m]), stamp, 0) for m in SENT_AT_END
                  if isinstance(summary.get(m), (int, float)) and math.isfinite(summary[m])]
         tags = [RunTag("ablate.status", status)] + ([RunTag("ablate.reason", reason)] if reason else [])
         self.client.log_batch(self.run_id, metrics=final, tags=tags)

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ablate.track.base import EPOCH_SCALARS, SUMMARY_METRICS, TRACKERS, RunInfo, TrackerKind, flatten
+from ablate.track.base import EPOCH_SCALARS, SENT_AT_END, TRACKERS, RunInfo, TrackerKind, flatten
 
 TB_DIR = "tb"
 FLUSH_EVERY = 2.0  # seconds between writes to disk; TensorBoard's live view lags by at most this
@@ -79,7 +79,7 @@ class TensorBoardTracker:
         levels = dict(self.info.factors) or flatten(self.info.config)
         params = {key: hparam_value(value) for key, value in levels.items() if key != "run_id"}
         params["status"] = status
-        metrics = {f"hparam/{m}": float(summary[m]) for m in SUMMARY_METRICS
+        metrics = {f"hparam/{m}": float(summary[m]) for m in SENT_AT_END
                    if isinstance(summary.get(m), (int, float)) and math.isfinite(summary[m])}
         # The plugin's three summaries, in this run's own folder (add_hparams would
         # open a second writer in a timestamped subfolder).
