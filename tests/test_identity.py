@@ -176,9 +176,24 @@ def test_a_folder_whose_id_moved_is_moved_and_not_trained_again(cli, tmp_path):
               "--results", str(tmp_path / "results"), "--name", "format2", "--dry-run")
     assert dry.exit_code == 0 and "1 run folder of" in dry.output and stale.exists()  # a dry run moves nothing
 
+    from ablate.report.build import build_report
+
+    assert any("1 run folder of" in n and "next `ablate sweep`" in n for n in build_report([sweep]).notes)
+
     moved = migrate(sweep / "runs")
     assert [(m.old, m.new, m.done) for m in moved] == [(stale.name, batch.name, True)]
     record = yaml.safe_load((batch / "config.yaml").read_text())
     assert (record["run_id"], record["moved_from"]) == (batch.name, stale.name)
     assert json.loads((batch / "status.json").read_text())["status"] == "completed"
     assert stale_ids(sweep / "runs") == {} and not stale.exists()
+    assert not any("next `ablate sweep`" in n for n in build_report([sweep]).notes)
+
+
+def test_a_sweep_this_version_ran_is_not_read_again_for_moved_ids(tmp_path):
+    from ablate.store.migrate import ID_KEY, ID_SCHEME, unchecked_note
+
+    sweep = fixture_copy(tmp_path)
+    batch = next(iter((sweep / "runs").iterdir()))
+    batch.rename(sweep / "runs" / "0123456789ab")  # stale, but the record says the folder was checked
+    assert unchecked_note(sweep, {ID_KEY: ID_SCHEME}) is None
+    assert "hold the id an earlier version gave them" in unchecked_note(sweep, {})

@@ -20,6 +20,7 @@ from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
 from ablate.store.sweep_record import read_sweep_record
 from ablate.store.status import ENDED, FINISHED, Status
+from ablate.store.migrate import unchecked_note
 from ablate.store.tables import METRICS, UNREADABLE, run_factors, run_row, sweep_runs
 
 # The metric columns of runs.csv (the store's list); everything between `status`
@@ -318,7 +319,8 @@ def load(paths: list[Path]) -> Store:
     sweeps = [s for s, _ in pairs]
     runs, notes = drop_duplicate_runs(runs, sweeps)
     runs, formats = newest_format(runs)
-    notes = rebuilt + formats + unreadable_notes(runs) + notes
+    moved = [note for s in sweeps if (note := unchecked_note(s.path, read_sweep_yaml(s.path)))]
+    notes = rebuilt + moved + formats + unreadable_notes(runs) + notes
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]
     # A run with eval.tta=none predicts from one view: its accuracy "with TTA" is

@@ -19,6 +19,7 @@ from ablate.sweep.plan import Plan
 from ablate.runner.spec import RunSpec
 from ablate.store import atomic
 from ablate.store.lock import is_locked, run_lock
+from ablate.store.migrate import ID_KEY, ID_SCHEME
 from ablate.store.rundir import RunDir, now
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import FINISHED, UNFINISHED, Status
@@ -46,7 +47,8 @@ def write_sweep_yaml(sweep_dir: Path, plan: Plan, command: str) -> list[str]:
     record = {
         "name": sweep_dir.name, "command": command, "overrides": plan.overrides, "grid": plan.grid,
         "factors": factors, "planned": len(runs), **plan.record, "ablate_version": VERSION,
-        "git_commit": git_commit(), "started": previous.get("started", now()), "last_started": now(), "grids": grids,
+        "git_commit": git_commit(), "started": previous.get("started", now()), "last_started": now(),
+        ID_KEY: ID_SCHEME, "grids": grids,
     }
     _write_yaml(path, record)
     return factors
