@@ -51,3 +51,44 @@ def test_dropconnect_zeroes_weights_not_activations():
     col = zeros[:, 0]
     assert col.any() and not col.all()
     assert torch.equal(layer.eval()(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
+
+
+def test_dropconnect_masks_differ_across_the_examples_of_a_batch():
+    """Wan et al. 2013, eq. 2: each example gets its own weight mask; the per-batch variant shares one."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 30).repeat(16, 1)  # 16 copies of one example
+    per_example = DropConnectLinear(30, 20, p=0.5, mask="example").train()(x)
+    per_batch = DropConnectLinear(30, 20, p=0.5, mask="batch").train()(x)
+    assert torch.equal(per_batch, per_batch[:1].expand_as(per_batch))
+    assert not torch.allclose(per_example[0], per_example[1])
+    assert len({tuple(row.tolist()) for row in per_example}) == 16
+
+
+def test_per_example_dropconnect_keeps_the_expected_output():
+    torch.manual_seed(0)
+    layer = DropConnectLinear(10, 5, p=0.5, mask="example").train()
+    x = torch.randn(1, 10).repeat(20000, 1)
+    mean = layer(x).mean(0)
+    assert torch.allclose(mean, layer.eval()(x[:1])[0], atol=0.05)  # mean-field inference: the expected weights
+
+
+@pytest.mark.parametrize("mask,output_masked", [("example", False), ("batch", True)])
+def test_dropconnect_masks_the_output_layer_only_per_batch(mask, output_masked):
+    from ablate.models import build_model
+    from ablate.schema.choices import DROPOUT_LEVELS, ActConfig, InitConfig, NormConfig
+    from ablate.schema.run import ModelConfig
+    from ablate.shapes import InputShape
+
+    net = build_model(ModelConfig(), NormConfig(), ActConfig(), InitConfig(),
+                      DROPOUT_LEVELS.of("dropconnect", mask=mask), InputShape(1, 8, 10))
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [isinstance(m, DropConnectLinear) for m in linears] == [True, True, output_masked]
+
+
+def test_per_batch_dropconnect_runs_keep_the_ids_they_had():
+    from ablate.config.compose import load_config
+    from ablate.runner.identity import run_id
+
+    # a99a5c666af7: dropout=dropconnect as main computed it before per-example masks.
+    assert run_id(load_config(["dropout=dropconnect", "dropout.mask=batch"])) == "a99a5c666af7"
+    assert run_id(load_config(["dropout=dropconnect"])) != "a99a5c666af7"  # another computation, another run

@@ -24,7 +24,7 @@ from ablate.layers.act import ACTS
 from ablate.layers.init import INITS
 from ablate.layers.norm import NORMS
 from ablate.runner.identity import run_id
-from ablate.schema.choices import ACT_LEVELS, INIT_LEVELS, NORM_LEVELS, BatchNormConfig, GroupNormConfig
+from ablate.schema.choices import ACT_LEVELS, DROPOUT_LEVELS, INIT_LEVELS, NORM_LEVELS, BatchNormConfig, GroupNormConfig
 from ablate.schema.identity import record_id
 from ablate.schema.options import added_later
 from ablate.store.migrate import migrate, stale_ids
@@ -124,7 +124,7 @@ def test_each_levels_options_are_its_constructors_arguments(levels, registry, sk
         assert set(levels.of(name).options()) == params, name
 
 
-@pytest.mark.parametrize("levels", [NORM_LEVELS, ACT_LEVELS, INIT_LEVELS])
+@pytest.mark.parametrize("levels", [NORM_LEVELS, ACT_LEVELS, INIT_LEVELS, DROPOUT_LEVELS])
 def test_each_levels_yaml_holds_its_own_options(levels):
     for path in sorted((package_conf_dir() / levels.group).glob("*.yaml")):
         keys = set(yaml.safe_load(path.read_text()) or {})

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ablate.schema.choices import ACT_LEVELS, INIT_LEVELS, NORM_LEVELS
-from ablate.schema.run import DropoutConfig, ModelConfig
+from ablate.schema.choices import ACT_LEVELS, DROPOUT_LEVELS, INIT_LEVELS, NORM_LEVELS
+from ablate.schema.run import ModelConfig
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.norm import NORMS, PLACEMENTS
@@ -19,7 +19,7 @@ SMALL = {"lenet5": {}, "convnet": {"depth": 3, "width": 4}, "alexnet": {"width":
 def _net(model, norm="none", placement="before_act", act="relu", init="default", dropout="inverted", p=0.0,
          pool="max", shape=InputShape(1, 8, 10)):
     return build_model(ModelConfig(name=model, pool=pool, **SMALL[model]), NORM_LEVELS.of(norm, placement=placement),
-                       ACT_LEVELS.of(act), INIT_LEVELS.of(init), DropoutConfig(name=dropout, p=p), shape)
+                       ACT_LEVELS.of(act), INIT_LEVELS.of(init), DROPOUT_LEVELS.of(dropout, p=p), shape)
 
 
 @pytest.mark.parametrize("model", list(MODELS))

@@ -9,8 +9,8 @@ from typing import Any
 
 from torch import nn
 
-from ablate.schema.choices import ActConfig, InitConfig, NormConfig
-from ablate.schema.run import DropoutConfig, ModelConfig
+from ablate.schema.choices import ActConfig, DropoutConfig, InitConfig, NormConfig
+from ablate.schema.run import ModelConfig
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.init import apply_init
@@ -48,6 +48,7 @@ def make_kit(norm: NormConfig, act: ActConfig, dropout: DropoutConfig, pool: str
         global_pool=GLOBAL_POOLS[pool],
         dropout=DROPOUTS[dropout.name],
         p=dropout.p,
+        dropout_options=dropout.options(),
     )
 
 

@@ -7,8 +7,9 @@ string or a config (timm's `norm_layer=`/`act_layer=` pattern).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -25,6 +26,8 @@ class LayerKit:
     global_pool: Callable[[], nn.Module]
     dropout: DropoutKind
     p: float
+    # The dropout level's own options (dropconnect's mask), for its fully connected layers.
+    dropout_options: Mapping[str, Any] = field(default_factory=dict)
 
     def conv_block(self, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> "ConvBlock":
         return ConvBlock(cin, cout, kernel, stride, self)
@@ -41,9 +44,11 @@ class LayerKit:
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
-            layers += [self.dropout.head(self.p), self.dropout.linear(width, h, self.p), self.act()]
+            layers += [self.dropout.head(self.p), self.dropout.linear(width, h, self.p, **self.dropout_options),
+                       self.act()]
             width = h
-        layers += [self.dropout.head(self.p), mark_output(self.dropout.linear(width, classes, self.p))]
+        output = self.dropout.output(width, classes, self.p, **self.dropout_options)
+        layers += [self.dropout.head(self.p), mark_output(output)]
         return nn.Sequential(*layers)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablate.schema.checks import require
-from ablate.schema.options import Levels, check_level_class, own_options
+from ablate.schema.options import Levels, added_later, check_level_class, own_options
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,37 @@ class UniformInitConfig(InitConfig):
 
 
 INIT_LEVELS = Levels("init", InitConfig, {"normal": NormalInitConfig, "uniform": UniformInitConfig})
+
+
+@dataclass(frozen=True)
+class DropoutConfig:
+    name: str = "inverted"
+    p: float = 0.0  # drop probability (of units; of weights for dropconnect)
+
+    def __post_init__(self) -> None:
+        check_level_class(self, lambda: DROPOUT_LEVELS)
+        require(0 <= self.p < 1, "dropout.p", self.p, "in [0, 1)")
+
+    def options(self) -> dict[str, Any]:
+        return own_options(self, DropoutConfig)
+
+
+MASKS = ("example", "batch")
+
+
+@dataclass(frozen=True)
+class DropConnectConfig(DropoutConfig):
+    name: str = "dropconnect"
+    p: float = 0.5  # Wan et al. 2013
+    # example: a weight mask per example, as Wan et al. 2013 define it (their eq. 2),
+    # on the hidden fully connected layers; the output layer is not masked.
+    # batch: one mask per batch on every fully connected layer, the output layer
+    # included: what ablate did before (those runs keep their ids).
+    mask: str = added_later("example", was="batch")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.mask in MASKS, "dropout.mask", self.mask, " or ".join(MASKS))
+
+
+DROPOUT_LEVELS = Levels("dropout", DropoutConfig, {"dropconnect": DropConnectConfig})

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ablate.schema.checks import field_types
-from ablate.schema.options import ADDED_LATER, IDENTITY, LEVELS
+from ablate.schema.options import ADDED_LATER, IDENTITY, LEVELS, WAS
 from ablate.schema.run import RunConfig
 
 # What a run's numbers mean, recorded in its config.yaml and status.json and
@@ -84,7 +84,7 @@ def _prune(cls: type, node: Mapping[str, Any], level: bool = False) -> dict[str,
             out[key] = value
         elif f.metadata.get(IDENTITY) is False:
             continue
-        elif f.metadata.get(ADDED_LATER) and _same(value, f.default):
+        elif f.metadata.get(ADDED_LATER) and _same(value, f.metadata[WAS]):
             continue
         else:
             out[key] = _nested(f, types[key], value)

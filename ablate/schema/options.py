@@ -8,6 +8,10 @@ Two declarations, made where the option is declared, tell it what to leave out:
 - `added_later(default)`: an option added after runs were recorded, whose
   default reproduces what those runs did. At that default it is left out of the
   identity, so every earlier run keeps its id; set to anything else, it is in.
+  `added_later(default, was=value)`: the earlier runs did `value`, and the new
+  default is something else (dropconnect's per-example masks, where runs before
+  them drew one mask per batch): at `value` the option is left out, so those
+  runs keep their ids, and the new default is a new run, as it computes another thing.
 - `not_identity(default)`: where or how fast a run computes, or what it records
   on the side (device, threads, trackers), never what it computes.
 
@@ -28,13 +32,19 @@ from ablate.schema.checks import from_mapping
 T = TypeVar("T")
 
 ADDED_LATER = "added_later"
+WAS = "was"
 IDENTITY = "identity"
 LEVELS = "levels"
 
 
-def added_later(default: Any, **metadata: Any) -> Any:
-    """A field added after runs were recorded: at `default` it is not in the run id."""
-    return dataclasses.field(default=default, metadata={ADDED_LATER: True, **metadata})
+_SAME = object()
+
+
+def added_later(default: Any, *, was: Any = _SAME, **metadata: Any) -> Any:
+    """A field added after runs were recorded: at what those runs did (`was`,
+    else `default`) it is not in the run id."""
+    return dataclasses.field(default=default, metadata={ADDED_LATER: True, WAS: default if was is _SAME else was,
+                                                        **metadata})
 
 
 def not_identity(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,

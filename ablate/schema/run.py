@@ -18,7 +18,8 @@ from typing import Any
 
 from ablate.schema.augs import AUG_PARAMS, aug_to_dict, parse_aug
 from ablate.schema.checks import from_mapping, require
-from ablate.schema.choices import ACT_LEVELS, INIT_LEVELS, NORM_LEVELS, ActConfig, InitConfig, NormConfig
+from ablate.schema.choices import (ACT_LEVELS, DROPOUT_LEVELS, INIT_LEVELS, NORM_LEVELS, ActConfig, DropoutConfig,
+                                   InitConfig, NormConfig)
 from ablate.schema.options import added_later, not_identity
 from ablate.errors import ConfigError
 
@@ -96,15 +97,6 @@ class ModelConfig:
         if self.name == "resnet":
             require((self.depth - 2) % 6 == 0 and self.depth >= 8, "model.depth", self.depth,
                     "6n+2 for resnet (8, 14, 20, 32, 44, 56, 110)")
-
-
-@dataclass(frozen=True)
-class DropoutConfig:
-    name: str = "inverted"
-    p: float = 0.0  # drop probability
-
-    def __post_init__(self) -> None:
-        require(0 <= self.p < 1, "dropout.p", self.p, "in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -236,7 +228,7 @@ class RunConfig:
     norm: NormConfig = NORM_LEVELS.field()
     act: ActConfig = ACT_LEVELS.field()
     init: InitConfig = INIT_LEVELS.field()
-    dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    dropout: DropoutConfig = DROPOUT_LEVELS.field()
     # The augmentation set: frozen parameter objects in application order
     # (ablate.schema.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
     aug: tuple = field(default=(), metadata={"parse": parse_aug, "entries": AUG_PARAMS})
