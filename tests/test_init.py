@@ -8,6 +8,7 @@ from torch import nn
 
 from ablate.layers.act import ACTS
 from ablate.layers.init import INITS, apply_init, fans, mark_output
+from ablate.schema.choices import ACT_LEVELS
 
 FAN_IN, FAN_OUT = 64 * 9, 128 * 9  # Conv2d(64 → 128, 3×3): channels × kernel area
 
@@ -15,7 +16,9 @@ FAN_IN, FAN_OUT = 64 * 9, 128 * 9  # Conv2d(64 → 128, 3×3): channels × kerne
 def _conv(scheme, act="relu", std=0.01, a=0.05):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(64, 128, 3))
-    apply_init(net, scheme, ACTS[act].gain(0.01), std=std, a=a)
+    act_options = ACT_LEVELS.of(act).options()  # leaky_relu's slope, at its default 0.01
+    init_options = {"normal": {"std": std}, "uniform": {"a": a}}.get(scheme, {})
+    apply_init(net, scheme, ACTS[act].gain(**act_options), **init_options)
     return net[0]
 
 

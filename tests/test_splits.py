@@ -176,10 +176,11 @@ def test_a_run_records_test_every_epoch_and_its_format(cli, tmp_path):
 
 def test_the_results_format_is_part_of_the_run_id(monkeypatch):
     from ablate.runner import identity
+    from ablate.schema import identity as tree
 
     config = RunConfig()
     before = identity.run_id(config)
-    monkeypatch.setattr(identity, "RESULTS_FORMAT", 99)
+    monkeypatch.setattr(tree, "RESULTS_FORMAT", 99)
     assert identity.run_id(config) != before
 
 

@@ -40,6 +40,8 @@ def print_run_result(console: Console, result: RunResult, run_dir: Path) -> None
                           f"{_fmt(s.get('epochs_to_target'))} epochs, {_fmt(s.get('seconds_to_target'), '.1f')} s")
         if s.get("diverged_epoch"):
             table.add_row("diverged at", f"epoch {s['diverged_epoch']}")
+        if s.get("collapsed_epoch"):
+            table.add_row("collapsed at", f"epoch {s['collapsed_epoch']} (back at chance to the end)")
         table.add_row("epochs", f"{s.get('epochs_run')} in {_fmt(s.get('seconds'), '.1f')} s on {s.get('device')}"
                                 f" ({s.get('precision')})")
         table.add_row("parameters", f"{s.get('params', 0):,}")

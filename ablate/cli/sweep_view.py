@@ -15,8 +15,8 @@ from rich.text import Text
 from ablate.runner.spec import RunResult
 from ablate.store.status import Status
 
-STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "red", Status.INTERRUPTED: "yellow",
-         "locked": "dim"}
+STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.FAILED: "red",
+         Status.INTERRUPTED: "yellow", "locked": "dim"}
 
 
 def fmt_seconds(s: float) -> str:
@@ -90,7 +90,7 @@ class SweepDisplay:
         left = self.to_run - self.finished_here
         eta = elapsed / self.finished_here * left if self.finished_here else None
         running = f"running {min(self.workers, left)} · " if self.launcher == "local" else ""
-        counts = " · ".join(f"{s} {self.counts[s]}" for s in (Status.COMPLETED, Status.DIVERGED, Status.FAILED))
+        counts = " · ".join(f"{s} {self.counts[s]}" for s in (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.FAILED))
         line = (f"{running}{counts} · elapsed {fmt_seconds(elapsed)}"
                 f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
         best = f"best so far: test_acc {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"

@@ -33,10 +33,11 @@ class SweepStatus:
     completed: int
     diverged: int
     failed: int
+    collapsed: int = 0
 
     @property
     def done(self) -> int:
-        return self.completed + self.diverged + self.failed
+        return self.completed + self.diverged + self.collapsed + self.failed
 
     @property
     def partial(self) -> bool:
@@ -45,7 +46,8 @@ class SweepStatus:
     def describe(self) -> str:
         state = "partial" if self.partial else "complete"
         return (f"{self.name}: {self.done} of {self.planned} planned runs done ({state}); "
-                f"{self.completed} completed, {self.diverged} diverged, {self.failed} failed")
+                f"{self.completed} completed, {self.diverged} diverged, "
+                + (f"{self.collapsed} collapsed, " if self.collapsed else "") + f"{self.failed} failed")
 
 
 @dataclass
@@ -118,7 +120,8 @@ def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[Swee
         # filter is on: we cannot tell which of them the filter would keep).
         planned = rows if filtered else max(store.planned(name), rows)
         result.append(SweepStatus(name, planned, int((mine == Status.COMPLETED).sum()),
-                                  int((mine == Status.DIVERGED).sum()), int((mine == Status.FAILED).sum())))
+                                  int((mine == Status.DIVERGED).sum()), int((mine == Status.FAILED).sum()),
+                                  int((mine == Status.COLLAPSED).sum())))
     return result
 
 

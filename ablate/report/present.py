@@ -106,6 +106,7 @@ def columns(report: Report) -> list[Column]:
         Column("done", lambda r, rep: f"{r['runs'] - r[Reading.PENDING]}/{r['runs']}"),
         Column(Status.COMPLETED, lambda r, rep: str(int(r[Status.COMPLETED]))),
         Column(Status.DIVERGED, _diverged),
+        Column(Status.COLLAPSED, lambda r, rep: str(int(r[Status.COLLAPSED]))),
         Column(Status.FAILED, lambda r, rep: str(int(r[Status.FAILED]))),
         _metric_column(ranking, rank_by),
         Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),

@@ -209,7 +209,7 @@ FORMATS.add("latex", Format("tex", to_latex), "booktabs tables for a paper")
 # as aug's `[flip,crop]` would otherwise be read as a style tag and vanish.
 
 # Colour of the status columns, matching `ablate train`'s summary.
-STYLE = {Status.DIVERGED: "yellow", Status.FAILED: "red"}
+STYLE = {Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.FAILED: "red"}
 SPLIT_AT = "reached target"  # the first column of the convergence table
 
 

@@ -37,6 +37,7 @@ from ablate.store.rundir import RunDir, now
 from ablate.store.status import FINISHED, Status
 from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
 from ablate.train.layout import apply_memory_format
+from ablate.store.outcome import collapsed_epoch
 from ablate.train.loop import EpochRecord, diverged, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
@@ -241,15 +242,17 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
 def finish(s: Session, warnings: list[str]) -> RunResult:
     """Summary and final status, from the last epoch whether trained now or before a resume."""
     last = EpochRecord(**s.history[-1])
-    status = Status.DIVERGED if diverged(last) else Status.COMPLETED
+    fell = None if diverged(last) else collapsed_epoch(s.history, s.data.shape.classes)
+    status = Status.DIVERGED if diverged(last) else Status.COLLAPSED if fell else Status.COMPLETED
     summary = {
         "run_id": s.run_id, "status": status, **summarize(s.history, s.cfg.target_acc),
-        "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None,
+        "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None, "collapsed_epoch": fell,
         "params": count_params(s.model), "device": str(s.device), "precision": s.precision,
         "memory_format": s.layout, "host": platform.node(), "finished": now(), "versions": versions(),
         "warnings": warnings,
     }
-    reason = f"loss not finite at epoch {last.epoch}" if status == Status.DIVERGED else None
+    reason = {Status.DIVERGED: f"loss not finite at epoch {last.epoch}",
+              Status.COLLAPSED: f"back at chance from epoch {fell} to the end, after it had learnt"}.get(status)
     s.rd.write_summary(summary)
     s.rd.write_status(status, ended=now(), error=reason)
     s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}, test_acc there {summary.get('test_acc')}")

@@ -22,6 +22,8 @@ class Status(StrEnum):
     # In the order a sweep's end-of-run count lists them.
     COMPLETED = "completed"
     DIVERGED = "diverged"
+    # Learnt, then fell back to chance and stayed there (ablate.store.outcome).
+    COLLAPSED = "collapsed"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     RUNNING = "running"
@@ -41,7 +43,7 @@ class Reading(StrEnum):
 
 
 # The run ended and left a summary: a re-run skips it. Divergence is a result.
-FINISHED = frozenset({Status.COMPLETED, Status.DIVERGED})
+FINISHED = frozenset({Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED})
 # The run ended, with a result or an error: what a report counts as done.
 ENDED = FINISHED | {Status.FAILED}
 # What a run whose process vanished may still show: it never recorded its end.

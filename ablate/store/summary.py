@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 SUMMARY_METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
                    "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
                    "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
-                   "diverged_epoch", "params")
+                   "diverged_epoch", "collapsed_epoch", "params")
 
 
 def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:

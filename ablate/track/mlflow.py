@@ -31,7 +31,8 @@ from ablate.store.status import Status
 from ablate.track.base import EPOCH_SCALARS, SENT_AT_END, TRACKERS, RunInfo, TrackerKind, flatten
 
 STATE_FILE = "mlflow.json"  # in the sweep folder (the parent run) and in each run folder (its child)
-ENDINGS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.DIVERGED: "FAILED", Status.INTERRUPTED: "KILLED"}
+ENDINGS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.DIVERGED: "FAILED", Status.COLLAPSED: "FAILED",
+           Status.INTERRUPTED: "KILLED"}
 ARTIFACTS = ("summary.json", "history.csv", "log.txt")
 # Epochs are sent at most this often (seconds): a batch per epoch costs the
 # training thread ~6 ms of a 33 ms digits epoch in MLflow's queue and its
