@@ -85,8 +85,11 @@ class Study:
     def diagnostics(self) -> pd.DataFrame:
         """Every finished run's diagnostics.csv: sweep, run_id, epoch, layer, depth, statistic, value."""
         frames = []
-        for sweep in self._store.sweeps:
-            for rid in self._store.runs.loc[self._store.runs["sweep"] == sweep.name, "run_id"]:
+        from ablate.report.load import FOLDER
+
+        for folder, sweep in enumerate(self._store.sweeps):
+            # By folder, not sweep name: a run held by two folders is read from the one its row came from.
+            for rid in self._store.runs.loc[self._store.runs[FOLDER] == folder, "run_id"]:
                 path = sweep.path / "runs" / rid / "diagnostics.csv"
                 if path.exists():
                     frames.append(pd.read_csv(path).assign(sweep=sweep.name, run_id=rid))

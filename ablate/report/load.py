@@ -57,6 +57,10 @@ class Store:
     runs: pd.DataFrame  # one row per (sweep, run_id); factor columns are strings, metrics floats
     keys: list[str]  # every swept key of any sweep (seed included), in first-seen order
     notes: list[str] = field(default_factory=list)  # what loading changed (duplicates dropped)
+    # Each sweep's run ids as its folders list them, before a run shared with another
+    # sweep was merged into one row: a sweep's status line still counts its own runs.
+    members: dict[str, frozenset[str]] = field(default_factory=dict)
+    merged: bool = False  # some rows were dropped as duplicates: epochs must be filtered to the kept ones
     _epochs: pd.DataFrame | None = None
 
     @property
@@ -83,8 +87,8 @@ class Store:
     def _kept_epochs(self, folder: int, epochs: pd.DataFrame) -> pd.DataFrame:
         """Only the history of runs whose row came from this folder, so a run held
         by two folders is not counted twice in the curves or the target."""
-        if len(self.sweep_names) == len(self.sweeps):
-            return epochs  # every sweep in one folder: nothing to choose (the common, fast case)
+        if not self.merged:
+            return epochs  # no run read twice: nothing to choose (the common, fast case)
         mine = self.runs.loc[self.runs[FOLDER] == folder, "run_id"]
         return epochs[epochs["run_id"].isin(mine)]
 
@@ -317,7 +321,10 @@ def load(paths: list[Path]) -> Store:
             runs[column] = np.nan
     runs["status"] = runs["status"].str.strip().str.lower()
     sweeps = [s for s, _ in pairs]
+    members = {name: frozenset(ids) for name, ids in runs.groupby("sweep", sort=False)["run_id"]}
+    before = len(runs)
     runs, notes = drop_duplicate_runs(runs, sweeps)
+    merged = len(runs) < before
     runs, formats = newest_format(runs)
     moved = [note for s in sweeps if (note := unchecked_note(s.path, read_sweep_yaml(s.path)))]
     notes = rebuilt + moved + formats + unreadable_notes(runs) + notes
@@ -326,7 +333,7 @@ def load(paths: list[Path]) -> Store:
     # A run with eval.tta=none predicts from one view: its accuracy "with TTA" is
     # its plain test_acc, so a sweep over eval.tta compares every level, none included.
     runs["test_acc_tta"] = runs["test_acc_tta"].fillna(runs["test_acc"])
-    return Store(sweeps, runs, keys, notes)
+    return Store(sweeps, runs, keys, notes, members, merged)
 
 
 SCORED = (Status.COMPLETED, Status.DIVERGED)  # the statuses whose runs carry metrics
@@ -401,22 +408,65 @@ def unreadable_notes(runs: pd.DataFrame) -> list[str]:
 
 
 def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:
-    """One row per (sweep, run_id): a sweep read from two folders (results/a and
-    its backup) would otherwise count every run twice, halving p-values. A
-    finished row is kept over a pending one (the copy taken mid-sweep is stale);
-    otherwise the first folder's. Returns the runs and a note per sweep affected."""
-    duplicated = runs.duplicated(["sweep", "run_id"], keep=False)
+    """One row per run id, whichever folders and sweeps hold it: a run id is one
+    configuration run once (store.identity), so a backup of a sweep, or a second
+    sweep whose grid overlaps the first (`progress` inside `norm-vs-act`), would
+    otherwise count it twice and make intervals and p-values look surer than they
+    are. A row with a result is kept over a failed one, a failed one over a pending
+    one (a copy taken mid-sweep is stale); among equals, the first folder's. Two
+    results that disagree (another machine, a --fresh rerun in one folder) are both
+    left out: choosing one silently would hide that they differ. Returns the runs
+    and a note per pair of sweeps affected."""
+    duplicated = runs.duplicated("run_id", keep=False)
     if not duplicated.any():
         return runs, []
-    pending = ~runs["status"].isin(ENDED).to_numpy()
+    status = runs["status"]
+    rank = np.select([status.isin(FINISHED), status.isin(ENDED)], [0, 1], 2)
     # Stable: among rows equally finished, the first folder's (the order given) comes first.
-    preferred = runs.iloc[np.argsort(pending, kind="stable")]
-    kept = preferred[~preferred.duplicated(["sweep", "run_id"])].sort_index()
+    preferred = runs.iloc[np.argsort(rank, kind="stable")]
+    kept = preferred[~preferred.duplicated("run_id")]
+    conflicts = _disagreeing(runs[duplicated & status.isin(FINISHED).to_numpy()])
     dropped = runs.loc[runs.index.difference(kept.index), ["sweep", "run_id"]]
-    dropped = dropped.drop_duplicates()["sweep"].value_counts()  # runs, not rows: three copies are one run
-    notes = [_duplicate_note(name, int(count), sum(s.name == name for s in sweeps))
-             for name, count in dropped.items()]
-    return kept.reset_index(drop=True), notes
+    dropped["kept"] = dropped["run_id"].map(kept.set_index("run_id")["sweep"])
+    dropped = dropped[~dropped["run_id"].isin(conflicts["run_id"])].drop_duplicates()  # runs, not rows
+    notes = []
+    for (kept_in, also), group in dropped.groupby(["kept", "sweep"], sort=False):
+        count = group["run_id"].nunique()
+        notes.append(_duplicate_note(kept_in, count, sum(s.name == kept_in for s in sweeps)) if kept_in == also else
+                     f"sweeps '{kept_in}' and '{also}' share {count} runs (same run ids and numbers): "
+                     f"{count} duplicates merged, each counted once (under '{kept_in}')")
+    if not conflicts.empty:
+        notes.append(_conflict_note(conflicts))
+    kept = kept[~kept["run_id"].isin(conflicts["run_id"])]
+    return kept.sort_index().reset_index(drop=True), notes
+
+
+def _disagreeing(finished: pd.DataFrame) -> pd.DataFrame:
+    """The finished rows whose run id has another finished row with other numbers
+    or another status (completed in one folder, diverged in the other)."""
+    if finished.empty:
+        return finished
+    differs = set()
+    for rid, rows in finished.groupby("run_id", sort=False):
+        first = rows.iloc[0]
+        if any(row["status"] != first["status"] or _numbers_differ(first, row) for _, row in rows.iloc[1:].iterrows()):
+            differs.add(rid)
+    return finished[finished["run_id"].isin(differs)]
+
+
+def _conflict_note(rows: pd.DataFrame) -> str:
+    ids = list(dict.fromkeys(rows["run_id"]))
+    first = rows[rows["run_id"] == ids[0]]
+    shown = ", ".join(f"{_shown(r.get('test_acc'))} in '{r['sweep']}'" for _, r in first.iterrows())
+    some = "1 run has" if len(ids) == 1 else f"{len(ids)} runs have"
+    return (f"{some} different results in different folders (run {ids[0]}: test_acc {shown}): "
+            f"left out of every table; rerun {'it' if len(ids) == 1 else 'them'} with --fresh, "
+            f"or report one folder")
+
+
+def _shown(value) -> str:
+    value = pd.to_numeric(value, errors="coerce")
+    return "none" if pd.isna(value) else f"{float(value):.4f}"
 
 
 def _duplicate_note(name: str, count: int, folders: int) -> str:
