@@ -221,6 +221,27 @@ def test_no_folder_reports_the_newest_sweep_in_results(tmp_path, monkeypatch, ru
     assert "- old-sweep: " in result.output and "new-sweep" not in result.output
 
 
+def test_no_folder_never_picks_the_one_off_train_runs(tmp_path, monkeypatch, runs):
+    """results/train (`ablate train`'s folder: runs and tables, no sweep.yaml) written
+    after the sweep is still not the newest sweep."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    train = write_sweep(tmp_path / "results", "train", runs[:3], keys=["norm", "act", "seed"], sweep_yaml=False,
+                        run_dirs=True)
+    alone = invoke()
+    assert alone.exit_code == 2, alone.output
+    assert alone.output.startswith("error: no sweep under results/ yet (results/train/ holds only `ablate train` runs")
+    sweep = write_sweep(tmp_path / "results", "norm-vs-act", runs, keys=["norm", "act", "seed"])
+    for mark in ("sweep.yaml", "runs.csv"):
+        os.utime(sweep / mark, (1_000_000_000, 1_000_000_000))  # the train run came later
+    result = invoke("--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "reporting results/norm-vs-act, the newest sweep" in result.output
+    assert "- norm-vs-act: " in result.output and "- train: " not in result.output
+    assert invoke(str(train), "--format", "md").exit_code == 0  # named, it is still reported
+
+
 @pytest.mark.parametrize("mistake", [["--format", "bogus"], ["--metric", "bogus"], ["--where", "bogus=1"]])
 def test_a_mistake_beside_out_leaves_no_empty_folder(sweep, tmp_path, mistake):
     out = tmp_path / "new" / "report"

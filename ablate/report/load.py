@@ -105,18 +105,25 @@ def _sweep_hint(path: Path) -> str:
 
 
 SWEEP_MARKS = ("sweep.yaml", "runs.csv", "runs")  # what a sweep folder (or ablate train's) holds
+SWEEP_RECORD = "sweep.yaml"  # written by `ablate sweep` only: the mark of a study, not a heap of one-off runs
 
 
 def newest_sweep(root: Path) -> Path:
     """The sweep folder under `root` written to last (its sweep.yaml, runs.csv or
-    runs/ folder): what `ablate report` reads when no folder is named."""
-    stamps = {}
+    runs/ folder): what `ablate report` reads when no folder is named. Only folders
+    `ablate sweep` wrote count: `ablate train`'s (results/train) hold unrelated
+    one-off runs whose mean and interval answer no question."""
+    stamps, one_off = {}, []
     for folder in (p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
         marks = [folder / m for m in SWEEP_MARKS if (folder / m).exists()]
-        if marks:
+        if marks and (folder / SWEEP_RECORD).exists():
             stamps[folder] = max(m.stat().st_mtime for m in marks)
+        elif marks:
+            one_off.append(folder)
     if not stamps:
-        raise NotASweepError(f"no sweep under {root}/ yet: run `ablate sweep ...` first, or name a sweep folder")
+        held = (f" ({', '.join(f'{p}/' for p in sorted(one_off))} holds only `ablate train` runs, not a sweep; "
+                f"name it to report it anyway)") if one_off else ""
+        raise NotASweepError(f"no sweep under {root}/ yet{held}: run `ablate sweep ...` first, or name a sweep folder")
     return max(stamps, key=stamps.get)
 
 
