@@ -18,7 +18,6 @@ import typer
 FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
 METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
                 "train_val_gap")
-WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(
     help="Sweep folders (results/<sweep>); several are reported together. Default: the newest sweep in results/.",
@@ -115,10 +114,8 @@ def report(
 
       ablate report results/tta --metric test_acc_tta --paired
     """
-    from rich.console import Console
-
+    from ablate.console import console as stdout_console
     from ablate.console import fail
-    from ablate.console import out as stdout
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
     from ablate.report.render import OUTPUTS
@@ -133,7 +130,7 @@ def report(
             check_writable_here(out)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
-    console = stdout if stdout.is_terminal else Console(width=WIDE)
+    console = stdout_console()  # made now, not at import: a pipe gets unwrapped tables and lines
     emit(console, built)
     if out is not None:
         _write_out(built, out)
