@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
+from ablate.api.progress import begin_line, end_line, finished_line, label
 from ablate.runner.spec import RunResult
 from ablate.store.status import Status
 
@@ -22,11 +23,6 @@ STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "r
 def fmt_seconds(s: float) -> str:
     s = int(s)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def label(factors: Mapping[str, str]) -> str:
-    # An option of another level (empty) is not part of what tells this run apart.
-    return " ".join(f"{k}={v}" for k, v in factors.items() if v != "") or "(single run)"
 
 
 class SweepDisplay:
@@ -44,13 +40,8 @@ class SweepDisplay:
         self.finished_here = 0
         self.already = done + skipped_failed + elsewhere
         self.started = time.monotonic()
-        note = f"{total} runs: {done} already done"
-        if skipped_failed:
-            note += f", {skipped_failed} failed before (--retry-failed re-runs them)"
-        if elsewhere:
-            note += f", {elsewhere} running in another process"
         where = f"with {workers} worker(s)" if self.launcher == "local" else f"on {self.launcher}"
-        self.console.print(f"{note}; running {to_run} {where}", highlight=False)
+        self.console.print(begin_line(total, done, skipped_failed, elsewhere, to_run, where), highlight=False)
         if self.live_mode:
             self.progress = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), console=self.console)
             self.task = self.progress.add_task("runs", total=total, completed=self.already)
@@ -63,11 +54,7 @@ class SweepDisplay:
         acc = result.summary.get("test_acc") if result.summary else None
         if result.status == Status.COMPLETED and acc is not None and (self.best is None or acc > self.best[0]):
             self.best = (acc, label(factors))
-        text = f"[{self.finished_here}/{self.to_run}] {result.run_id} {label(factors)}: {result.status}"
-        if acc is not None:
-            text += f" test_acc={acc:.4f}"
-        if result.error:
-            text += f" — {result.error}"
+        text = finished_line(result, factors, self.finished_here, self.to_run)
         if self.live is not None:
             self.progress.advance(self.task)
             if result.status != Status.COMPLETED:
@@ -81,8 +68,7 @@ class SweepDisplay:
         if self.live is not None:
             self.live.update(self._render())
             self.live.stop()
-        parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
-        self.console.print(f"{sum(counts.values())} runs: " + ", ".join(parts), highlight=False)
+        self.console.print(end_line(counts), highlight=False)
 
     # -- the live panel
     def _render(self) -> Group:
