@@ -37,7 +37,7 @@ from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
 from ablate.track import require_packages
 from ablate.data.tta import TTAS
-from ablate.errors import ConfigError, did_you_mean, unknown_choice
+from ablate.errors import ConfigError, closest, did_you_mean, unknown_choice
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.init import INITS
@@ -246,11 +246,37 @@ def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None)
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     keys = sorted(node.keys()) if isinstance(node, DictConfig) else []
-    hint = did_you_mean(leaf, keys)
+    hint = did_you_mean(leaf, keys) or _elsewhere(leaf, cfg)
     where = f" in {parent} ({node.get('name')})" if parent and isinstance(node, DictConfig) and "name" in node else ""
     return ConfigError(
         f"unknown key '{key}'{where};{hint} keys there: {', '.join(map(str, keys)) or 'none'}"
     )
+
+
+def _elsewhere(leaf: str, cfg: DictConfig) -> str:
+    """` did you mean 'optim.lr'?` for `lr=0.1`: the key exists, one group down.
+    The same leaf name first, then the closest leaf; '' when none is close."""
+    paths = list(_key_paths(cfg))
+    same = [p for p in paths if p.rpartition(".")[2] == leaf]
+    if same:
+        return f" did you mean '{same[0]}'?"
+    by_leaf = {p.rpartition(".")[2]: p for p in reversed(paths)}  # the first path of a leaf name wins
+    match = closest(leaf, by_leaf)
+    return f" did you mean '{by_leaf[match]}'?" if match is not None else ""
+
+
+def _key_paths(node: DictConfig, prefix: str = ""):
+    """Every dotted key below `node` (`optim.lr`, `aug.crop.padding`), top level first."""
+    nested = []
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            nested.append((child, f"{path}."))
+        elif prefix:
+            yield path
+    for child, path in nested:
+        yield from _key_paths(child, path)
 
 
 @lru_cache(maxsize=64)
