@@ -57,7 +57,8 @@ class LineProgress:
     def _print(self, text: str) -> None:
         print(text, file=self.stream or sys.stdout, flush=True)
 
-    def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int) -> None:
+    def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int,
+              **_: object) -> None:  # specs and labels: for a display that watches running runs
         self.to_run, self.n, self.started = to_run, 0, time.monotonic()
         self._print(begin_line(total, done, skipped_failed, elsewhere, to_run, f"with {workers} worker(s)"))
 
