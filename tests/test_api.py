@@ -81,7 +81,7 @@ def test_dir_and_help_show_the_api():
 
 
 def test_report_importance_is_numbers_formatted_only_when_shown(sweep):
-    from ablate.report.render import importance_rows
+    from ablate.report.present import importance_rows
 
     report = ablate.load(sweep).report()
     imp = report.importance

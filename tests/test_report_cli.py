@@ -112,7 +112,7 @@ def check_norm_rows(levels: list[str], means: list[str], runs) -> None:
     ref = best_means(runs, "norm")
     assert levels == sorted(ref, key=lambda k: -ref[k])
     for level, cell in zip(levels, means):
-        mean = re.split(r" (?:±|\$\\pm\$) ", cell)[0]  # plain text or LaTeX
+        mean = re.split(r" (?:±|\\ensuremath\{\\pm\}) ", cell)[0]  # plain text or LaTeX
         assert float(mean) == pytest.approx(ref[level], abs=5e-5)
 
 
@@ -136,9 +136,9 @@ def test_every_format_prints_and_rereads(sweep, runs):
     md = read_markdown_table(printed["md"].stdout, "norm")
     check_norm_rows(md["norm"].tolist(), md["best val acc"].tolist(), runs)
 
-    tex = read_latex_table(printed["latex"].stdout, "norm")
+    tex = read_latex_table(printed["latex"].stdout, "norm: runs by status and other accuracies")
     check_norm_rows(tex["norm"].tolist(), tex["best val acc"].tolist(), runs)
-    assert "\\begin{tabular}" in printed["latex"].stdout and "$\\pm$" in printed["latex"].stdout
+    assert "\\begin{tabular}" in printed["latex"].stdout and "\\ensuremath{\\pm}" in printed["latex"].stdout
 
 
 def test_out_writes_every_file_and_they_reread(tmp_path, sweep, runs):
@@ -163,7 +163,7 @@ def test_out_writes_every_file_and_they_reread(tmp_path, sweep, runs):
     assert json.loads((out / "report.json").read_text())["tables"][0]["keys"] == ["norm", "act"]
     md = read_markdown_table((out / "report.md").read_text(), "norm × act")
     assert len(md) == 6 and md.columns[:3].tolist() == ["rank", "norm", "act"]
-    tex = read_latex_table((out / "report.tex").read_text(), "norm $\\times$ act")
+    tex = read_latex_table((out / "report.tex").read_text(), "norm \\ensuremath{\\times} act")
     assert len(tex) == 6
 
 

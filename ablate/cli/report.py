@@ -8,6 +8,8 @@ and `ablate list` do not pay their start-up time (about a second together).
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -126,6 +128,8 @@ def report(
         paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
+        # As typed, for the footer of index.html and report.tex: how to make this page again.
+        built.command = "ablate report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder
             check_writable_here(out)
     except ConfigError as e:

@@ -80,6 +80,7 @@ class Report:
     importance: Importance | None = None  # which factor matters most, with two or more factors
     paired: bool = False  # p by the paired t-test over runs that share a seed and the other factors' levels
     versus: dict[str, str] = field(default_factory=dict)  # factor → the baseline level its table compares with
+    command: str | None = None  # the command line that made it, for a shared page's footer (the CLI sets it)
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
