@@ -254,27 +254,19 @@ def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None)
 
 
 def _elsewhere(leaf: str, cfg: DictConfig) -> str:
-    """` did you mean 'optim.lr'?` for `lr=0.1`: the key exists, one group down.
-    The same leaf name first, then the closest leaf; '' when none is close."""
-    paths = list(_key_paths(cfg))
-    same = [p for p in paths if p.rpartition(".")[2] == leaf]
-    if same:
-        return f" did you mean '{same[0]}'?"
-    by_leaf = {p.rpartition(".")[2]: p for p in reversed(paths)}  # the first path of a leaf name wins
+    """` did you mean 'optim.lr'?` for `lr=0.1`: the key exists one group down.
+    The same leaf name (in any case) first, then the closest; '' when none is close."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    by_leaf = {p.rpartition(".")[2]: p for p in reversed(list(_key_paths(tree)))}  # the first path of a leaf wins
     match = closest(leaf, by_leaf)
     return f" did you mean '{by_leaf[match]}'?" if match is not None else ""
 
 
-def _key_paths(node: DictConfig, prefix: str = ""):
-    """Every dotted key below `node` (`optim.lr`, `aug.crop.padding`), top level first."""
-    nested = []
-    for key in node.keys():
-        path = f"{prefix}{key}"
-        child = node._get_node(key)
-        if isinstance(child, DictConfig):
-            nested.append((child, f"{path}."))
-        elif prefix:
-            yield path
+def _key_paths(tree: dict, prefix: str = ""):
+    """Every dotted key below the top level (`optim.lr`, `aug.crop.padding`), shallowest first."""
+    nested = [(child, f"{prefix}{key}.") for key, child in tree.items() if isinstance(child, dict)]
+    if prefix:
+        yield from (f"{prefix}{key}" for key, child in tree.items() if not isinstance(child, dict))
     for child, path in nested:
         yield from _key_paths(child, path)
 
