@@ -1,6 +1,14 @@
 """ablate: which design choice in a CNN actually matters, by how much, and why.
 
-The package reads as its flow (docs/architecture.md):
+From Python, what the command line does:
+
+    study = ablate.load("results/norm-vs-act")   # a Study: .runs, .epochs, .diagnostics (DataFrames)
+    study.report().importance                    # the ANOVA table, numbers
+    ablate.run_train(["norm=batch", "epochs=5"])  # one run: .status, .summary["test_acc"]
+    ablate.run_sweep(["norm=none,batch", "seed=0,1"], workers=2)   # a grid, a line per finished run
+
+load, run_train, run_sweep and Study come from ablate.api, imported on first use
+so `import ablate` stays light. The package reads as its flow (docs/architecture.md):
 config → sweep (plan) → launch → runner → store → report, with cli/ on top.
 """
 
@@ -17,6 +25,12 @@ def __getattr__(name: str):
 
         return getattr(ablate.api, name)
     raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names are not in globals() until first used: without this, dir(ablate),
+    # tab completion and help(ablate) show only `run`.
+    return sorted({*globals(), *_API})
 
 
 def run(spec):

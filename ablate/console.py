@@ -7,12 +7,29 @@ red line on stderr, the user's own words escaped (values such as
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-out = Console()
-err = Console(stderr=True)
+# Columns a table may use when the stream is a pipe or a file: rich would assume 80
+# and fold tables and sentences mid-word into SLURM and nohup logs.
+UNWRAPPED = 200
+
+
+def console(stderr: bool = False) -> Console:
+    """A terminal gets its own width. A pipe or a file (no COLUMNS set) has no width
+    to fit: prose stays one line however long (soft wrap), tables get UNWRAPPED
+    columns, and nothing is coloured, so `grep` and `tee` see the words."""
+    probe = Console(stderr=stderr)
+    if probe.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return probe
+    return Console(stderr=stderr, width=UNWRAPPED, soft_wrap=True)
+
+
+out = console()
+err = console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

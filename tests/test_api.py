@@ -69,6 +69,32 @@ def test_load_of_a_wrong_path_is_one_line(tmp_path):
         ablate.load(tmp_path / "nope")
 
 
+def test_dir_and_help_show_the_api():
+    import pydoc
+
+    assert {"load", "run_train", "run_sweep", "Study"} <= set(dir(ablate)) <= set(dir(ablate)) | set(ablate.__all__)
+    assert {"load", "run_train", "run_sweep"} <= set(ablate.__all__)
+    shown = pydoc.render_doc(ablate, renderer=pydoc.plaintext)
+    for name in ("load", "run_train", "run_sweep"):
+        assert f"{name}(" in shown, name  # listed with its signature, not just named in the docstring
+    assert "ablate.load(" in ablate.__doc__
+
+
+def test_report_importance_is_numbers_formatted_only_when_shown(sweep):
+    from ablate.report.present import importance_rows
+
+    report = ablate.load(sweep).report()
+    imp = report.importance
+    for column in ("df", "F", "p", "eta2", "partial_eta2", "low", "high", "omega2"):
+        assert pd.api.types.is_float_dtype(imp[column]) or pd.api.types.is_integer_dtype(imp[column]), column
+    assert imp["p"].between(0, 1).all() and imp["eta2"].between(0, 1).all()
+    assert imp["eta2"].is_monotonic_decreasing  # largest share first, compared as numbers
+    # The terminal's cells are these numbers, formatted at render time: '85%' is eta2 0.85 shown.
+    rows = importance_rows(report.report.importance)
+    assert [row[0] for row in rows] == list(imp["effect"])
+    assert any(f"{imp['eta2'].iloc[0]:.0%}" in cell for cell in rows[0])
+
+
 def test_importing_ablate_stays_light():
     code = "import sys, ablate; print(sorted(m for m in ('pandas', 'torch', 'ablate.api') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -76,12 +102,20 @@ def test_importing_ablate_stays_light():
 
 
 @pytest.mark.slow
-def test_run_train_and_run_sweep_return_results_the_study_reads(tmp_path):
+def test_run_train_and_run_sweep_return_results_the_study_reads(tmp_path, capsys):
     result = ablate.run_train(FAST, results=tmp_path)
     assert result.status == "completed" and 0 <= result.summary["test_acc"] <= 1
     assert (tmp_path / "train" / "runs" / result.run_id / "summary.json").exists()
     done = ablate.run_sweep(["norm=none,batch", *FAST], results=tmp_path, name="api", workers=1)
     assert done.counts["completed"] == 2 and done.sweep_dir == tmp_path / "api"
+    # A notebook sees the sweep move: a line per finished run on stdout, then the count.
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "2 runs: 0 already done; running 2 with 1 worker(s)"
+    for n, level in ((1, "none"), (2, "batch")):
+        assert any(line.startswith(f"[{n}/2] ") and f"norm={level}: completed test_acc=" in line for line in printed)
+    assert printed[-1] == "2 runs: 2 completed"
+    ablate.run_sweep(["norm=none,batch", *FAST], results=tmp_path, name="api", workers=1, progress=False)
+    assert capsys.readouterr().out == ""  # progress=False: silent (both already done)
     study = done.study()
     assert len(study.runs) == 2 and study.factors == ["norm"]
     assert study.diagnostics["run_id"].nunique() == 2  # diagnostics are on by default

@@ -7,6 +7,10 @@ import pytest
 CASES = [
     (["norm=grop"], ["unknown norm 'grop'", "did you mean 'group'", "batch", "instance"]),
     (["act=rellu"], ["unknown act 'rellu'", "did you mean 'relu'"]),
+    (["act=Relu"], ["unknown act 'Relu'", "did you mean 'relu'?"]),  # the same name in another case, not 'elu'
+    (["act=ReLu"], ["unknown act 'ReLu'", "did you mean 'relu'?"]),
+    (["lr=0.1"], ["unknown key 'lr'", "did you mean 'optim.lr'?"]),  # the key is there, one group down
+    (["model.lr=0.1"], ["unknown key 'model.lr'", "did you mean 'optim.lr'?"]),
     (["model=resnt"], ["unknown model 'resnt'", "did you mean 'resnet'"]),
     (["foo=1"], ["unknown key 'foo'"]),
     (["model.depth=3"], ["unknown key 'model.depth'", "lenet5", "pool"]),

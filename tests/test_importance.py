@@ -302,7 +302,7 @@ def test_bootstrap_intervals_are_resampled_within_cells_and_refit_by_statsmodels
 
 
 def test_bootstrap_column_only_when_asked(tmp_path):
-    from ablate.report.render import BOOTSTRAP_COLUMN
+    from ablate.report.present import BOOTSTRAP_COLUMN
 
     path = write_sweep(tmp_path, "s", [Run({"a": a, "b": b, "seed": str(s)}, ramp(0.5 + 0.1 * (a == "x") + 0.01 * s))
                                        for a in ("x", "y") for b in ("p", "q") for s in range(3)],

@@ -52,6 +52,17 @@ def test_a_bad_value_for_the_level_that_has_it_names_the_cell():
         make_plan(["model=convnet", "norm=batch,group", "norm.groups=5"])
 
 
+@pytest.mark.parametrize("order", ["kaiming_normal,normal", "normal,kaiming_normal"])
+def test_a_key_no_level_has_is_checked_against_every_level(order):
+    """`init.sdt`: the first cell (kaiming_normal: name only) alone has nothing to
+    suggest; `normal` has `std`, whichever level comes first."""
+    with pytest.raises(ConfigError) as caught:
+        make_plan([f"init={order}", "init.sdt=0.01"])
+    message = str(caught.value)
+    assert message.startswith("unknown key 'init.sdt': no level of init has it; did you mean 'std'?"), message
+    assert "kaiming_normal: name" in message and "normal: name, std" in message
+
+
 def test_ablate_train_still_refuses_an_option_of_another_level():
     with pytest.raises(ConfigError, match=r"unknown key 'init\.std' in init \(kaiming_normal\)"):
         load_config(["init=kaiming_normal", "init.std=0.01"])

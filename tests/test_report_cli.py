@@ -112,7 +112,7 @@ def check_norm_rows(levels: list[str], means: list[str], runs) -> None:
     ref = best_means(runs, "norm")
     assert levels == sorted(ref, key=lambda k: -ref[k])
     for level, cell in zip(levels, means):
-        mean = re.split(r" (?:±|\$\\pm\$) ", cell)[0]  # plain text or LaTeX
+        mean = re.split(r" (?:±|\\ensuremath\{\\pm\}) ", cell)[0]  # plain text or LaTeX
         assert float(mean) == pytest.approx(ref[level], abs=5e-5)
 
 
@@ -136,9 +136,9 @@ def test_every_format_prints_and_rereads(sweep, runs):
     md = read_markdown_table(printed["md"].stdout, "norm")
     check_norm_rows(md["norm"].tolist(), md["best val acc"].tolist(), runs)
 
-    tex = read_latex_table(printed["latex"].stdout, "norm")
+    tex = read_latex_table(printed["latex"].stdout, "norm: runs by status and other accuracies")
     check_norm_rows(tex["norm"].tolist(), tex["best val acc"].tolist(), runs)
-    assert "\\begin{tabular}" in printed["latex"].stdout and "$\\pm$" in printed["latex"].stdout
+    assert "\\begin{tabular}" in printed["latex"].stdout and "\\ensuremath{\\pm}" in printed["latex"].stdout
 
 
 def test_out_writes_every_file_and_they_reread(tmp_path, sweep, runs):
@@ -163,7 +163,7 @@ def test_out_writes_every_file_and_they_reread(tmp_path, sweep, runs):
     assert json.loads((out / "report.json").read_text())["tables"][0]["keys"] == ["norm", "act"]
     md = read_markdown_table((out / "report.md").read_text(), "norm × act")
     assert len(md) == 6 and md.columns[:3].tolist() == ["rank", "norm", "act"]
-    tex = read_latex_table((out / "report.tex").read_text(), "norm $\\times$ act")
+    tex = read_latex_table((out / "report.tex").read_text(), "norm \\ensuremath{\\times} act")
     assert len(tex) == 6
 
 
@@ -219,6 +219,27 @@ def test_no_folder_reports_the_newest_sweep_in_results(tmp_path, monkeypatch, ru
     assert result.exit_code == 0, result.output
     assert "reporting results/old-sweep, the newest sweep" in result.output
     assert "- old-sweep: " in result.output and "new-sweep" not in result.output
+
+
+def test_no_folder_never_picks_the_one_off_train_runs(tmp_path, monkeypatch, runs):
+    """results/train (`ablate train`'s folder: runs and tables, no sweep.yaml) written
+    after the sweep is still not the newest sweep."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    train = write_sweep(tmp_path / "results", "train", runs[:3], keys=["norm", "act", "seed"], sweep_yaml=False,
+                        run_dirs=True)
+    alone = invoke()
+    assert alone.exit_code == 2, alone.output
+    assert alone.output.startswith("error: no sweep under results/ yet (results/train/ holds only `ablate train` runs")
+    sweep = write_sweep(tmp_path / "results", "norm-vs-act", runs, keys=["norm", "act", "seed"])
+    for mark in ("sweep.yaml", "runs.csv"):
+        os.utime(sweep / mark, (1_000_000_000, 1_000_000_000))  # the train run came later
+    result = invoke("--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "reporting results/norm-vs-act, the newest sweep" in result.output
+    assert "- norm-vs-act: " in result.output and "- train: " not in result.output
+    assert invoke(str(train), "--format", "md").exit_code == 0  # named, it is still reported
 
 
 @pytest.mark.parametrize("mistake", [["--format", "bogus"], ["--metric", "bogus"], ["--where", "bogus=1"]])

@@ -228,7 +228,7 @@ def test_out_embeds_the_diagnostics_plots_in_index_html(store, tmp_path):
     assert document["diagnostics"]["skipped"] == 2
     assert "## Diagnostics" in (out / "report.md").read_text() and "| batch | 7 | act std | 2.3→16 |" in (
         out / "report.md").read_text()
-    assert r"2.3$\to$16" in (out / "report.tex").read_text()
+    assert r"2.3\ensuremath{\to}16" in (out / "report.tex").read_text()
 
 
 def test_where_restricts_the_runs_read(store):

@@ -18,7 +18,7 @@ from scipy import stats as sps
 from ablate.report.build import build_report
 from ablate.report.convergence import DEFAULT_FRACTION
 from ablate.report.present import MISSING, cells
-from helpers.report import Run, norm_act_runs, ramp, write_sweep
+from helpers.report import Run, grid_runs, norm_act_runs, ramp, write_sweep
 
 KEYS = ["norm", "act", "seed"]
 
@@ -71,6 +71,54 @@ def test_a_duplicate_keeps_the_finished_row(tmp_path):
     lr = table_of(report, "lr").set_index("lr")
     assert lr.loc["0.01", ["runs", "completed", "pending"]].tolist() == [3, 3, 0]
     assert report.header()[0].startswith("a: 6 of 6 planned runs done (complete); 6 completed")
+
+
+def overlapping(tmp_path, change=None):
+    """`big` runs norm × act × 3 seeds; `small`, another sweep, reran 2 of the
+    seeds of two norms: the same configs, so the same run ids and numbers."""
+    levels = {"norm": ["batch", "none"], "act": ["relu", "tanh"]}
+    big = grid_runs(levels, 3, lambda combo, seed: ramp(0.7 + 0.1 * (combo["norm"] == "batch") + 0.01 * seed))
+    for i, run in enumerate(big):
+        run.run_id = f"id{i:03d}"
+    shared = [r for r in big if r.levels["seed"] != "2"]
+    small = [Run(dict(r.levels), list(r.curve), r.status, run_id=r.run_id) for r in shared]
+    if change:
+        change(small)
+    a = write_sweep(tmp_path, "norm-vs-act", big, keys=KEYS, target=0.5, run_dirs=True)
+    b = write_sweep(tmp_path, "progress", small, keys=KEYS, target=0.5, run_dirs=True)
+    return a, b, big, small
+
+
+def test_sweeps_sharing_run_ids_count_each_run_once(tmp_path):
+    a, b, big, small = overlapping(tmp_path)
+    alone, both = build_report([a]), build_report([a, b])
+    assert len(both.runs) == len(big) and both.runs["run_id"].is_unique
+    for title in ("norm", "act"):
+        table = table_of(both, title)
+        assert table["runs"].sum() == len(big)  # 12 distinct runs, not 12 + 8
+        pd.testing.assert_frame_equal(table, table_of(alone, title))
+    assert (f"sweeps 'norm-vs-act' and 'progress' share {len(small)} runs (same run ids and numbers): "
+            f"{len(small)} duplicates merged, each counted once (under 'norm-vs-act')") in both.header()
+    # Each sweep's own line still counts the runs it ran.
+    assert both.header()[1].startswith(f"progress: {len(small)} of {len(small)} planned runs done (complete)")
+    assert len(both.store.epochs()) == len(alone.store.epochs())  # the curves are not doubled either
+    assert both.importance.table.equals(alone.importance.table)
+
+
+def test_shared_run_ids_with_different_numbers_are_left_out_and_said(tmp_path):
+    def retrained(small):  # one run retrained elsewhere: same id, another result
+        small[0].curve = ramp(0.55)
+
+    a, b, big, small = overlapping(tmp_path, retrained)
+    report = build_report([a, b])
+    rid = small[0].run_id
+    assert rid not in set(report.runs["run_id"])  # neither copy is used
+    assert len(report.runs) == len(big) - 1
+    note = next(n for n in report.header() if "different results" in n)
+    assert note.startswith(f"1 run has different results in different folders (run {rid}: test_acc ")
+    assert f"{max(big[0].curve):.4f} in 'norm-vs-act'" in note and f"{max(small[0].curve):.4f} in 'progress'" in note
+    merged = f"share {len(small) - 1} runs (same run ids and numbers)"
+    assert any(merged in n for n in report.header())
 
 
 # -- 2. re-scoring without per-epoch history

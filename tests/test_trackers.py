@@ -59,6 +59,23 @@ def test_trackers_send_every_loss_and_accuracy_column_of_the_history():
     assert len(set(EPOCH_SCALARS.values())) == len(EPOCH_SCALARS)  # one TensorBoard tag each
 
 
+def test_tracker_run_names_carry_the_factor_levels(tmp_path):
+    from ablate.track.base import RunInfo
+    from ablate.track.tensorboard import TB_DIR, log_dir
+
+    run_dir = tmp_path / "s" / "runs" / "abc123"
+    info = RunInfo("abc123", run_dir, {}, {"norm": "batch", "init.std": "", "aug": "[flip,crop]", "seed": "0"})
+    assert info.name == "norm=batch aug=[flip,crop] seed=0 (abc123)"  # init.std applies to another level
+    assert log_dir(info) == run_dir / TB_DIR / "norm=batch,aug=[flip,crop],seed=0"
+    lone = RunInfo("abc123", run_dir, {}, {})
+    assert lone.name == "abc123" and log_dir(lone) == run_dir / TB_DIR
+    # A resumed run keeps the folder it began in, though the sweep has since swept more keys.
+    began = run_dir / TB_DIR / "norm=batch"
+    began.mkdir(parents=True)
+    (began / "events.out.tfevents.1.host").write_bytes(b"")
+    assert log_dir(info) == began
+
+
 def test_an_unknown_tracker_is_one_line_with_the_choices(cli):
     result = cli("train", "tracker=tensorbord")
     assert result.exit_code == 2
@@ -119,6 +136,8 @@ def test_mlflow_sweep_is_one_parent_with_a_child_per_run_and_statuses_mapped(cli
         assert child.info.status == {"completed": "FINISHED", "diverged": "FAILED"}[status]
         assert child.data.tags["ablate.status"] == status
         assert child.data.tags["ablate.factor.optim.lr"] in ("0.05", "1e6", "1000000.0")
+        lr = child.data.tags["ablate.factor.optim.lr"]
+        assert child.info.run_name == f"optim.lr={lr} ({child.data.tags['ablate.run_id']})"  # levels, then the id
         logged = [(m.step, m.value) for m in client.get_metric_history(child.info.run_id, "val_acc")]
         expected = [(int(r["epoch"]), float(r["val_acc"])) for r in history(run_dir)]
         assert [s for s, _ in logged] == [s for s, _ in expected]
@@ -199,8 +218,11 @@ def test_export_writes_each_run_once_in_either_tracker(cli, tmp_path):
     again = cli("export", "results/ex", "--to", "tensorboard")
     assert "exported 0 runs to tensorboard (2 already there" in again.output
     for run_dir in sweep.glob("runs/*"):
-        assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
-        events = EventAccumulator(str(run_dir / "tb")).Reload()
+        (events_file,) = (run_dir / "tb").rglob("events.out.tfevents.*")
+        # TensorBoard names a run by its folder: the run's levels, not only its hash.
+        seed = json.loads((run_dir / "factors.json").read_text())["seed"]
+        assert events_file.parent.name == f"seed={seed}"
+        events = EventAccumulator(str(events_file.parent)).Reload()
         assert [e.step for e in events.Scalars("acc/val")] == [1, 2]
         assert any(t.startswith("diag/grad_norm/") for t in events.Tags()["scalars"])
 

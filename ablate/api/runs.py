@@ -156,14 +156,20 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
 
 
 def run_sweep(overrides: Sequence[str] = (), *, workers: int | None = None, runs_per_gpu: int = 1,
-              retry_failed: bool = False, max_failures: int | None = None, **prepare: Any) -> SweepResult:
+              retry_failed: bool = False, max_failures: int | None = None, progress: bool = True,
+              display: Any = None, **prepare: Any) -> SweepResult:
     """`ablate sweep OVERRIDE...`: every cell of the grid (resuming a previous run of it);
-    `prepare` takes prepare_sweep's options (results, name, fraction, seeds_until, launcher, ...)."""
+    `prepare` takes prepare_sweep's options (results, name, fraction, seeds_until, launcher, ...).
+    `progress`: a line on stdout per finished run (a notebook shows them as they come);
+    `display`: your own object with begin/finished/end (ablate.api.progress.LineProgress's), instead."""
+    from ablate.api.progress import LineProgress
+
     setup = prepare_sweep(overrides, **prepare)
     for line in [*setup.notes, *crowding_notes(setup, workers)]:
         warnings.warn(line, stacklevel=2)
+    display = display if display is not None else LineProgress() if progress else None
     return execute_sweep(setup, workers=workers, runs_per_gpu=runs_per_gpu, retry_failed=retry_failed,
-                         max_failures=max_failures)
+                         max_failures=max_failures, display=display)
 
 
 def plan_notes(plan: Plan) -> list[str]:

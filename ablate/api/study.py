@@ -26,7 +26,9 @@ class StudyReport:
     metric: str  # the ranking metric's column
     tables: dict[str, pd.DataFrame]  # section title ('norm', 'norm × act') → its level table, numbers
     shown: dict[str, pd.DataFrame]  # the same tables as the terminal shows them (text cells)
-    importance: pd.DataFrame | None  # effect, df, F, p, η², partial η² [low, high], ω²; None under two factors
+    # effect, df, F, p, eta2, partial_eta2, low, high (its interval), omega2 (and eta2_low/eta2_high with
+    # bootstrap), as numbers (shares as fractions: 0.82, not '82%'); None under two factors
+    importance: pd.DataFrame | None
     notes: list[str] = field(default_factory=list)
     report: Any = None  # the underlying ablate.report.build.Report, for everything else
 
@@ -85,8 +87,11 @@ class Study:
     def diagnostics(self) -> pd.DataFrame:
         """Every finished run's diagnostics.csv: sweep, run_id, epoch, layer, depth, statistic, value."""
         frames = []
-        for sweep in self._store.sweeps:
-            for rid in self._store.runs.loc[self._store.runs["sweep"] == sweep.name, "run_id"]:
+        from ablate.report.load import FOLDER
+
+        for folder, sweep in enumerate(self._store.sweeps):
+            # By folder, not sweep name: a run held by two folders is read from the one its row came from.
+            for rid in self._store.runs.loc[self._store.runs[FOLDER] == folder, "run_id"]:
                 path = sweep.path / "runs" / rid / "diagnostics.csv"
                 if path.exists():
                     frames.append(pd.read_csv(path).assign(sweep=sweep.name, run_id=rid))
@@ -103,13 +108,12 @@ class Study:
         `versus`: ['factor=level'], a factor's baseline for Δ and p instead of its best level."""
         from ablate.report.build import build_report
         from ablate.report.present import cells
-        from ablate.report.render import importance_columns, importance_rows
 
         by = ",".join(by) if isinstance(by, (list, tuple)) else by
         built = build_report(self.paths, by=by, where=list(where), metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=list(versus))
-        ranked = (pd.DataFrame(importance_rows(built.importance), columns=importance_columns(built.importance))
-                  if built.importance is not None else None)
+        # Numbers, not the rendered cells: a notebook sorts, plots and compares them.
+        ranked = built.importance.table.reset_index(drop=True).copy() if built.importance is not None else None
         return StudyReport(metric=built.rank_by.column,
                            tables={s.title: s.table for s in built.sections},
                            shown={s.title: cells(built, s) for s in built.sections},

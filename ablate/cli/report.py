@@ -8,6 +8,8 @@ and `ablate list` do not pay their start-up time (about a second together).
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,7 +20,6 @@ import typer
 FORMAT_NAMES = ("terminal", "md", "csv", "json", "latex")
 METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "final_val_acc", "auc_val_acc", "epochs_to_target", "seconds_to_target",
                 "train_val_gap")
-WIDE = 200  # characters per line when stdout is not a terminal: a pipe or file gets unwrapped tables
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(
     help="Sweep folders (results/<sweep>); several are reported together. Default: the newest sweep in results/.",
@@ -115,10 +116,8 @@ def report(
 
       ablate report results/tta --metric test_acc_tta --paired
     """
-    from rich.console import Console
-
+    from ablate.console import console as stdout_console
     from ablate.console import fail
-    from ablate.console import out as stdout
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
     from ablate.report.render import OUTPUTS
@@ -129,11 +128,13 @@ def report(
         paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
+        # As typed, for the footer of index.html and report.tex: how to make this page again.
+        built.command = "ablate report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder
             check_writable_here(out)
     except ConfigError as e:
         raise fail(str(e)) from None  # `fail` escapes markup: levels like [flip,crop] print as written
-    console = stdout if stdout.is_terminal else Console(width=WIDE)
+    console = stdout_console()  # made now, not at import: a pipe gets unwrapped tables and lines
     emit(console, built)
     if out is not None:
         _write_out(built, out)

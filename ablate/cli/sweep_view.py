@@ -1,19 +1,32 @@
 """What a sweep shows while it runs: one live rich panel on a terminal, plain
-log lines otherwise (CI logs, `nohup`, SLURM output files)."""
+log lines otherwise (CI logs, `nohup`, SLURM output files).
+
+The panel is redrawn on a timer (rich's Live calls `_render` 4 times a second),
+not only when a run finishes: the elapsed time moves, and each running run shows
+its epoch and val acc, read from its folder (status.json, history.csv: the run
+writes both per epoch, atomically, from whichever process trains it). Every
+finished run leaves one line above the panel, so the scrollback keeps them all.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
-from ablate.runner.spec import RunResult
+from ablate.api.progress import begin_line, end_line, finished_line, label
+from ablate.runner.spec import RunResult, RunSpec
+from ablate.store.rundir import RunDir
 from ablate.store.status import Status
+
+POLL_SECONDS = 1.0  # how often the running runs' folders are read (the panel itself redraws 4× a second)
+SCAN_EXTRA = 8  # unfinished runs looked at beyond 2 × workers: a pool starts runs in plan order
 
 STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.FAILED: "red",
          Status.INTERRUPTED: "yellow", "locked": "dim"}
@@ -24,11 +37,6 @@ def fmt_seconds(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def label(factors: Mapping[str, str]) -> str:
-    # An option of another level (empty) is not part of what tells this run apart.
-    return " ".join(f"{k}={v}" for k, v in factors.items() if v != "") or "(single run)"
-
-
 class SweepDisplay:
     def __init__(self, console: Console, live: bool | None = None, launcher: str = "local") -> None:
         self.console = console
@@ -37,52 +45,52 @@ class SweepDisplay:
         self.counts: Counter = Counter()
         self.best: tuple[float, str] | None = None
         self.live: Live | None = None
+        self.watched: dict[str, tuple[Path, int]] = {}  # run id → (folder, epochs), runs not finished yet
+        self.labels: dict[str, str] = {}
+        self.running: list[tuple[str, int, int, float | None]] = []  # (run id, epoch, epochs, val acc)
+        self.polled = -POLL_SECONDS
 
     # -- events
-    def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int) -> None:
+    def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int,
+              specs: Sequence[RunSpec] = (), labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.total, self.to_run, self.workers = total, to_run, workers
+        self.watched = {spec.run_dir.name: (spec.run_dir, spec.config.epochs) for spec in specs}
+        self.labels = {rid: label(levels) for rid, levels in (labels or {}).items()}
         self.finished_here = 0
         self.already = done + skipped_failed + elsewhere
         self.started = time.monotonic()
-        note = f"{total} runs: {done} already done"
-        if skipped_failed:
-            note += f", {skipped_failed} failed before (--retry-failed re-runs them)"
-        if elsewhere:
-            note += f", {elsewhere} running in another process"
         where = f"with {workers} worker(s)" if self.launcher == "local" else f"on {self.launcher}"
-        self.console.print(f"{note}; running {to_run} {where}", highlight=False)
+        self.console.print(begin_line(total, done, skipped_failed, elsewhere, to_run, where), highlight=False)
         if self.live_mode:
             self.progress = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), console=self.console)
             self.task = self.progress.add_task("runs", total=total, completed=self.already)
-            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            # get_renderable: each timed refresh draws anew (a fixed renderable would freeze the clock).
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._render)
             self.live.start()
 
     def finished(self, result: RunResult, factors: Mapping[str, str]) -> None:
         self.counts[result.status] += 1
         self.finished_here += 1
+        self.watched.pop(result.run_id, None)
+        self.polled = -POLL_SECONDS  # the next redraw reads the runs again: this one has left them
         acc = result.summary.get("test_acc") if result.summary else None
         if result.status == Status.COMPLETED and acc is not None and (self.best is None or acc > self.best[0]):
             self.best = (acc, label(factors))
-        text = f"[{self.finished_here}/{self.to_run}] {result.run_id} {label(factors)}: {result.status}"
-        if acc is not None:
-            text += f" test_acc={acc:.4f}"
-        if result.error:
-            text += f" — {result.error}"
+        text = finished_line(result, factors, self.finished_here, self.to_run)
         if self.live is not None:
             self.progress.advance(self.task)
-            if result.status != Status.COMPLETED:
-                # Failures and divergences show as they happen, above the live panel.
-                self.live.console.print(Text(text, style=STYLE.get(result.status, "")))
-            self.live.update(self._render())
+            # Above the live panel, one line per run, coloured by status: the scrollback keeps them.
+            self.live.console.print(Text(text, style=STYLE.get(result.status, "")))
+            self.live.refresh()
         else:
             self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def end(self, counts: Counter) -> None:
         if self.live is not None:
-            self.live.update(self._render())
+            self.watched.clear()
+            self.live.refresh()
             self.live.stop()
-        parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
-        self.console.print(f"{sum(counts.values())} runs: " + ", ".join(parts), highlight=False)
+        self.console.print(end_line(counts), highlight=False)
 
     # -- the live panel
     def _render(self) -> Group:
@@ -90,11 +98,41 @@ class SweepDisplay:
         left = self.to_run - self.finished_here
         eta = elapsed / self.finished_here * left if self.finished_here else None
         running = f"running {min(self.workers, left)} · " if self.launcher == "local" else ""
-        counts = " · ".join(f"{s} {self.counts[s]}" for s in (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.FAILED))
+        shown = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.FAILED)
+        counts = " · ".join(f"{s} {self.counts[s]}" for s in shown)
         line = (f"{running}{counts} · elapsed {fmt_seconds(elapsed)}"
                 f" · ETA {fmt_seconds(eta) if eta is not None else '—'}")
         best = f"best so far: test_acc {self.best[0]:.4f}  {self.best[1]}" if self.best else "best so far: —"
-        return Group(self.progress, Text(line), Text(best, style="bold"))
+        return Group(self.progress, Text(line), *self._running_lines(), Text(best, style="bold"))
+
+    def _running_lines(self) -> list[Text]:
+        """`  9f00a9cd0d30 norm=batch act=tanh  epoch 4/10  val acc 0.8123`, per running run."""
+        if time.monotonic() - self.polled >= POLL_SECONDS:
+            self.polled = time.monotonic()
+            self.running = self._poll()
+        lines = []
+        for rid, epoch, epochs, acc in self.running:
+            shown = f"val acc {acc:.4f}" if acc is not None else "val acc —"
+            lines.append(Text(f"  {rid} {self.labels.get(rid, '')}  epoch {epoch}/{epochs}  {shown}", style="dim"))
+        return lines
+
+    def _poll(self) -> list[tuple[str, int, int, float | None]]:
+        """The runs whose status.json says running, with their last epoch in history.csv.
+        Only the first unfinished runs in plan order are read (a pool starts them in that
+        order), so a sweep of thousands reads a few folders a second, not thousands."""
+        found = []
+        for rid, (folder, epochs) in list(self.watched.items())[:2 * self.workers + SCAN_EXTRA]:
+            rd = RunDir(folder)
+            if rd.read_status().get("status") != Status.RUNNING:
+                continue
+            history = rd.read_history()
+            last = history[-1] if history else {}
+            acc = last.get("val_acc")
+            found.append((rid, int(last.get("epoch") or 0), epochs,
+                          float(acc) if isinstance(acc, (int, float)) and acc == acc else None))
+            if len(found) == self.workers:
+                break
+        return found
 
 
 # -- --seeds-until: a line per round, and one at the end saying why it stopped

@@ -37,7 +37,7 @@ from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
 from ablate.track import require_packages
 from ablate.data.tta import TTAS
-from ablate.errors import ConfigError, did_you_mean, unknown_choice
+from ablate.errors import ConfigError, closest, did_you_mean, unknown_choice
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
 from ablate.layers.init import INITS
@@ -246,11 +246,29 @@ def _unknown_key_error(key: str, tree: tuple[str, ...], config_dir: Path | None)
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     keys = sorted(node.keys()) if isinstance(node, DictConfig) else []
-    hint = did_you_mean(leaf, keys)
+    hint = did_you_mean(leaf, keys) or _elsewhere(leaf, cfg)
     where = f" in {parent} ({node.get('name')})" if parent and isinstance(node, DictConfig) and "name" in node else ""
     return ConfigError(
         f"unknown key '{key}'{where};{hint} keys there: {', '.join(map(str, keys)) or 'none'}"
     )
+
+
+def _elsewhere(leaf: str, cfg: DictConfig) -> str:
+    """` did you mean 'optim.lr'?` for `lr=0.1`: the key exists one group down.
+    The same leaf name (in any case) first, then the closest; '' when none is close."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    by_leaf = {p.rpartition(".")[2]: p for p in reversed(list(_key_paths(tree)))}  # the first path of a leaf wins
+    match = closest(leaf, by_leaf)
+    return f" did you mean '{by_leaf[match]}'?" if match is not None else ""
+
+
+def _key_paths(tree: dict, prefix: str = ""):
+    """Every dotted key below the top level (`optim.lr`, `aug.crop.padding`), shallowest first."""
+    nested = [(child, f"{prefix}{key}.") for key, child in tree.items() if isinstance(child, dict)]
+    if prefix:
+        yield from (f"{prefix}{key}" for key, child in tree.items() if not isinstance(child, dict))
+    for child, path in nested:
+        yield from _key_paths(child, path)
 
 
 @lru_cache(maxsize=64)

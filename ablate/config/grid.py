@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.config.compose import (CONFIG_NAME, compose_tree, config_groups, hydra_context, parse_error,
                                    parse_overrides, search_path_override, split_tree, yaml_error)
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,22 @@ def _per_level(fixed: list[str], axes: list[tuple[str, list[str]]],
         group, _, rest = key.partition(".")
         if group not in swept or not rest:  # `+group.key` adds the key to every level: not per level
             continue
-        levels = [lvl for lvl in swept[group] if rest.split(".")[0] in _level_keys(group, lvl, tree, config_dir)]
-        if 0 < len(levels) < len(swept[group]):
+        level_keys = {lvl: _level_keys(group, lvl, tree, config_dir) for lvl in swept[group]}
+        levels = [lvl for lvl in swept[group] if rest.split(".")[0] in level_keys[lvl]]
+        if not levels:
+            raise _no_level_has(key, group, level_keys)
+        if len(levels) < len(swept[group]):
             found[key] = (group, levels)
     return found
+
+
+def _no_level_has(key: str, group: str, level_keys: dict[str, set[str]]) -> ConfigError:
+    """A key no swept level has, checked against them all: the first cell's level
+    alone (`init=kaiming_normal`, keys: name) would hide that `normal` has `std`."""
+    leaf = key.partition(".")[2].split(".")[0]
+    hint = did_you_mean(leaf, sorted(set().union(*level_keys.values())))
+    shown = "; ".join(f"{level}: {', '.join(sorted(keys)) or 'none'}" for level, keys in level_keys.items())
+    return ConfigError(f"unknown key '{key}': no level of {group} has it;{hint} keys there: {shown}")
 
 
 def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:

@@ -82,6 +82,7 @@ class Report:
     importance: Importance | None = None  # which factor matters most, with two or more factors
     paired: bool = False  # p by the paired t-test over runs that share a seed and the other factors' levels
     versus: dict[str, str] = field(default_factory=dict)  # factor → the baseline level its table compares with
+    command: str | None = None  # the command line that made it, for a shared page's footer (the CLI sets it)
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -111,10 +112,12 @@ class Report:
 
 
 def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[SweepStatus]:
-    """One line per sweep, however many folders hold it (a backup copy is not a second sweep)."""
+    """One line per sweep, however many folders hold it (a backup copy is not a second sweep);
+    a run two sweeps share counts in both lines (each ran it), once in the tables."""
     result = []
     for name in store.sweep_names:
-        mine = runs[runs["sweep"] == name]["status"]
+        members = store.members.get(name)
+        mine = runs[runs["run_id"].isin(members) if members is not None else runs["sweep"] == name]["status"]
         rows = len(mine)
         # Planned runs that runs.csv does not list yet are pending too (unless a
         # filter is on: we cannot tell which of them the filter would keep).

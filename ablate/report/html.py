@@ -1,8 +1,16 @@
 """index.html: the whole report as one self-contained page.
 
-Images are embedded as base64 data URIs and the style sheet is inline, so the
-page opens offline, can be mailed or attached to a ticket as one file, and
-never points at a plots/ folder that did not travel with it.
+Images are embedded as base64 data URIs and the style sheet and the one script
+are inline, so the page opens offline, can be mailed or attached to a ticket as
+one file, and never points at a plots/ folder that did not travel with it.
+
+It opens with the headline, which factor matters most (the ANOVA, its η², ω²
+and intervals, the assumption checks), as report.md does. Each section's table
+shows the essential columns (runs done, the ranking metric, its Δ and p), so it
+fits a 1400-px screen and a printed page; the other columns sit in a folded
+`<details>` beneath, as two more tables of the same width. A click on a column
+header sorts its table (numbers as numbers), with no library to fetch. The
+footer says how the page was made: command, date, ablate version, git commit.
 """
 
 from __future__ import annotations
@@ -13,12 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.report.build import Report
+from ablate.report.build import Report, Section
 from ablate.report.plots import Plot, diagnostics_name
-from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
-                                   numeric_columns, pivot_cells)
+from ablate.report.present import (cells, column_groups, diagnostic_caption, diagnostic_cells, diagnostic_numeric,
+                                   grid_caption, importance_caption, importance_columns, importance_rows,
+                                   numeric_columns, pivot_cells, provenance)
 from ablate.store import atomic
-from ablate.store.provenance import VERSION
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
@@ -33,7 +41,33 @@ tr.best td { font-weight: 600; background: #f2f8ff; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .95em; }
 .partial { color: #a60; font-weight: 600; }
-footer { color: #888; margin-top: 3em; font-size: .9em; }
+p.headline { font-size: 1.15em; font-weight: 600; } ul.notes { color: #555; }
+th.sort { cursor: pointer; user-select: none; } th.sort:after { content: " \\2195"; color: #bbb; }
+th[data-order="asc"]:after { content: " \\2191"; color: #333; } th[data-order="desc"]:after { content: " \\2193"; color: #333; }
+details { margin: .5em 0 1.5em; } summary { cursor: pointer; color: #355; }
+footer { color: #888; margin-top: 3em; font-size: .9em; } footer code { color: #666; }
+@media print { body { margin: 0; max-width: none; font-size: 10pt; } th, td { padding: .2em .4em; }
+               .scroll { overflow: visible; } figure { break-inside: avoid; } th.sort:after { content: ""; } }
+"""
+
+# Sorts a table by the clicked header: leading numbers as numbers ('−' is a minus,
+# '<0.001' sorts as 0.001, '7/8' as 7), missing cells ('—') last, text otherwise.
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach(th => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], col = th.cellIndex;
+  const asc = th.dataset.order !== "asc";
+  th.closest("tr").querySelectorAll("th").forEach(h => delete h.dataset.order);
+  th.dataset.order = asc ? "asc" : "desc";
+  const key = row => {
+    const text = row.cells[col].textContent.trim().replace("\u2212", "-").replace(/^[<>]/, "");
+    const n = parseFloat(text);
+    return text === "\u2014" ? null : (isNaN(n) ? text : n);
+  };
+  const rows = [...body.rows].map(r => [key(r), r]);
+  rows.sort(([a], [b]) => a === null ? 1 : b === null ? -1 :
+    (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : (typeof a === "number" ? -1 : 1)) * (asc ? 1 : -1));
+  rows.forEach(([, r]) => body.append(r));
+}));
 """
 
 
@@ -41,17 +75,20 @@ def _escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def table_html(frame: pd.DataFrame, numeric: list[bool], best_first: bool = False, index: bool = False) -> str:
+def table_html(frame: pd.DataFrame, numeric: list[bool], best_first: bool = False, index: bool = False,
+               sortable: bool = False) -> str:
     if index:
         frame = frame.reset_index()
         numeric = [False] * (frame.shape[1] - len(numeric)) + numeric
-    head = "".join(f"<th>{_escape(c)}</th>" for c in frame.columns)
+    th = '<th class="sort" title="sort">' if sortable else "<th>"
+    head = "".join(f"{th}{_escape(c)}</th>" for c in frame.columns)
     body = []
     for i, row in enumerate(frame.itertuples(index=False)):
         tds = "".join(f'<td class="num">{_escape(v)}</td>' if right else f"<td>{_escape(v)}</td>"
                       for v, right in zip(row, numeric))
         body.append(f'<tr class="best">{tds}</tr>' if best_first and i == 0 else f"<tr>{tds}</tr>")
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    kind = ' class="sortable"' if sortable else ""
+    return (f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
@@ -85,12 +122,42 @@ def _diagnostics(report: Report, plots: list[Plot]) -> list[str]:
     return parts
 
 
+def _importance(report: Report) -> list[str]:
+    """The headline: which factor matters most, as report.md has it."""
+    imp = report.importance
+    if imp is None:
+        return []
+    frame = pd.DataFrame(importance_rows(imp), columns=importance_columns(imp))
+    notes = "".join(f"<li>{_escape(n)}</li>" for n in imp.notes)
+    return ['<h2 id="importance">Which factor matters most</h2>', f'<p class="headline">{_escape(imp.line())}</p>',
+            f"<p>{_escape(importance_caption(imp))}</p>",
+            table_html(frame, [False] + [True] * (frame.shape[1] - 1), sortable=True),
+            f'<ul class="notes">{notes}</ul>' if notes else ""]
+
+
+def _section(report: Report, section: Section) -> list[str]:
+    """The essential columns shown; the others folded away beneath, as tables that fit too."""
+    frame, numeric = cells(report, section), numeric_columns(report, section)
+    (_, shown), *rest = column_groups(report, section)
+    parts = [f'<h2 id="table-{_escape(section.slug)}">{_escape(section.title)}</h2>',
+             table_html(frame.iloc[:, shown], [numeric[i] for i in shown], best_first=True, sortable=True)]
+    more = [f"<p>{_escape(title)}</p>" + table_html(frame.iloc[:, cols], [numeric[i] for i in cols],
+                                                     best_first=True, sortable=True) for title, cols in rest]
+    titles = " · ".join(title for title, _ in rest)
+    parts.append(f'<details class="more"><summary>more columns: {_escape(titles)}</summary>{"".join(more)}</details>')
+    return parts
+
+
+def _footer(report: Report) -> str:
+    facts = " · ".join(f"{_escape(what)} <code>{_escape(value)}</code>" for what, value in provenance(report))
+    return f"<footer>{facts}</footer>"
+
+
 def render(report: Report, plots: list[Plot]) -> str:
     names = ", ".join(s.name for s in report.sweeps)
-    parts = [f"<h1>ablate report: {_escape(names)}</h1>", _header(report)]
+    parts = [f"<h1>ablate report: {_escape(names)}</h1>", _header(report), *_importance(report)]
     for section in report.sections:
-        parts.append(f'<h2 id="table-{_escape(section.slug)}">{_escape(section.title)}</h2>')
-        parts.append(table_html(cells(report, section), numeric_columns(report, section), best_first=True))
+        parts += _section(report, section)
         if section.interaction:
             grid = pivot_cells(report, section)
             parts.append(f"<p>{_escape(grid_caption(report, section))}</p>")
@@ -100,11 +167,11 @@ def render(report: Report, plots: list[Plot]) -> str:
         parts.append('<h2 id="plots">Plots</h2>')
         parts.extend(image_html(p) for p in shown)
     parts += _diagnostics(report, [p for p in plots if p.group == "diagnostics"])
-    parts.append(f"<footer>ablate {_escape(VERSION)}</footer>")
+    parts.append(_footer(report))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>ablate report: {_escape(names)}</title><style>{STYLE}</style></head>"
-            f"<body>{''.join(parts)}</body></html>\n")
+            f"<body>{''.join(parts)}<script>{SORT_SCRIPT}</script></body></html>\n")
 
 
 def write_html(report: Report, plots: list[Plot], out: Path) -> Path:

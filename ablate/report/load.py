@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ablate.errors import ConfigError
+from ablate.report.duplicates import drop_duplicate_runs, numbers_differ
 from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
 from ablate.store.sweep_record import read_sweep_record
-from ablate.store.status import ENDED, FINISHED, Status
 from ablate.store.migrate import unchecked_note
+from ablate.store.status import FINISHED, Status
 from ablate.store.tables import METRICS, UNREADABLE, run_factors, run_row, sweep_runs
 
 # The metric columns of runs.csv (the store's list); everything between `status`
@@ -57,6 +58,10 @@ class Store:
     runs: pd.DataFrame  # one row per (sweep, run_id); factor columns are strings, metrics floats
     keys: list[str]  # every swept key of any sweep (seed included), in first-seen order
     notes: list[str] = field(default_factory=list)  # what loading changed (duplicates dropped)
+    # Each sweep's run ids as its folders list them, before a run shared with another
+    # sweep was merged into one row: a sweep's status line still counts its own runs.
+    members: dict[str, frozenset[str]] = field(default_factory=dict)
+    merged: bool = False  # some rows were dropped as duplicates: epochs must be filtered to the kept ones
     _epochs: pd.DataFrame | None = None
 
     @property
@@ -83,8 +88,8 @@ class Store:
     def _kept_epochs(self, folder: int, epochs: pd.DataFrame) -> pd.DataFrame:
         """Only the history of runs whose row came from this folder, so a run held
         by two folders is not counted twice in the curves or the target."""
-        if len(self.sweep_names) == len(self.sweeps):
-            return epochs  # every sweep in one folder: nothing to choose (the common, fast case)
+        if not self.merged:
+            return epochs  # no run read twice: nothing to choose (the common, fast case)
         mine = self.runs.loc[self.runs[FOLDER] == folder, "run_id"]
         return epochs[epochs["run_id"].isin(mine)]
 
@@ -101,18 +106,25 @@ def _sweep_hint(path: Path) -> str:
 
 
 SWEEP_MARKS = ("sweep.yaml", "runs.csv", "runs")  # what a sweep folder (or ablate train's) holds
+SWEEP_RECORD = "sweep.yaml"  # written by `ablate sweep` only: the mark of a study, not a heap of one-off runs
 
 
 def newest_sweep(root: Path) -> Path:
     """The sweep folder under `root` written to last (its sweep.yaml, runs.csv or
-    runs/ folder): what `ablate report` reads when no folder is named."""
-    stamps = {}
+    runs/ folder): what `ablate report` reads when no folder is named. Only folders
+    `ablate sweep` wrote count: `ablate train`'s (results/train) hold unrelated
+    one-off runs whose mean and interval answer no question."""
+    stamps, one_off = {}, []
     for folder in (p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
         marks = [folder / m for m in SWEEP_MARKS if (folder / m).exists()]
-        if marks:
+        if marks and (folder / SWEEP_RECORD).exists():
             stamps[folder] = max(m.stat().st_mtime for m in marks)
+        elif marks:
+            one_off.append(folder)
     if not stamps:
-        raise NotASweepError(f"no sweep under {root}/ yet: run `ablate sweep ...` first, or name a sweep folder")
+        held = (f" ({', '.join(f'{p}/' for p in sorted(one_off))} holds only `ablate train` runs, not a sweep; "
+                f"name it to report it anyway)") if one_off else ""
+        raise NotASweepError(f"no sweep under {root}/ yet{held}: run `ablate sweep ...` first, or name a sweep folder")
     return max(stamps, key=stamps.get)
 
 
@@ -240,7 +252,7 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
                   else run_factors(RunDir(path / "runs" / rid), keys))
         rows.append(run_row(name, path / "runs" / rid, labels))
     changed = [r for r in rows if r["run_id"] not in listed or table.at[listed[r["run_id"]], "status"] != r["status"]
-               or _numbers_differ(table.loc[listed[r["run_id"]]], r)]
+               or numbers_differ(table.loc[listed[r["run_id"]]], r)]
     if not changed:
         return table, (problem if gone else None), frozenset()
     rebuilt = _rows_as_read(rows).set_index("run_id")
@@ -254,24 +266,11 @@ def reconcile(path: Path, name: str, keys: list[str], table: pd.DataFrame | None
     return merged, f"{why}; rebuilt from the run folders in memory", frozenset(rebuilt.index)
 
 
-CHECKED = ("test_acc", "best_val_acc", "final_val_acc", "epochs_run")  # a row's numbers, compared with its folder's
-
-
 def _newer(file: Path, than: float) -> bool:
     try:
         return file.stat().st_mtime > than
     except OSError:
         return False
-
-
-def _numbers_differ(listed: pd.Series, folder: dict) -> bool:
-    """True when runs.csv's numbers for a run are not its folder's (to 1e-9: the
-    CSV round trip is exact, a clock a little ahead on another host is not a change)."""
-    for key in CHECKED:
-        a, b = pd.to_numeric(listed.get(key), errors="coerce"), pd.to_numeric(folder.get(key), errors="coerce")
-        if pd.isna(a) != pd.isna(b) or (not pd.isna(a) and abs(float(a) - float(b)) > 1e-9):
-            return True
-    return False
 
 
 def _rows_as_read(rows: list[dict]) -> pd.DataFrame:
@@ -317,7 +316,10 @@ def load(paths: list[Path]) -> Store:
             runs[column] = np.nan
     runs["status"] = runs["status"].str.strip().str.lower()
     sweeps = [s for s, _ in pairs]
-    runs, notes = drop_duplicate_runs(runs, sweeps)
+    members = {name: frozenset(ids) for name, ids in runs.groupby("sweep", sort=False)["run_id"]}
+    before = len(runs)
+    runs, notes = drop_duplicate_runs(runs, [s.name for s in sweeps])
+    merged = len(runs) < before
     runs, formats = newest_format(runs)
     moved = [note for s in sweeps if (note := unchecked_note(s.path, read_sweep_yaml(s.path)))]
     notes = rebuilt + moved + formats + unreadable_notes(runs) + notes
@@ -326,7 +328,7 @@ def load(paths: list[Path]) -> Store:
     # A run with eval.tta=none predicts from one view: its accuracy "with TTA" is
     # its plain test_acc, so a sweep over eval.tta compares every level, none included.
     runs["test_acc_tta"] = runs["test_acc_tta"].fillna(runs["test_acc"])
-    return Store(sweeps, runs, keys, notes)
+    return Store(sweeps, runs, keys, notes, members, merged)
 
 
 SCORED = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED)  # the statuses whose runs carry metrics
@@ -398,31 +400,6 @@ def unreadable_notes(runs: pd.DataFrame) -> list[str]:
     first = f"{lost['sweep'].iloc[0]}/runs/{lost['run_id'].iloc[0]}"
     return [f"{len(lost)} finished runs are unreadable (neither summary.json nor history.csv reads, e.g. {first}): "
             "counted as unreadable, not completed; running the sweep again resumes them"]
-
-
-def drop_duplicate_runs(runs: pd.DataFrame, sweeps: list[Sweep]) -> tuple[pd.DataFrame, list[str]]:
-    """One row per (sweep, run_id): a sweep read from two folders (results/a and
-    its backup) would otherwise count every run twice, halving p-values. A
-    finished row is kept over a pending one (the copy taken mid-sweep is stale);
-    otherwise the first folder's. Returns the runs and a note per sweep affected."""
-    duplicated = runs.duplicated(["sweep", "run_id"], keep=False)
-    if not duplicated.any():
-        return runs, []
-    pending = ~runs["status"].isin(ENDED).to_numpy()
-    # Stable: among rows equally finished, the first folder's (the order given) comes first.
-    preferred = runs.iloc[np.argsort(pending, kind="stable")]
-    kept = preferred[~preferred.duplicated(["sweep", "run_id"])].sort_index()
-    dropped = runs.loc[runs.index.difference(kept.index), ["sweep", "run_id"]]
-    dropped = dropped.drop_duplicates()["sweep"].value_counts()  # runs, not rows: three copies are one run
-    notes = [_duplicate_note(name, int(count), sum(s.name == name for s in sweeps))
-             for name, count in dropped.items()]
-    return kept.reset_index(drop=True), notes
-
-
-def _duplicate_note(name: str, count: int, folders: int) -> str:
-    if folders > 1:
-        return f"{folders} folders hold the same sweep '{name}': {count} duplicate runs counted once"
-    return f"sweep '{name}' lists {count} runs more than once: each counted once"
 
 
 def read_epochs(sweep: Sweep) -> pd.DataFrame:

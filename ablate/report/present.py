@@ -14,7 +14,9 @@ import pandas as pd
 from ablate.report.build import Report, Section
 from ablate.report.convergence import KNOWN
 from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
+from ablate.report.importance import Importance
 from ablate.report.tables import METRICS, Metric
+from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import Reading, Status
 
 MISSING = "—"  # no value: fewer than two runs for an interval, no completed run, ...
@@ -129,6 +131,26 @@ def cells(report: Report, section: Section) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rank", *section.keys, *[c.header for c in cols]])
 
 
+ESSENTIAL = ("done", "p (Holm)")  # beside the ranking metric and its Δ: what a reader needs first
+SPLIT_AT = "reached target"  # the first column of convergence and overfitting
+
+
+def column_groups(report: Report, section: Section) -> list[tuple[str, list[int]]]:
+    """The columns of `cells` as tables that fit a page: (title, column positions),
+    each led by rank and the levels. First the essential ones (runs done, the ranking
+    metric, its Δ and p); then runs by status and the other accuracies; then
+    convergence and overfitting. The HTML page shows the first and folds the rest
+    away, LaTeX prints each as its own table, so none runs off a paper column."""
+    headers = ["rank", *section.keys, *[c.header for c in columns(report)]]
+    lead = list(range(1 + len(section.keys)))
+    label = report.rank_by.label
+    essential = [headers.index(h) for h in (ESSENTIAL[0], label, f"Δ {label}", ESSENTIAL[1])]
+    split = headers.index(SPLIT_AT)
+    others = [i for i in range(len(lead), split) if i not in essential]
+    return [("", lead + essential), ("runs by status and other accuracies", lead + others),
+            ("convergence and overfitting", lead + list(range(split, len(headers))))]
+
+
 def numeric_columns(report: Report, section: Section) -> list[bool]:
     """Per column of `cells`: right-align it?"""
     return [True, *[False] * len(section.keys), *[c.numeric for c in columns(report)]]
@@ -152,6 +174,48 @@ def pivot_cells(report: Report, section: Section) -> pd.DataFrame:
 def grid_caption(report: Report, section: Section) -> str:
     rows = " / ".join(section.keys[:-1])
     return f"{report.rank_by.label} (mean ± half-width, n): {rows} in rows, {section.keys[-1]} in columns"
+
+
+# -- Factor importance: the ANOVA table as cells (the numbers stay in Importance.table).
+
+IMPORTANCE_COLUMNS = ("effect", "df", "F", "p", "η²", "partial η² [95 %]", "ω²")
+BOOTSTRAP_COLUMN = "η² [95 % bootstrap]"  # after η², with `ablate report --bootstrap B`
+
+
+def importance_columns(imp: Importance) -> list[str]:
+    columns = list(IMPORTANCE_COLUMNS)
+    if imp.bootstrap:
+        columns.insert(columns.index("η²") + 1, BOOTSTRAP_COLUMN)
+    return columns
+
+
+def importance_rows(imp: Importance) -> list[list[str]]:
+    """The importance table as text cells, shared by the terminal, Markdown, LaTeX and HTML."""
+    rows = []
+    for r in imp.table.itertuples():
+        interval = f"{r.partial_eta2:.2f} [{r.low:.2f}, {r.high:.2f}]" if math.isfinite(r.low) else f"{r.partial_eta2:.2f}"
+        shares = [f"{r.eta2:.0%}"]
+        if imp.bootstrap:
+            shares.append(f"[{r.eta2_low:.0%}, {r.eta2_high:.0%}]" if math.isfinite(r.eta2_low) else "—")
+        rows.append([r.effect, f"{r.df:g}", f"{r.F:.2f}", sig(r.p), *shares, interval, f"{r.omega2:.2f}"])
+    return rows
+
+
+def importance_caption(imp: Importance) -> str:
+    return f"type II ANOVA of {imp.label} over {imp.runs} completed runs"
+
+
+# -- Provenance: what a shared report says about where it came from.
+
+def provenance(report: Report, now: str | None = None) -> list[tuple[str, str]]:
+    """(what, value) for a page's footer: the command, the date (UTC), ablate's
+    version and the git commit of its code ('none': an installed wheel)."""
+    from datetime import datetime, timezone
+
+    paths = " ".join(str(s.path) for s in report.store.sweeps)
+    return [("command", report.command or f"ablate report {paths}"),
+            ("date", now or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+            ("ablate", VERSION), ("commit", git_commit() or "none")]
 
 
 # -- Diagnostics: per factor, rows = levels (two lines each), columns = depths.

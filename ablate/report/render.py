@@ -35,9 +35,11 @@ from ablate.registry import Registry
 from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
 from ablate.report.importance import Importance
+from ablate.report.latex import to_latex
+from ablate.report.present import (SPLIT_AT, cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric,
+                                   grid_caption, importance_caption, importance_columns, importance_rows,
+                                   numeric_columns, pivot_cells)
 from ablate.store.status import Reading, Status
-from ablate.report.present import (cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric, grid_caption,
-                                   numeric_columns, pivot_cells, sig)
 
 
 @dataclass(frozen=True)
@@ -159,45 +161,6 @@ def to_markdown(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
-# -- LaTeX: booktabs tabulars, one per section.
-
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "→": r"$\to$", "−": "$-$", "Δ": r"$\Delta$", "×": r"$\times$", "—": "---"}
-
-
-def latex_escape(text: object) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def latex_table(frame: pd.DataFrame, numeric: list[bool], caption: str) -> str:
-    spec = "".join("r" if right else "l" for right in numeric)
-    rows = [" & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.itertuples(index=False)]
-    return "\n".join([
-        r"\begin{table}[ht]", r"\centering\small", f"\\caption{{{latex_escape(caption)}}}",
-        f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-        " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule",
-        *rows, r"\bottomrule", r"\end{tabular}", r"\end{table}",
-    ])
-
-
-def to_latex(report: Report) -> str:
-    """Tables for a paper (needs \\usepackage{booktabs}); header lines as comments."""
-    parts = [f"% {line}" for line in report.header()]
-    for section in report.sections:
-        parts += ["", latex_table(cells(report, section), numeric_columns(report, section), section.title)]
-        if section.interaction:
-            grid = pivot_cells(report, section).reset_index()
-            numeric = [False] * (len(section.keys) - 1) + [True] * (grid.shape[1] - len(section.keys) + 1)
-            parts += ["", latex_table(grid, numeric, grid_caption(report, section))]
-    if report.diagnostics is not None:
-        parts += ["", f"% {report.diagnostics.describe()}"]
-        for f in report.diagnostics.factors:
-            frame = diagnostic_cells(f)
-            parts += ["", latex_table(frame, diagnostic_numeric(frame), diagnostic_caption(f))]
-    return "\n".join(parts) + "\n"
-
-
 FORMATS: Registry[Format] = Registry("format")
 FORMATS.add("md", Format("md", to_markdown), "Markdown pipe tables")
 FORMATS.add("csv", Format("csv", to_csv), "one tidy CSV table, raw numbers")
@@ -210,7 +173,6 @@ FORMATS.add("latex", Format("tex", to_latex), "booktabs tables for a paper")
 
 # Colour of the status columns, matching `ablate train`'s summary.
 STYLE = {Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.FAILED: "red"}
-SPLIT_AT = "reached target"  # the first column of the convergence table
 
 
 def _rich_table(title: str | None, frame, numeric: list[bool], best_first: bool) -> Table:
@@ -269,35 +231,11 @@ def print_diagnostics(console: Console, diag: Diagnostics | None) -> None:
         console.print(table)
 
 
-IMPORTANCE_COLUMNS = ("effect", "df", "F", "p", "η²", "partial η² [95 %]", "ω²")
-BOOTSTRAP_COLUMN = "η² [95 % bootstrap]"  # after η², with `ablate report --bootstrap B`
-
-
-def importance_columns(imp: Importance) -> list[str]:
-    columns = list(IMPORTANCE_COLUMNS)
-    if imp.bootstrap:
-        columns.insert(columns.index("η²") + 1, BOOTSTRAP_COLUMN)
-    return columns
-
-
-def importance_rows(imp: Importance) -> list[list[str]]:
-    """The importance table as text cells, shared by the terminal and Markdown."""
-    rows = []
-    for r in imp.table.itertuples():
-        interval = f"{r.partial_eta2:.2f} [{r.low:.2f}, {r.high:.2f}]" if math.isfinite(r.low) else f"{r.partial_eta2:.2f}"
-        shares = [f"{r.eta2:.0%}"]
-        if imp.bootstrap:
-            shares.append(f"[{r.eta2_low:.0%}, {r.eta2_high:.0%}]" if math.isfinite(r.eta2_low) else "—")
-        rows.append([r.effect, f"{r.df:g}", f"{r.F:.2f}", sig(r.p), *shares, interval, f"{r.omega2:.2f}"])
-    return rows
-
-
 def print_importance(console: Console, imp: Importance | None) -> None:
     if imp is None:
         return
     console.print(Text(imp.line(), style="bold"))
-    console.print(Text(f"which factor matters most: type II ANOVA of {imp.label} over {imp.runs} completed runs",
-                       style="dim"))
+    console.print(Text(f"which factor matters most: {importance_caption(imp)}", style="dim"))
     table = Table(header_style="bold", box=None)
     for i, column in enumerate(importance_columns(imp)):
         table.add_column(column, justify="left" if i == 0 else "right")

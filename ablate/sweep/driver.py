@@ -143,7 +143,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
     failures = 0
     if display is not None:
         display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
-                      elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers)
+                      elsewhere=len(t.elsewhere), to_run=len(specs), workers=workers, specs=specs, labels=labels)
     executor = executor or LocalExecutor(workers=workers, gpus=gpus)
     try:
         with sweep_tracking([s.config.tracker for s in specs], sweep_dir):  # MLflow's parent run

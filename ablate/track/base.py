@@ -37,6 +37,17 @@ class RunInfo:
     def sweep_dir(self) -> Path:
         return self.run_dir.parent.parent
 
+    def levels(self, sep: str = " ") -> str:
+        """`norm=batch act=relu seed=0`: what tells this run apart in its sweep ('' for a
+        lone run). An option of another level (empty) is left out, as in the sweep's lines."""
+        return sep.join(f"{k}={v}" for k, v in self.factors.items() if str(v) != "")
+
+    @property
+    def name(self) -> str:
+        """A tracker's run name: the levels first (what a list of runs is read by), then the id."""
+        levels = self.levels()
+        return f"{levels} ({self.run_id})" if levels else self.run_id
+
     @property
     def sweep(self) -> str:
         return self.sweep_dir.name

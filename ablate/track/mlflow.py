@@ -156,7 +156,7 @@ class MlflowTracker:
                 **{f"ablate.factor.{k}": str(v) for k, v in info.factors.items()}}
         if parent.get("uri") == uri and parent.get("parent_run_id"):
             tags["mlflow.parentRunId"] = parent["parent_run_id"]
-        run_id = self.client.create_run(exp, run_name=info.run_id, tags=tags).info.run_id
+        run_id = self.client.create_run(exp, run_name=info.name, tags=tags).info.run_id
         self._log_params(run_id, flatten(info.config))
         atomic.write_json(info.run_dir / STATE_FILE, {"uri": uri, "run_id": run_id})
         return run_id

@@ -1,7 +1,9 @@
 """TensorBoard: each run's events under its own folder, `runs/<id>/tb/`.
 
 So `tensorboard --logdir results/<sweep>` shows every run of the sweep, named
-by its run id. Per epoch the losses and accuracies of train, val and test and
+by its factor levels and run id: TensorBoard names a run by its folder, so a
+sweep's run writes into `runs/<id>/tb/norm=batch,act=relu/` (a lone run into
+`tb/` itself), and a resumed run into the folder it began in. Per epoch the losses and accuracies of train, val and test and
 the learning rate; at each diagnostics epoch histograms of every layer's
 activations and every parameter's gradient on the probe batch; at the end the
 run's factor levels and summary numbers through the HParams plugin, so its
@@ -13,8 +15,10 @@ events the killed process wrote past the checkpoint: no step appears twice.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor
@@ -22,6 +26,7 @@ from torch import Tensor
 from ablate.track.base import EPOCH_SCALARS, SENT_AT_END, TRACKERS, RunInfo, TrackerKind, flatten
 
 TB_DIR = "tb"
+EVENTS = "events.out.tfevents.*"
 FLUSH_EVERY = 2.0  # seconds between writes to disk; TensorBoard's live view lags by at most this
 
 
@@ -44,7 +49,7 @@ class TensorBoardTracker:
         self.info = info
         self.wants_tensors = cfg.histograms
         resumed = info.start_epoch > 0
-        self.writer = SummaryWriter(log_dir=str(info.run_dir / TB_DIR),
+        self.writer = SummaryWriter(log_dir=str(log_dir(info)),
                                     purge_step=info.start_epoch + 1 if resumed else None)
         self.flushed = time.monotonic()
 
@@ -90,9 +95,22 @@ class TensorBoardTracker:
         self.writer.close()
 
 
+def log_dir(info: RunInfo) -> Path:
+    """Where the run's events go: the folder they already are in (a resume keeps its
+    name even if the sweep since swept more keys), else one named by the levels."""
+    written = sorted((info.run_dir / TB_DIR).rglob(EVENTS))
+    if written:
+        return written[0].parent
+    levels = info.levels(",").replace("/", "_").replace(os.sep, "_")
+    return info.run_dir / TB_DIR / levels[:MAX_NAME] if levels else info.run_dir / TB_DIR
+
+
+MAX_NAME = 200  # characters of a folder name: most file systems allow 255
+
+
 def holds(cfg: Any, info: RunInfo) -> bool:
     """The run folder already has events (tracked live, or exported before)."""
-    return any((info.run_dir / TB_DIR).glob("events.out.tfevents.*"))
+    return any((info.run_dir / TB_DIR).rglob(EVENTS))
 
 
 TRACKERS.add("tensorboard", TrackerKind(TensorBoardTracker, "tensorboard", "tensorboard", holds=holds),
