@@ -19,6 +19,7 @@ from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.hardware import hardware_note
 from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
+from ablate.report.family import family_note, other_slices, widen
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by, parse_versus
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
@@ -152,6 +153,19 @@ def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> lis
     return [c for c in (*PAIRED_BY, *factors) if c in runs and c not in keys]
 
 
+def _widen_families(store: Store, where: list[str], rank_by: Metric, factors: list[str], sections: list[Section],
+                    marginals: dict[str, pd.DataFrame], tabulate) -> list[str]:
+    """Holm over every slice of --where (report.family): each table's p_holm, and the note saying so."""
+    others = [apply_target(store, rows)[0] for rows in other_slices(store.runs, where)]
+    if not others:
+        return []
+    sizes = {}
+    tables = [(s.keys, s.table) for s in sections] + [([f], t) for f, t in marginals.items() if f in factors]
+    for keys, table in tables:
+        sizes[" × ".join(keys)] = widen(table, others, lambda rows, keys=keys: tabulate(keys, applicable(rows, keys)))
+    return [family_note(where, len(others) + 1, sizes)]
+
+
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
                  metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2,
                  paired: bool = False, bootstrap: int = 0, versus: list[str] | None = None) -> Report:
@@ -187,6 +201,8 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
         sections = [Section(" × ".join(keys), keys, tabulate(keys, applicable(runs, keys)))]
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
+    if where:
+        notes += _widen_families(store, where, rank_by, factors, sections, marginals, tabulate)
     notes += _table_notes(sections, rank_by)
     ranked = None
     if len(factors) >= 2:

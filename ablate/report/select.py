@@ -44,7 +44,7 @@ def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
     return parsed
 
 
-def _same(level: str, wanted: str) -> bool:
+def same_level(level: str, wanted: str) -> bool:
     """Exact text, or the same number ('0.1' matches a level written '0.10')."""
     if level == wanted:
         return True
@@ -57,7 +57,7 @@ def _same(level: str, wanted: str) -> bool:
 def _levels_like(column: pd.Series, wanted: str, what: str) -> list[str]:
     """The levels of `column` that are `wanted` (exactly, or as the same number); an error naming them if none."""
     levels = [str(level) for level in pd.unique(column.astype(str))]
-    hits = [level for level in levels if _same(level, wanted)]
+    hits = [level for level in levels if same_level(level, wanted)]
     if not hits:
         raise unknown_choice(what, wanted, levels)
     return hits
