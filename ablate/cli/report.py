@@ -50,6 +50,11 @@ Paired = Annotated[bool, typer.Option(
                      "Welch's test of independent groups: more power where a seed trains alike under every "
                      "level (eval.tta, or a factor that changes little).")]
 
+Margin = Annotated[float, typer.Option(
+    "--margin", min=1e-6, max=1.0, metavar="DELTA",
+    help="Equivalence margin in the metric's units (0.01: one accuracy point): each level not significantly "
+         "different from its reference is called equivalent (TOST within ±DELTA) or inconclusive, with the "
+         "power the runs had and the runs per level 80% power needs.")]
 Bootstrap = Annotated[int, typer.Option(
     "--bootstrap", min=0, max=100_000, metavar="B",
     help="Percentile intervals of each effect's η² in the importance table, from B resamples of the runs "
@@ -90,6 +95,7 @@ def report(
     paired: Paired = False,
     bootstrap: Bootstrap = 0,
     versus: Versus = None,
+    margin: Margin = 0.01,
 ) -> None:
     """Summarise one or more sweeps: which factor matters, by how much, how sure.
 
@@ -127,7 +133,8 @@ def report(
         emit = OUTPUTS[output_format]
         paths = paths or [_newest()]
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
-                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
+                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus,
+                             margin=margin)
         # As typed, for the footer of index.html and report.tex: how to make this page again.
         built.command = "ablate report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder

@@ -19,6 +19,7 @@ from ablate.report.diagnostics import Diagnostics, summarise
 from ablate.report.hardware import hardware_note
 from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
+from ablate.report.equivalence import MARGIN, Comparison, comparisons
 from ablate.report.family import family_note, other_slices, widen
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by, parse_versus
@@ -84,6 +85,8 @@ class Report:
     paired: bool = False  # p by the paired t-test over runs that share a seed and the other factors' levels
     versus: dict[str, str] = field(default_factory=dict)  # factor → the baseline level its table compares with
     command: str | None = None  # the command line that made it, for a shared page's footer (the CLI sets it)
+    # Each compared level: differs, equivalent within a margin, or inconclusive with its power (report.equivalence).
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -168,7 +171,8 @@ def _widen_families(store: Store, where: list[str], rank_by: Metric, factors: li
 
 def build_report(paths: list[Path], by: str | None = None, where: list[str] | None = None,
                  metric: str | None = None, confidence: float = stats.CONFIDENCE, interactions: int = 2,
-                 paired: bool = False, bootstrap: int = 0, versus: list[str] | None = None) -> Report:
+                 paired: bool = False, bootstrap: int = 0, versus: list[str] | None = None,
+                 margin: float = MARGIN) -> Report:
     """`metric` None: test_acc, or best_val_acc for runs that have no test split (an older results format).
     `paired`: p from paired t-tests over runs that share a seed (README, "Paired seeds").
     `versus`: ['factor=level', ...], each factor's baseline for Δ and p instead of its best level."""
@@ -204,6 +208,9 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     if where:
         notes += _widen_families(store, where, rank_by, factors, sections, marginals, tabulate)
     notes += _table_notes(sections, rank_by)
+    compared = comparisons({f: marginals[f] for f in factors if f in marginals}, runs, rank_by.column, margin) \
+        if rank_by.kind == "accuracy" else []
+    notes += [c.describe() for c in compared]
     ranked = None
     if len(factors) >= 2:
         try:
@@ -211,4 +218,4 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
-                  target, sections, marginals, where, confidence, notes, ranked, paired, baselines)
+                  target, sections, marginals, where, confidence, notes, ranked, paired, baselines, comparisons=compared)
