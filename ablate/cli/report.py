@@ -132,9 +132,8 @@ def report(
     try:
         emit = OUTPUTS[output_format]
         paths = paths or [_newest()]
-        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
-                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus,
-                             margin=margin)
+        built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence, margin=margin,
+                             interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
         # As typed, for the footer of index.html and report.tex: how to make this page again.
         built.command = "ablate report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if out is not None:  # before any table is printed; after every other check, so a mistake leaves no folder

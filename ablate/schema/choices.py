@@ -14,22 +14,14 @@ without options of its own (relu, kaiming_normal) is the base class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from ablate.schema.checks import require
-from ablate.schema.options import Levels, added_later, check_level_class, own_options
+from ablate.schema.options import Choice, Levels, added_later
 
 
 @dataclass(frozen=True)
-class NormConfig:
+class NormConfig(Choice):
     name: str = "none"
     placement: str = "before_act"  # before_act | after_act (ablate.layers.norm.PLACEMENTS)
-
-    def __post_init__(self) -> None:
-        check_level_class(self, lambda: NORM_LEVELS)
-
-    def options(self) -> dict[str, Any]:
-        return own_options(self, NormConfig)
 
 
 @dataclass(frozen=True)
@@ -88,14 +80,8 @@ NORM_LEVELS = Levels("norm", NormConfig, {"batch": BatchNormConfig, "layer": Eps
 
 
 @dataclass(frozen=True)
-class ActConfig:
+class ActConfig(Choice):
     name: str = "relu"
-
-    def __post_init__(self) -> None:
-        check_level_class(self, lambda: ACT_LEVELS)
-
-    def options(self) -> dict[str, Any]:
-        return own_options(self, ActConfig)
 
 
 @dataclass(frozen=True)
@@ -112,14 +98,8 @@ ACT_LEVELS = Levels("act", ActConfig, {"leaky_relu": LeakyReluConfig})
 
 
 @dataclass(frozen=True)
-class InitConfig:
+class InitConfig(Choice):
     name: str = "default"
-
-    def __post_init__(self) -> None:
-        check_level_class(self, lambda: INIT_LEVELS)
-
-    def options(self) -> dict[str, Any]:
-        return own_options(self, InitConfig)
 
 
 @dataclass(frozen=True)
@@ -146,16 +126,13 @@ INIT_LEVELS = Levels("init", InitConfig, {"normal": NormalInitConfig, "uniform":
 
 
 @dataclass(frozen=True)
-class DropoutConfig:
+class DropoutConfig(Choice):
     name: str = "inverted"
     p: float = 0.0  # drop probability (of units; of weights for dropconnect)
 
     def __post_init__(self) -> None:
-        check_level_class(self, lambda: DROPOUT_LEVELS)
+        super().__post_init__()
         require(0 <= self.p < 1, "dropout.p", self.p, "in [0, 1)")
-
-    def options(self) -> dict[str, Any]:
-        return own_options(self, DropoutConfig)
 
 
 MASKS = ("example", "batch")

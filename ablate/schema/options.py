@@ -23,8 +23,8 @@ that no id moves.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 from ablate.errors import ConfigError
 from ablate.schema.checks import from_mapping
@@ -54,12 +54,35 @@ def not_identity(default: Any = dataclasses.MISSING, *, default_factory: Any = d
                              metadata={IDENTITY: False, **metadata})
 
 
+class Choice:
+    """The base class of a group whose levels own their options (NormConfig):
+    its fields are what every level has; each level with options of its own
+    subclasses it. `Levels(...)` of the group sets `levels`."""
+
+    levels: ClassVar[Levels]
+
+    def __post_init__(self) -> None:
+        # One class per level: `NormConfig(name="batch")` would be a second,
+        # option-less spelling of batch norm; `NORM_LEVELS.of("batch")` is the one.
+        expected = self.levels.cls(self.name)
+        if type(self) is not expected:
+            raise TypeError(f"{type(self).__name__}(name={self.name!r}): build it as {expected.__name__}(...) "
+                            f"or with {self.levels.group.upper()}_LEVELS.of({self.name!r}, ...)")
+
+    def options(self) -> dict[str, Any]:
+        """The options this level has beyond those of every level: what its
+        constructor takes, bound by `functools.partial` in the builder."""
+        shared = {f.name for f in dataclasses.fields(self.levels.base)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in shared}
+
+
 class Levels:
     """A group whose levels own their options: name → the level's class, the
     base class (the options every level has) for a level with none of its own."""
 
     def __init__(self, group: str, base: type, classes: Mapping[str, type]):
         self.group, self.base, self.classes = group, base, dict(classes)
+        base.levels = self
 
     def cls(self, name: Any) -> type:
         return self.classes.get(name, self.base)
@@ -81,22 +104,6 @@ class Levels:
     def field(self) -> Any:
         """The RunConfig field of this group: parsed by level, its default the base's."""
         return dataclasses.field(default_factory=self.base, metadata={"parse": self.parse, LEVELS: self})
-
-
-def check_level_class(config: Any, levels: Callable[[], Levels]) -> None:
-    """One class per level: `NormConfig(name="batch")` would be a second,
-    option-less spelling of batch norm; `NORM_LEVELS.of("batch")` is the one."""
-    expected = levels().cls(config.name)
-    if type(config) is not expected:
-        raise TypeError(f"{type(config).__name__}(name={config.name!r}): build it as "
-                        f"{expected.__name__}(...) or with {levels().group.upper()}_LEVELS.of({config.name!r}, ...)")
-
-
-def own_options(config: Any, base: type) -> dict[str, Any]:
-    """The options a level has beyond those of every level (`base`'s fields):
-    what its constructor takes, bound by `functools.partial` in the builder."""
-    shared = {f.name for f in dataclasses.fields(base)}
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in shared}
 
 
 def _default(cls: type, name: str) -> Any:
