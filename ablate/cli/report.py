@@ -122,8 +122,7 @@ def report(
 
       ablate report results/tta --metric test_acc_tta --paired
     """
-    from ablate.console import console as stdout_console
-    from ablate.console import fail
+    from ablate.console import console as stdout_console, fail
     from ablate.errors import ConfigError
     from ablate.report.build import build_report
     from ablate.report.render import OUTPUTS
