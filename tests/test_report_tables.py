@@ -31,15 +31,23 @@ def reference(runs: list[Run], keys: list[str], value=lambda r: max(r.curve)) ->
     return {k: np.array(v, dtype=float) for k, v in out.items()}
 
 
-def check_section(table: pd.DataFrame, keys: list[str], ref: dict[tuple, np.ndarray], metric: str = "best_val_acc"):
-    """Means, intervals, ranking, differences, Welch p and Holm p of one table."""
+def raw_pvalues(ref: dict[tuple, np.ndarray]) -> list[float]:
+    """Welch p of each level against the best, best first as the table ranks them."""
+    ranked = sorted(ref, key=lambda k: -ref[k].mean())
+    return [sps.ttest_ind(ref[k], ref[ranked[0]], equal_var=False).pvalue for k in ranked[1:]]
+
+
+def check_section(table: pd.DataFrame, keys: list[str], ref: dict[tuple, np.ndarray], metric: str = "best_val_acc",
+                  family: list[float] = ()):
+    """Means, intervals, ranking, differences, Welch p and Holm p of one table;
+    `family`: the raw p values of the other slices a --where chose among."""
     means = {k: v.mean() for k, v in ref.items()}
     ranked = sorted(means, key=lambda k: -means[k])
     got_levels = [tuple(row[k] for k in keys) for _, row in table.iterrows()]
     assert got_levels == ranked
     best = ranked[0]
     raw_p = [sps.ttest_ind(ref[k], ref[best], equal_var=False).pvalue for k in ranked[1:]]
-    holm = dict(zip(ranked[1:], holm_reference(raw_p)))
+    holm = dict(zip(ranked[1:], holm_reference([*raw_p, *family])))
     for (_, row), level in zip(table.iterrows(), got_levels):
         x = ref[level]
         low, high = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
@@ -119,7 +127,10 @@ def test_where_filters_and_pins_a_factor(sweep, runs):
     report = build_report([sweep], where=["norm=batch"])
     assert report.factors == ["act"] and report.fixed == {"norm": "batch"}
     subset = [r for r in runs if r.levels["norm"] == "batch"]
-    check_section(report.sections[0].table, ["act"], reference(subset, ["act"]))
+    # Holm over the family of every norm slice, not of norm=batch alone (report.family).
+    others = [p for norm in ("none", "group")
+              for p in raw_pvalues(reference([r for r in runs if r.levels["norm"] == norm], ["act"]))]
+    check_section(report.sections[0].table, ["act"], reference(subset, ["act"]), family=others)
     two = build_report([sweep], where=["norm=batch,group", "act=relu"])
     assert sorted(two.runs["norm"].unique()) == ["batch", "group"] and set(two.runs["act"]) == {"relu"}
     assert two.factors == ["norm"]
