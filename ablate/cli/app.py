@@ -16,6 +16,7 @@ import typer
 
 from ablate.cli.export import export
 from ablate.cli.report import report
+from ablate.cli.worker import pull, worker
 from ablate.cli.usage import OneLineErrors
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
@@ -42,7 +43,8 @@ Overrides = Annotated[Optional[list[str]], typer.Argument(
     help="Hydra overrides: key=value, group=choice (see `ablate list`).", show_default=False)]
 ConfigDir = Annotated[Optional[Path], typer.Option(
     "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
-ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
+ResultsRoot = Annotated[Path, typer.Option(
+    "--results", help="Root folder for outputs, or an object-store URI (s3://bucket/prefix; any fsspec URI).")]
 
 
 def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
@@ -232,6 +234,8 @@ def list_choices(
 
 app.command("report")(report)
 app.command("export")(export)
+app.command("worker")(worker)
+app.command("pull")(pull)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

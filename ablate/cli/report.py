@@ -22,7 +22,7 @@ METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "f
                 "train_val_gap")
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(
-    help="Sweep folders (results/<sweep>); several are reported together. Default: the newest sweep in results/.",
+    help="Sweep folders (results/<sweep>) or object-store URIs (s3://bucket/prefix/<sweep>); several are reported together. Default: the newest sweep in results/.",
     show_default=False)]
 By = Annotated[Optional[str], typer.Option(
     "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
@@ -125,7 +125,9 @@ def report(
 
     try:
         emit = OUTPUTS[output_format]
-        paths = paths or [_newest()]
+        from ablate.api.remote import localize
+
+        paths = localize(paths or [_newest()])  # an s3://... sweep is read from a light copy of the bucket's
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
         # As typed, for the footer of index.html and report.tex: how to make this page again.
