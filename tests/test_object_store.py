@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,7 +172,7 @@ def test_two_workers_on_separate_scratch_folders_finish_a_12_run_grid_each_run_o
     procs = [worker(uri, tmp_path / f"scratch-{i}", s3.env) for i in (0, 1)]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    trained = [{line.split()[0] for line in err.splitlines() if line.endswith(" completed")} for _, err in outputs]
+    trained = [set(re.findall(r"^([0-9a-f]{12}) completed$", err, re.M)) for _, err in outputs]
     assert trained[0] | trained[1] == set(ids) and not trained[0] & trained[1], trained
     for rid in ids:
         status = json.loads(text(s3, f"grid/g/runs/{rid}/status.json"))
