@@ -31,9 +31,8 @@ def sweep_uri(results: str, name: str) -> str:
     return f"{(uri_of(results) or results).rstrip('/')}/{name}"
 
 
-def remote_sweep_setup(plan, rounds, results: str, name: str, options, notes: list[str]):
-    """prepare_sweep's SweepSetup for a sweep in object storage."""
-    from ablate.api.runs import SweepSetup
+def remote_sweep(results: str, name: str, rounds, options) -> tuple[str, Path]:
+    """For prepare_sweep: the sweep's URI, checked, and its local staging folder."""
     from ablate.store.remote import check
 
     if rounds is not None:
@@ -43,13 +42,13 @@ def remote_sweep_setup(plan, rounds, results: str, name: str, options, notes: li
                           "start `ablate worker URI/SWEEP` on each machine instead")
     uri = sweep_uri(results, name)
     check(uri)
-    return SweepSetup(plan, rounds, _cache(uri, "staging"), options, notes, remote=uri)
+    return uri, _cache(uri, "staging")
 
 
 def execute_remote_sweep(setup, *, retry_failed: bool = False, command: str = "ablate sweep", display: Any = None,
                          on_start: Callable[[Any], None] | None = None,
-                         on_note: Callable[[str], None] | None = None):
-    from ablate.api.runs import SweepResult
+                         on_note: Callable[[str], None] | None = None) -> Counter:
+    """execute_sweep for a sweep in object storage: queue the plan, train as one worker; the count per status."""
     from ablate.store.remote import Remote
     from ablate.sweep.remote import run_remote_sweep
 
@@ -59,7 +58,7 @@ def execute_remote_sweep(setup, *, retry_failed: bool = False, command: str = "a
     with tempfile.TemporaryDirectory(prefix="ablate-scratch-") as scratch:
         counts = run_remote_sweep(setup.plan, remote, setup.sweep_dir, Path(scratch), command=command,
                                   retry_failed=retry_failed, display=display, on_note=on_note)
-    return SweepResult(setup.sweep_dir, counts, setup.plan)
+    return counts
 
 
 def run_worker(uri: str, *, scratch: Path | None = None, retry_failed: bool = False,

@@ -123,9 +123,10 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
     gpu_note = gpu_request_note(options, devices)
     notes = [*plan_notes(plan), *([gpu_note] if gpu_note else [])]
     if is_uri(results):  # object storage: checked now (reachable, credentials, conditional writes), before any run
-        from ablate.api.remote import remote_sweep_setup
+        from ablate.api.remote import remote_sweep
 
-        return remote_sweep_setup(plan, rounds, str(results), name or default, options, notes)
+        uri, staging = remote_sweep(str(results), name or default, rounds, options)
+        return SweepSetup(plan, rounds, staging, options, notes, remote=uri)
     return SweepSetup(plan, rounds, Path(results) / (name or default), options, notes)
 
 
@@ -148,8 +149,9 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
     if setup.remote is not None:
         from ablate.api.remote import execute_remote_sweep
 
-        return execute_remote_sweep(setup, retry_failed=retry_failed, command=command, display=display,
-                                    on_start=on_start, on_note=on_note)
+        counts = execute_remote_sweep(setup, retry_failed=retry_failed, command=command, display=display,
+                                      on_start=on_start, on_note=on_note)
+        return SweepResult(setup.sweep_dir, counts, setup.plan)
     workers, gpus = sweep_workers(setup.plan, workers, runs_per_gpu)
     executor = LAUNCHERS[setup.options.launcher](setup.options, workers, gpus)
     executor.check_writable(setup.sweep_dir)

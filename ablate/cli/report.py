@@ -78,6 +78,13 @@ def write_folder(report, out: Path) -> list[Path]:
     return written
 
 
+def _local(paths: list[Path]) -> list[Path]:
+    """An s3://... sweep (typer's Path reads it s3:/...) as a local copy of the bucket's light files."""
+    from ablate.api.remote import localize
+
+    return localize(paths)
+
+
 def report(
     paths: Paths = None,
     by: By = None,
@@ -125,9 +132,7 @@ def report(
 
     try:
         emit = OUTPUTS[output_format]
-        from ablate.api.remote import localize
-
-        paths = localize(paths or [_newest()])  # an s3://... sweep is read from a light copy of the bucket's
+        paths = _local(paths or [_newest()])
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
         # As typed, for the footer of index.html and report.tex: how to make this page again.
