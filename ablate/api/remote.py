@@ -22,7 +22,8 @@ from ablate.runner.spec import RunResult
 def _cache(uri: str, kind: str) -> Path:
     """A per-URI folder under the system's temp dir, ending in the sweep's name (tables name the sweep by it)."""
     digest = hashlib.sha256(uri.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "ablate" / kind / digest / uri.rstrip("/").rsplit("/", 1)[-1]
+    # "ablate-cache", not "ablate": a folder named like the package in /tmp would shadow it for scripts run there.
+    return Path(tempfile.gettempdir()) / "ablate-cache" / kind / digest / uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def sweep_uri(results: str, name: str) -> str:
