@@ -293,3 +293,11 @@ def test_report_load_and_pull_read_the_bucket(cli, s3, tmp_path):
     assert local == {k.removeprefix("rp/r/") for k in s3.keys("rp/r/") if not k.startswith("rp/r/leases/")}
     local_report = cli("report", str(tmp_path / "copy" / "r"), "--format", "csv")
     assert local_report.exit_code == 0 and local_report.output == remote_report.output
+
+
+def test_train_with_a_uri_says_to_sweep_and_a_dry_run_writes_nothing(cli, s3):
+    line = _one_line_exit_2(cli("train", *GRID, "--results", s3.uri("p")))
+    assert "ablate worker" in line and "s3://" in line
+    dry = cli("sweep", "seed=0,1", *GRID, "--results", s3.uri("p"), "--name", "d", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert s3.keys() == []

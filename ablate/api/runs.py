@@ -18,7 +18,7 @@ from typing import Any
 
 from ablate.api.grid import plan_sweep, run_seed_rounds
 from ablate.errors import ConfigError
-from ablate.store.remote import is_uri
+from ablate.store.remote import is_uri, uri_of
 from ablate.schema.run import RunConfig
 from ablate.runner.spec import ProgressFactory, RunResult
 from ablate.sweep.plan import Plan
@@ -48,7 +48,7 @@ def prepare_train(overrides: Sequence[str] = (), *, config_dir: Path | None = No
     resolve_device(config.device)
     check_name(name)
     if is_uri(results):
-        raise ConfigError(f"--results {results}: ablate train writes a local folder; object storage takes "
+        raise ConfigError(f"--results {uri_of(results)}: ablate train writes a local folder; object storage takes "
                           "`ablate sweep --results URI` (one run is a grid of one) and `ablate worker`")
     check_writable_here(Path(results) / name)  # before training, not after
     return TrainSetup(config, Path(results) / name / "runs" / run_id(config), list(advisories(config)))

@@ -211,6 +211,8 @@ def sweep(
                                on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
     except ConfigError as e:  # the launcher cannot start, or the folder is not writable
         raise fail(str(e)) from None
+    except OSError as e:  # object storage stopped answering mid-sweep, after its retries
+        raise fail(f"{e}; run the same command again to resume", code=1) from None
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None

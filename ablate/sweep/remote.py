@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from ablate.launch.worker import remote_statuses, work
+from ablate.launch.worker import NOT_UPLOADED, remote_statuses, work
 from ablate.store.rundir import RunDir, now
-from ablate.store.remote import Remote
+from ablate.store.remote import Remote, UploadError
 from ablate.store.status import FINISHED, Status
 from ablate.store.sweep_record import read_sweep_record
 from ablate.store.tables import write_tables
@@ -73,17 +73,26 @@ def run_remote_sweep(plan: Plan, remote: Remote, staging: Path, scratch: Path, *
                       to_run=len(ids) - done - failed, workers=1)
     options = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
     try:
-        work(remote, scratch, retry_failed=retry_failed, on_note=on_note,
-             on_result=(lambda r: display.finished(r, labels.get(r.run_id, {}))) if display is not None else None,
-             **options)
+        trained = work(remote, scratch, retry_failed=retry_failed, on_note=on_note,
+                       on_result=(lambda r: display.finished(r, labels.get(r.run_id, {}))) if display else None,
+                       **options)
     finally:
-        statuses = remote_statuses(remote)
-        counts = Counter(statuses.get(rid) or Status.QUEUED.value for rid in ids)
-        try:
-            publish_tables(remote, staging)
-        except OSError as e:
-            if on_note is not None:
-                on_note(f"tables of {remote.uri} not rewritten: {e}")
+        counts = final_counts(remote, staging, ids, on_note)
         if display is not None:
             display.end(counts)
+    if trained.get(NOT_UPLOADED):
+        raise UploadError(f"{remote.uri}: a run trained here could not be uploaded and is not recorded as done")
     return counts
+
+
+def final_counts(remote: Remote, staging: Path, ids: list[str], on_note: Callable[[str], None] | None) -> Counter:
+    """The count per status of the plan's runs as the bucket has them, after the tables are rebuilt; when the
+    store stopped answering, each run counts as this sweep last saw it (queued) and a note says why."""
+    try:
+        statuses = remote_statuses(remote)
+        publish_tables(remote, staging)
+    except OSError as e:
+        if on_note is not None:
+            on_note(f"{remote.uri}: statuses and tables not read back: {e}")
+        statuses = {}
+    return Counter(statuses.get(rid) or Status.QUEUED.value for rid in ids)
