@@ -22,6 +22,7 @@ from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
 from ablate.launch.signals import interrupt_once
 from ablate.store.provenance import VERSION
+from ablate.store.remote import UploadError
 from ablate.store.status import Status
 
 # Bounds that keep a typo from reaching the OS or memory as a crash: more
@@ -211,7 +212,7 @@ def sweep(
                                on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
     except ConfigError as e:  # the launcher cannot start, or the folder is not writable
         raise fail(str(e)) from None
-    except OSError as e:  # object storage stopped answering mid-sweep, after its retries
+    except UploadError as e:  # object storage stopped answering mid-sweep, after its retries
         raise fail(f"{e}; run the same command again to resume", code=1) from None
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
