@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ablate.api.grid import plan_sweep, run_seed_rounds
+from ablate.errors import ConfigError
+from ablate.store.remote import is_uri, uri_of
 from ablate.schema.run import RunConfig
 from ablate.runner.spec import ProgressFactory, RunResult
 from ablate.sweep.plan import Plan
@@ -45,6 +47,9 @@ def prepare_train(overrides: Sequence[str] = (), *, config_dir: Path | None = No
     config = load_config(list(overrides), config_dir)
     resolve_device(config.device)
     check_name(name)
+    if is_uri(results):
+        raise ConfigError(f"--results {uri_of(results)}: ablate train writes a local folder; object storage takes "
+                          "`ablate sweep --results URI` (one run is a grid of one) and `ablate worker`")
     check_writable_here(Path(results) / name)  # before training, not after
     return TrainSetup(config, Path(results) / name / "runs" / run_id(config), list(advisories(config)))
 
@@ -78,6 +83,7 @@ class SweepSetup:
     sweep_dir: Path
     options: Any  # ablate.config.launch.LaunchOptions: where runs go
     notes: list[str] = field(default_factory=list)  # confounds, per-level options, GPU requests
+    remote: str | None = None  # the sweep's URI when --results is object storage (sweep_dir: its staging copy)
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,13 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
         for device in sorted(devices):
             resolve_device(device)
     gpu_note = gpu_request_note(options, devices)
-    return SweepSetup(plan, rounds, Path(results) / (name or default), options,
-                      [*plan_notes(plan), *([gpu_note] if gpu_note else [])])
+    notes = [*plan_notes(plan), *([gpu_note] if gpu_note else [])]
+    if is_uri(results):  # object storage: checked now (reachable, credentials, conditional writes), before any run
+        from ablate.api.remote import remote_sweep
+
+        uri, staging = remote_sweep(str(results), name or default, rounds, options)
+        return SweepSetup(plan, rounds, staging, options, notes, remote=uri)
+    return SweepSetup(plan, rounds, Path(results) / (name or default), options, notes)
 
 
 def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu: int = 1, retry_failed: bool = False,
@@ -135,6 +146,15 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
     from ablate.store.migrate import migrate, moved_note
     from ablate.sweep.driver import run_sweep as drive
 
+    if setup.remote is not None:
+        from ablate.api.remote import execute_remote_sweep
+
+        if workers and workers > 1 and on_note is not None:
+            on_note(f"--workers {workers}: a sweep in object storage trains here as one worker; start more with "
+                    f"`ablate worker {setup.remote}` (in other shells or on other machines)")
+        counts = execute_remote_sweep(setup, retry_failed=retry_failed, command=command, display=display,
+                                      on_start=on_start, on_note=on_note)
+        return SweepResult(setup.sweep_dir, counts, setup.plan)
     workers, gpus = sweep_workers(setup.plan, workers, runs_per_gpu)
     executor = LAUNCHERS[setup.options.launcher](setup.options, workers, gpus)
     executor.check_writable(setup.sweep_dir)

@@ -134,9 +134,12 @@ class Study:
 
 
 def load(paths: str | Path | Sequence[str | Path]) -> Study:
-    """One or more sweep folders (`results/<sweep>`) as a `Study`; a ConfigError
+    """One or more sweep folders (`results/<sweep>`, or `s3://bucket/prefix/<sweep>`: any fsspec URI,
+    read from the bucket's summaries, never its checkpoints) as a `Study`; a ConfigError
     (one line) when a path is not a sweep."""
+    from ablate.api.remote import localize
+
     listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    study = Study([Path(p) for p in listed])
+    study = Study(localize(listed))
     study._store  # read now: a wrong path fails here, not at first use
     return study

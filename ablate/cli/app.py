@@ -16,11 +16,13 @@ import typer
 
 from ablate.cli.export import export
 from ablate.cli.report import report
+from ablate.cli.worker import pull, worker
 from ablate.cli.usage import OneLineErrors
 from ablate.console import err, fail, note, out, warning
 from ablate.errors import ConfigError, TrackerWarning
 from ablate.launch.signals import interrupt_once
 from ablate.store.provenance import VERSION
+from ablate.store.remote import UploadError
 from ablate.store.status import Status
 
 # Bounds that keep a typo from reaching the OS or memory as a crash: more
@@ -42,7 +44,8 @@ Overrides = Annotated[Optional[list[str]], typer.Argument(
     help="Hydra overrides: key=value, group=choice (see `ablate list`).", show_default=False)]
 ConfigDir = Annotated[Optional[Path], typer.Option(
     "--config-dir", help="A folder of your own config groups/presets, searched after the built-in ones.")]
-ResultsRoot = Annotated[Path, typer.Option("--results", help="Root folder for outputs.")]
+ResultsRoot = Annotated[Path, typer.Option(
+    "--results", help="Root folder for outputs, or an object-store URI (s3://bucket/prefix; any fsspec URI).")]
 
 
 def config_fail(e: ConfigError, ctx: typer.Context, overrides: list[str]) -> typer.Exit:
@@ -209,6 +212,8 @@ def sweep(
                                on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
     except ConfigError as e:  # the launcher cannot start, or the folder is not writable
         raise fail(str(e)) from None
+    except UploadError as e:  # object storage stopped answering mid-sweep, after its retries
+        raise fail(f"{e}; run the same command again to resume", code=1) from None
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
@@ -232,6 +237,8 @@ def list_choices(
 
 app.command("report")(report)
 app.command("export")(export)
+app.command("worker")(worker)
+app.command("pull")(pull)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -22,7 +22,7 @@ METRIC_NAMES = ("test_acc", "test_acc_tta", "best_val_acc", "final_test_acc", "f
                 "train_val_gap")
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(
-    help="Sweep folders (results/<sweep>); several are reported together. Default: the newest sweep in results/.",
+    help="Sweep folders (results/<sweep>) or object-store URIs (s3://bucket/prefix/<sweep>); several are reported together. Default: the newest sweep in results/.",
     show_default=False)]
 By = Annotated[Optional[str], typer.Option(
     "--by", help="Factors crossed into one interaction table, comma-separated: --by norm,act.")]
@@ -83,6 +83,13 @@ def write_folder(report, out: Path) -> list[Path]:
     return written
 
 
+def _local(paths: list[Path]) -> list[Path]:
+    """An s3://... sweep (typer's Path reads it s3:/...) as a local copy of the bucket's light files."""
+    from ablate.api.remote import localize
+
+    return localize(paths)
+
+
 def report(
     paths: Paths = None,
     by: By = None,
@@ -130,7 +137,7 @@ def report(
 
     try:
         emit = OUTPUTS[output_format]
-        paths = paths or [_newest()]
+        paths = _local(paths or [_newest()])
         built = build_report(paths, by=by, where=where, metric=metric, confidence=confidence, margin=margin,
                              interactions=interactions, paired=paired, bootstrap=bootstrap, versus=versus)
         # As typed, for the footer of index.html and report.tex: how to make this page again.
