@@ -3,4 +3,4 @@
 Importing this package registers every loader in `registry.DATASETS`.
 """
 
-from ablate.data import digits, imagefolder, synthetic, torchvision_sets  # noqa: F401  (registration)
+from ablate.data import digits, imagefolder, mnist5k, synthetic, torchvision_sets  # noqa: F401  (registration)

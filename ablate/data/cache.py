@@ -32,11 +32,13 @@ class Decoded:
 
 def fingerprint(root: Path, files: Iterable[Path]) -> list[list]:
     """[relative path, bytes, mtime ns] per source file: cheap to compute, and
-    any re-download or edit changes it."""
+    any re-download or edit changes it. A file outside the root (a dataset
+    shipped in a wheel, data=mnist5k) is named by its absolute path."""
     out = []
     for f in sorted(files):
         st = f.stat()
-        out.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
+        name = f.relative_to(root) if f.is_relative_to(root) else f.resolve()
+        out.append([str(name), st.st_size, st.st_mtime_ns])
     return out
 
 
