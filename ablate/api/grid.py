@@ -14,6 +14,7 @@ from pathlib import Path
 from ablate.errors import ConfigError
 from ablate.sweep.plan import Plan, default_name, make_plan
 from ablate.sweep.rounds import MAX_SEEDS, REPETITION, SeedRounds, Width, run_rounds, seeded_plan
+from ablate.sweep.tune import TuneRequest, Tuning, check_request, request_from, run_tuned, tuned_plan
 
 
 def report_metric() -> str:
@@ -24,9 +25,22 @@ def report_metric() -> str:
 
 
 def plan_sweep(overrides: Sequence[str], config_dir: Path | None, max_cells: int, fraction: int | None,
-               seeds_until: float | None, max_seeds: int | None,
-               metric: str | None) -> tuple[Plan, SeedRounds | None, str]:
-    """(the plan, its seed rounds or None, the folder name the same command always gets)."""
+               seeds_until: float | None, max_seeds: int | None, metric: str | None,
+               tune: TuneRequest = TuneRequest()) -> tuple[Plan, SeedRounds | None, str, Tuning | None]:
+    """(the plan, its seed rounds or None, the folder name the same command always gets, its tuning or None)."""
+    tune = request_from(tune, overrides, config_dir)
+    if tune.asked or tune.budget is not None or tune.rerun_seeds is not None or tune.stall_epochs is not None:
+        check_request(tune)
+    if tune.asked:
+        clash = [flag for flag, value in (("--fraction", fraction), ("--seeds-until", seeds_until)) if value is not None]
+        if clash:
+            raise ConfigError(f"--tune and {clash[0]} do not combine: a tuned sweep runs every cell, and its "
+                              "reruns take --rerun-seeds N seeds; drop one of them")
+        plan, tuning = tuned_plan(overrides, config_dir, max_cells, tune)
+        flags = [*(f"--tune {line}" for line in tune.lines), f"--budget {tune.budget}",
+                 f"--rerun-seeds {tune.rerun_seeds}", *([f"--stop-stalled {tune.stall_epochs}"] if tune.stall_epochs
+                                                        else [])]
+        return plan, None, default_name(tuning.factors, [*overrides, *flags]), tuning
     if seeds_until is None:
         given = [flag for flag, value in (("--max-seeds", max_seeds), ("--metric", metric)) if value is not None]
         if given:
@@ -44,7 +58,7 @@ def plan_sweep(overrides: Sequence[str], config_dir: Path | None, max_cells: int
         from ablate.sweep.fraction import fractional
 
         plan = fractional(plan, fraction)
-    return plan, rounds, name
+    return plan, rounds, name, None
 
 
 def run_seed_rounds(setup, run: Callable[[Plan], Counter], max_failures: int | None,
@@ -69,3 +83,15 @@ def run_seed_rounds(setup, run: Callable[[Plan], Counter], max_failures: int | N
     record_outcome(sweep_dir, "seeds_until", rounds.describe(outcome.seeds, outcome.widest))
     on_end(rounds, outcome)
     return outcome.counts
+
+
+def run_tuning(setup, run: Callable[[Plan], Counter], max_failures: int | None,
+               on_selected: Callable[[list], None] | None) -> Counter:
+    """Tune, select on val, rerun (ablate.sweep.tune); --max-failures reached while tuning skips the reruns."""
+    from ablate.store.status import Status
+
+    def stop(counts: Counter) -> bool:
+        return max_failures is not None and counts.get(Status.FAILED, 0) >= max_failures
+
+    return run_tuned(setup.plan, setup.tuning, run, setup.sweep_dir, stop,
+                     on_selected or (lambda choices: None))

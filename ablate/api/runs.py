@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate.api.grid import plan_sweep, run_seed_rounds
+from ablate.api.grid import plan_sweep, run_seed_rounds, run_tuning
 from ablate.errors import ConfigError
 from ablate.store.remote import is_uri, uri_of
 from ablate.schema.run import RunConfig
@@ -84,6 +84,7 @@ class SweepSetup:
     options: Any  # ablate.config.launch.LaunchOptions: where runs go
     notes: list[str] = field(default_factory=list)  # confounds, per-level options, GPU requests
     remote: str | None = None  # the sweep's URI when --results is object storage (sweep_dir: its staging copy)
+    tuning: Any = None  # ablate.sweep.tune.Tuning with --tune (plan: its tuning stage); None for a plain grid
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,12 @@ class SweepResult:
 def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = None, results: Path | str = "results",
                   name: str | None = None, fraction: int | None = None, seeds_until: float | None = None,
                   max_seeds: int | None = None, metric: str | None = None, max_cells: int = 100_000,
-                  launcher: str = "local", launch_flags: Mapping[str, Any] | None = None) -> SweepSetup:
-    """Plan and check a grid (every cell composed and validated) and where it goes."""
+                  launcher: str = "local", launch_flags: Mapping[str, Any] | None = None,
+                  tune: Sequence[str] = (), budget: int | None = None, rerun_seeds: int | None = None,
+                  stop_stalled: int | None = None) -> SweepSetup:
+    """Plan and check a grid (every cell composed and validated) and where it goes.
+    `tune` (KEY=GRID lines), `budget`, `rerun_seeds`, `stop_stalled`: a tuned sweep (ablate.sweep.tune)."""
+    from ablate.sweep.tune import TuneRequest
     from ablate.config.launch import gpu_request_note, load_launch_options, split_overrides, with_flags
     from ablate.store.names import check_name
 
@@ -111,7 +116,9 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
     launch_overrides, overrides = split_overrides(list(overrides))
     if name is not None:
         check_name(name)
-    plan, rounds, default = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds, metric)
+    request = TuneRequest(tuple(tune), budget, rerun_seeds, stop_stalled)
+    plan, rounds, default, tuning = plan_sweep(overrides, config_dir, max_cells, fraction, seeds_until, max_seeds,
+                                               metric, request)
     options = with_flags(load_launch_options(launcher, launch_overrides, config_dir), **dict(launch_flags or {}))
     devices = {p.config.device for p in plan.runs}
     # Runs train here, so a device this machine lacks would fail them all (a cluster's nodes have their own).
@@ -121,13 +128,13 @@ def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = No
         for device in sorted(devices):
             resolve_device(device)
     gpu_note = gpu_request_note(options, devices)
-    notes = [*plan_notes(plan), *([gpu_note] if gpu_note else [])]
+    notes = [*(tuning.notes if tuning else []), *plan_notes(plan), *([gpu_note] if gpu_note else [])]
     if is_uri(results):  # object storage: checked now (reachable, credentials, conditional writes), before any run
         from ablate.api.remote import remote_sweep
 
         uri, staging = remote_sweep(str(results), name or default, rounds, options)
-        return SweepSetup(plan, rounds, staging, options, notes, remote=uri)
-    return SweepSetup(plan, rounds, Path(results) / (name or default), options, notes)
+        return SweepSetup(plan, rounds, staging, options, notes, remote=uri, tuning=tuning)
+    return SweepSetup(plan, rounds, Path(results) / (name or default), options, notes, tuning=tuning)
 
 
 def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu: int = 1, retry_failed: bool = False,
@@ -135,7 +142,8 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
                   on_start: Callable[[Path], None] | None = None,
                   on_note: Callable[[str], None] | None = None,
                   on_round: Callable[[SeedRounds, int, Any], None] | None = None,
-                  on_rounds_end: Callable[[SeedRounds, Any], None] | None = None) -> SweepResult:
+                  on_rounds_end: Callable[[SeedRounds, Any], None] | None = None,
+                  on_selected: Callable[[list], None] | None = None) -> SweepResult:
     """Run what is left of the plan (a rerun resumes); `display` gets each result as
     it finishes (ablate.cli.sweep_view.SweepDisplay's interface), `on_start` the
     sweep folder once the launcher and the folder are known to work, `on_note` a
@@ -167,7 +175,9 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
         (on_note or (lambda line: warnings.warn(line, stacklevel=3)))(moved)
     run = partial(drive, sweep_dir=setup.sweep_dir, command=command, workers=workers, gpus=gpus,
                   retry_failed=retry_failed, max_failures=max_failures, display=display, executor=executor)
-    if setup.rounds is None:
+    if setup.tuning is not None:
+        counts = run_tuning(setup, run, max_failures, on_selected)
+    elif setup.rounds is None:
         counts = run(setup.plan)
     else:
         counts = run_seed_rounds(setup, run, max_failures, on_round or (lambda r, n, w: None),

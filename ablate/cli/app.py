@@ -165,6 +165,20 @@ def sweep(
         help="With --seeds-until: at most this many seeds per cell (default 10).")] = None,
     metric: Annotated[Optional[str], typer.Option(
         "--metric", help="With --seeds-until: the metric whose intervals decide (default: the report's).")] = None,
+    tune: Annotated[Optional[list[str]], typer.Option(
+        "--tune", metavar="KEY=GRID",
+        help="Tune KEY per cell of the grid (repeatable): try --budget settings, keep the best on val, rerun it "
+             "on --rerun-seeds fresh seeds scored on test.")] = None,
+    budget: Annotated[Optional[int], typer.Option(
+        "--budget", metavar="K", help="With --tune: settings tried per cell (all when the grid has K or fewer, "
+                                      "else a seeded random K).")] = None,
+    rerun_seeds: Annotated[Optional[int], typer.Option(
+        "--rerun-seeds", metavar="N", help="With --tune: fresh seeds the best setting of each cell is rerun on.")
+    ] = None,
+    stop_stalled: Annotated[Optional[int], typer.Option(
+        "--stop-stalled", metavar="EPOCHS",
+        help="With --tune: stop a tuning run (never a rerun) whose val accuracy has stayed near chance for "
+             "EPOCHS epochs; recorded as stalled.")] = None,
 ) -> None:
     """Train every combination of a grid; re-run the same command to resume.
 
@@ -173,12 +187,15 @@ def sweep(
     Fewer runs: --fraction 2 runs a balanced half of the cells.
 
     Enough seeds: --seeds-until 0.01 adds seeds until every level's 95% interval is ±0.01 or narrower.
+
+    Fair comparisons: --tune optim.lr=0.01,0.03,0.1,0.3,1 --budget 5 --rerun-seeds 3 tunes the learning rate
+    of every cell with the same budget, on val, and compares the cells' reruns on test.
     """
     import shlex
     import sys
 
     from ablate.api.runs import crowding_notes, execute_sweep, prepare_sweep
-    from ablate.cli.sweep_view import SweepDisplay, round_line, rounds_end_line
+    from ablate.cli.sweep_view import SweepDisplay, round_line, rounds_end_line, selected_lines
 
     flags = dict(slurm_partition=slurm_partition, slurm_account=slurm_account, slurm_time=slurm_time,
                  slurm_mem=slurm_mem, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
@@ -186,7 +203,8 @@ def sweep(
     try:
         setup = prepare_sweep(overrides or [], config_dir=config_dir, results=results, name=name, fraction=fraction,
                               seeds_until=seeds_until, max_seeds=max_seeds, metric=metric, max_cells=max_cells,
-                              launcher=launcher, launch_flags=flags)
+                              launcher=launcher, launch_flags=flags, tune=tune or [], budget=budget,
+                              rerun_seeds=rerun_seeds, stop_stalled=stop_stalled)
     except ConfigError as e:
         raise config_fail(e, ctx, overrides or []) from None
     for line in [*setup.notes, *crowding_notes(setup, workers)]:
@@ -200,7 +218,12 @@ def sweep(
         if stale:
             note(f"{len(stale)} run folder{'s' if len(stale) != 1 else ''} of {setup.sweep_dir} hold the id an earlier "
                  "version gave them; the sweep moves them to their current id before it runs anything")
-        print_plan(out, setup.plan, setup.sweep_dir, setup.rounds)
+        if setup.tuning is not None:
+            from ablate.cli.plan_view import print_tuned_plan
+
+            print_tuned_plan(out, setup.plan, setup.tuning, setup.sweep_dir)
+        else:
+            print_plan(out, setup.plan, setup.sweep_dir, setup.rounds)
         return
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     display = SweepDisplay(err, launcher=setup.options.launcher)
@@ -209,7 +232,8 @@ def sweep(
                                max_failures=max_failures, command=command, display=display,
                                on_start=lambda folder: err.print(f"sweep [bold]{folder}[/]", highlight=False),
                                on_note=note,
-                               on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err))
+                               on_round=partial(round_line, err), on_rounds_end=partial(rounds_end_line, err),
+                               on_selected=partial(selected_lines, err))
     except ConfigError as e:  # the launcher cannot start, or the folder is not writable
         raise fail(str(e)) from None
     except UploadError as e:  # object storage stopped answering mid-sweep, after its retries

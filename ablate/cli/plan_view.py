@@ -12,6 +12,7 @@ from rich.table import Table
 from ablate.sweep.plan import Plan
 from ablate.store.lock import current_status
 from ablate.store.status import FINISHED
+from ablate.sweep.tune import SELECT_ON
 
 
 # Above this many runs the plan prints as plain aligned text: rich's table
@@ -68,3 +69,34 @@ def print_rounds(console: Console, rounds) -> None:
         text = (f"then one seed more per cell per round ({', '.join(map(str, more))}), up to {rounds.max_seeds} per "
                 f"cell, while a level's 95% interval of {rounds.metric} is wider than ±{rounds.width:g}")
     console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def print_tuned_plan(console: Console, plan: Plan, tuning, sweep_dir: Path) -> None:
+    """--tune: per cell the settings it tries (the tuning runs, with what is done), then the reruns to come."""
+    from ablate.store.tables import NOT_APPLICABLE
+
+    keys = list(tuning.grid)
+    table = Table(header_style="bold", box=None)
+    for title in ["#", *tuning.factors, *keys, "role", "run id", "status"]:
+        table.add_column(title, justify="right" if title == "#" else "left")
+    statuses = Counter()
+    i = 0
+    for cell in tuning.cells:
+        for point, rid in zip(cell.points, cell.run_ids):
+            i += 1
+            status = current_status(sweep_dir / "runs" / rid) or "new"
+            statuses[status] += 1
+            levels = [cell.label[f] if cell.label[f] != NOT_APPLICABLE else "—" for f in tuning.factors]
+            table.add_row(*map(escape, [str(i), *levels, *[point.get(k, "—") for k in keys], "tune", rid, status]))
+    console.print(table)
+    tried = sum(len(c.points) for c in tuning.cells)
+    reruns = len(tuning.cells) * len(tuning.rerun_seeds)
+    seeds = ", ".join(map(str, tuning.rerun_seeds))
+    done = sum(statuses[s] for s in FINISHED)
+    spaces = sorted({c.space for c in tuning.cells})
+    sampled = any(c.space > len(c.points) for c in tuning.cells)
+    how = f"a seeded random {tuning.budget} of {'/'.join(map(str, spaces))}" if sampled else "every setting"
+    console.print(f"{len(tuning.cells)} cells × {how} tried at seed {tuning.seed} = {tried} tuning runs "
+                  f"({done} already done), then each cell's best on {SELECT_ON} rerun on seeds {seeds} = "
+                  f"{reruns} reruns scored on test: {tried + reruns} runs in {sweep_dir}",
+                  highlight=False, markup=False, soft_wrap=True)

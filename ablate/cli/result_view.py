@@ -11,7 +11,7 @@ from rich.table import Table
 from ablate.runner.spec import RunResult
 from ablate.store.status import Status
 
-STATUS_STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.FAILED: "red",
+STATUS_STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.STALLED: "yellow", Status.FAILED: "red",
                 Status.INTERRUPTED: "yellow"}
 
 

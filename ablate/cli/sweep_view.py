@@ -28,8 +28,8 @@ from ablate.store.status import Status
 POLL_SECONDS = 1.0  # how often the running runs' folders are read (the panel itself redraws 4× a second)
 SCAN_EXTRA = 8  # unfinished runs looked at beyond 2 × workers: a pool starts runs in plan order
 
-STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.FAILED: "red",
-         Status.INTERRUPTED: "yellow", "locked": "dim"}
+STYLE = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.COLLAPSED: "yellow", Status.STALLED: "yellow",
+         Status.FAILED: "red", Status.INTERRUPTED: "yellow", "locked": "dim"}
 
 
 def fmt_seconds(s: float) -> str:
@@ -162,3 +162,18 @@ def rounds_end_line(console: Console, rounds, outcome) -> None:
         text = (f"{head} not reached; stopped at --max-seeds {rounds.max_seeds} seeds per cell: "
                 f"{rounds.metric} {_width_text(outcome.widest)}")
     console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def selected_lines(console: Console, choices) -> None:
+    """After the tuning stage: each cell's chosen setting and its validation score, before its reruns."""
+    from ablate.sweep.tune import SELECT_ON, selection_notes
+
+    for c in choices:
+        if c.point is None:
+            continue
+        where = ", ".join(f"{k}={v}" for k, v in c.cell.label.items() if v) or "the grid"
+        setting = ", ".join(f"{k}={v}" for k, v in c.point.items()) or "(nothing to tune here)"
+        console.print(f"tuned {where}: {setting} ({SELECT_ON} {c.score:.4f}, best of {len(c.cell.points)})",
+                      highlight=False, markup=False, soft_wrap=True)
+    for line in selection_notes(choices):
+        console.print(line, style="yellow", highlight=False, markup=False, soft_wrap=True)

@@ -61,6 +61,25 @@ def _preset_params(overrides: Sequence[str], config_dir: Path | None) -> dict[st
         return {str(k): str(v) for k, v in (params or {}).items()}
 
 
+# A preset's tuning (`ablate sweep --tune`) sits in its grid under this prefix:
+# `tune.optim.lr: 0.01,0.1` (a key to tune and its grid), `tune.budget: 5`,
+# `tune.rerun_seeds: 3`. Hydra's sweeper config takes no keys of ours, and
+# `tune` is no config key, so the prefix cannot shadow one.
+TUNE_PREFIX = "tune."
+
+
+def preset_tuning(overrides: Sequence[str], config_dir: Path | None = None) -> dict[str, str]:
+    """The chosen preset's `tune.*` entries, prefix removed: {"optim.lr": "0.01,0.1", "budget": "5"}."""
+    parsed = parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    return {k[len(TUNE_PREFIX):]: v for k, v in _preset_params(fixed, config_dir).items() if k.startswith(TUNE_PREFIX)}
+
+
+def expand(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """[(key, [value, ...])] of override lines, swept or not, as the grid expands them."""
+    return _expand(lines)
+
+
 def _expand(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
     """[(key, [value, ...])] for sweep overrides, via Hydra's parser (glob needs its loader)."""
     with hydra_context():
@@ -133,7 +152,8 @@ def read_grid(overrides: Sequence[str], config_dir: Path | None = None) -> Grid:
     cli_keys = {o.get_key_element().lstrip("+~") for o in parsed}
     preset = _preset_params(fixed, config_dir)
     # A preset's one-value entry (`aug.crop.padding: 1`) is a fixed setting, not an axis.
-    for o in parse_overrides([f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys]):
+    entries = [f"{k}={v}" for k, v in preset.items() if k.lstrip("+~") not in cli_keys and not k.startswith(TUNE_PREFIX)]
+    for o in parse_overrides(entries):
         (swept if o.is_sweep_override() else fixed).append(o.input_line)
     axes = _expand(swept) if swept else []
     _check_swept_presets(fixed, axes, config_dir)

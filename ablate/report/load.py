@@ -331,7 +331,7 @@ def load(paths: list[Path]) -> Store:
     return Store(sweeps, runs, keys, notes, members, merged)
 
 
-SCORED = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED)  # the statuses whose runs carry metrics
+SCORED = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.STALLED)  # the statuses whose runs carry metrics
 OLD_FORMAT = ("results format {old}: written before ablate had a test split (their val accuracy on the torchvision "
               "sets is the official test split's, and they have no test_acc)")
 

@@ -38,7 +38,7 @@ from ablate.store.status import FINISHED, Status
 from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
 from ablate.train.layout import apply_memory_format
 from ablate.store.outcome import collapsed_epoch
-from ablate.train.loop import EpochRecord, diverged, train
+from ablate.train.loop import STALL_BAND, EpochRecord, diverged, stalled, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
 from ablate.train.threads import cpu_threads, oversubscribed_note
@@ -71,6 +71,10 @@ class Session:
     start_epoch: int = 0
     elapsed: float = 0.0
     trackers: Trackers | None = None  # opened by train_session, closed by finish (or by an interruption)
+    stall_epochs: int | None = None  # RunSpec.stall_epochs
+
+    def stalled(self) -> bool:
+        return stalled([h["val_acc"] for h in self.history], self.data.shape.classes, self.stall_epochs)
 
     def states(self) -> dict[str, Any]:
         return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
@@ -141,7 +145,8 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     return Session(rd, rid, cfg, device, precision, data, model, layout, optimizer,
                    scheduler=make_scheduler(optimizer, cfg.sched, steps, cfg.epochs),
                    # fp16 needs loss scaling, its scale saved with the checkpoint.
-                   scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps)
+                   scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps,
+                   stall_epochs=spec.stall_epochs)
 
 
 def _batch_note(batch_size: int, images: int) -> str | None:
@@ -224,7 +229,7 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
 
     # A run killed after its diverging epoch was checkpointed but before it was
     # recorded as diverged must not train on from NaN weights when resumed.
-    done = bool(s.history) and diverged(EpochRecord(**s.history[-1]))
+    done = bool(s.history) and (diverged(EpochRecord(**s.history[-1])) or s.stalled())
     with closing(diagnostics):
         if not done:
             bar = progress(cfg.epochs, s.steps, s.start_epoch) if progress else nullcontext(_Silent())
@@ -235,6 +240,7 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
                     seed=cfg.seed, amp_dtype=autocast_dtype(s.precision), scaler=s.scaler,
                     augment=augmentation(s), tta=cfg.eval.tta, start_epoch=s.start_epoch, elapsed=s.elapsed,
                     on_step=shown.step, on_epoch=lambda r: (on_epoch(r), shown.epoch(r)),
+                    stop=lambda r: s.stalled(),
                 )
     return diagnostics.warnings()
 
@@ -242,8 +248,10 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
 def finish(s: Session, warnings: list[str]) -> RunResult:
     """Summary and final status, from the last epoch whether trained now or before a resume."""
     last = EpochRecord(**s.history[-1])
-    fell = None if diverged(last) else collapsed_epoch(s.history, s.data.shape.classes)
-    status = Status.DIVERGED if diverged(last) else Status.COLLAPSED if fell else Status.COMPLETED
+    stopped = s.stalled()  # a tuning run stopped near chance (--stop-stalled): it never learnt, so never collapsed
+    fell = None if diverged(last) or stopped else collapsed_epoch(s.history, s.data.shape.classes)
+    status = Status.DIVERGED if diverged(last) else Status.STALLED if stopped else \
+        Status.COLLAPSED if fell else Status.COMPLETED
     summary = {
         "run_id": s.run_id, "status": status, **summarize(s.history, s.cfg.target_acc),
         "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None, "collapsed_epoch": fell,
@@ -252,7 +260,9 @@ def finish(s: Session, warnings: list[str]) -> RunResult:
         "warnings": warnings,
     }
     reason = {Status.DIVERGED: f"loss not finite at epoch {last.epoch}",
-              Status.COLLAPSED: f"back at chance from epoch {fell} to the end, after it had learnt"}.get(status)
+              Status.COLLAPSED: f"back at chance from epoch {fell} to the end, after it had learnt",
+              Status.STALLED: f"val accuracy within {STALL_BAND} of chance for {s.stall_epochs} epochs, "
+                              f"stopped at epoch {last.epoch} (--stop-stalled)"}.get(status)
     s.rd.write_summary(summary)
     s.rd.write_status(status, ended=now(), error=reason)
     s.rd.log(f"{status}: best val_acc {summary.get('best_val_acc')}, test_acc there {summary.get('test_acc')}")

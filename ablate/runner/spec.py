@@ -22,6 +22,9 @@ class RunSpec:
     resume: bool = True  # continue from checkpoint.pt; skip if already finished
     threads: int | None = None  # host threads of a GPU run (its worker's share); CPU runs use their own count
     gpu_share: float = 1.0  # share of its GPU's memory the run may plan on: 1/K with K runs packed on it
+    # --stop-stalled E, for a tuning run only: stop once val accuracy has sat near chance for E epochs
+    # (recorded `stalled`). Not part of the run id: the plan decides it, as it decides the run's role.
+    stall_epochs: int | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class Status(StrEnum):
     DIVERGED = "diverged"
     # Learnt, then fell back to chance and stayed there (ablate.store.outcome).
     COLLAPSED = "collapsed"
+    # A tuning run stopped early (--stop-stalled) because its val accuracy sat near chance.
+    STALLED = "stalled"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     RUNNING = "running"
@@ -42,8 +44,8 @@ class Reading(StrEnum):
     UNREADABLE = "unreadable"
 
 
-# The run ended and left a summary: a re-run skips it. Divergence is a result.
-FINISHED = frozenset({Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED})
+# The run ended and left a summary: a re-run skips it. Divergence is a result, and so are collapse and stalling.
+FINISHED = frozenset({Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.STALLED})
 # The run ended, with a result or an error: what a report counts as done.
 ENDED = FINISHED | {Status.FAILED}
 # What a run whose process vanished may still show: it never recorded its end.

@@ -30,3 +30,12 @@ def read_sweep_record(folder: Path) -> dict:
         why = f"it holds a {type(record).__name__}, not a mapping"
     raise ConfigError(f"{file} is not a sweep record ({why}); repair it, or move it away and run the sweep "
                       "again to write a new one")
+
+
+def run_roles(record: dict) -> dict[str, str]:
+    """run id → its role in a tuned sweep (`tune`, `rerun`), over every grid the folder recorded
+    (ablate.sweep.tune); the last grid's word wins. Empty for a sweep that tuned nothing."""
+    roles: dict[str, str] = {}
+    for grid in [*(record.get("grids") or []), record]:
+        roles.update(((grid or {}).get("tune") or {}).get("roles") or {})
+    return roles

@@ -21,9 +21,11 @@ from ablate.store.identity import labels, results_format
 from ablate.store.rundir import HISTORY_COLUMNS, RunDir
 from ablate.store.status import FINISHED, Reading, Status
 from ablate.store.summary import SUMMARY_METRICS, finished_summary
+from ablate.store.sweep_record import read_sweep_record, run_roles
 
 METRICS = SUMMARY_METRICS  # runs.csv's metric columns: every number of summary.json
-TAIL = ("device", "precision", "host", "error", "results_format")
+# `role`: a run's part in a tuned sweep (tune | rerun; ablate.sweep.tune), from sweep.yaml: the plan's, not the run's.
+TAIL = ("device", "precision", "host", "error", "results_format", "role")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
@@ -70,7 +72,8 @@ def write_tables(sweep_dir: Path, factors: Sequence[str], first: Sequence[str] =
 
     runs = [(rid, run_factors(RunDir(sweep_dir / "runs" / rid), factors)) for rid in sweep_runs(sweep_dir, first)]
     sweep = sweep_dir.name
-    rows = [run_row(sweep, sweep_dir / "runs" / rid, values) for rid, values in runs]
+    roles = run_roles(read_sweep_record(sweep_dir))
+    rows = [run_row(sweep, sweep_dir / "runs" / rid, values) | {"role": roles.get(rid, "")} for rid, values in runs]
     columns = ["run_id", "sweep", "status", *factors, *METRICS, *TAIL]
     table = pd.DataFrame(rows, columns=columns)
     atomic.write_text(sweep_dir / "runs.csv", table.to_csv(index=False))

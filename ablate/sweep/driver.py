@@ -16,6 +16,7 @@ import yaml
 
 from ablate.launch.local import LocalExecutor, worker_threads
 from ablate.sweep.plan import Plan
+from ablate.sweep.tune import TUNE
 from ablate.runner.spec import RunSpec
 from ablate.store import atomic
 from ablate.store.lock import is_locked, run_lock
@@ -137,8 +138,9 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
     # launches need few threads; more oversubscribe). CPU runs use their own count.
     threads = worker_threads(workers) if workers > 1 else None
     share = min(1.0, gpus / workers) if gpus else 1.0  # `workers` runs packed over `gpus` devices
-    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share)
-             for p in t.to_run]
+    # Only a tuning run may stop when stalled (ablate.sweep.tune): a measured run always trains to the end.
+    specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share,
+                     stall_epochs=plan.stall_epochs if p.role == TUNE else None) for p in t.to_run]
     labels = {p.run_id: p.factors for p in plan.runs}
     failures = 0
     if display is not None:

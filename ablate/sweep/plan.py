@@ -31,6 +31,9 @@ class PlannedRun:
     config: RunConfig
     factors: dict[str, str]  # swept key → this run's value, as written on the command line
     overrides: tuple[str, ...]
+    # `tune` or `rerun` in a tuned sweep (ablate.sweep.tune), "" otherwise: a property of
+    # the plan, recorded in sweep.yaml and runs.csv, never part of the run id.
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Plan:
     per_level: dict[str, str] = field(default_factory=dict)  # an option of one level → its swept group
     # What sweep.yaml records beside the grid: `design` (--fraction), `seeds_until` (--seeds-until).
     record: dict = field(default_factory=dict)
+    # --stop-stalled E: runs of role `tune` may stop once val accuracy has sat near chance for E epochs.
+    stall_epochs: int | None = None
 
 
 def default_name(factors: Sequence[str], overrides: Sequence[str]) -> str:

@@ -32,6 +32,7 @@ from ablate.track.base import EPOCH_SCALARS, SENT_AT_END, TRACKERS, RunInfo, Tra
 
 STATE_FILE = "mlflow.json"  # in the sweep folder (the parent run) and in each run folder (its child)
 ENDINGS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.DIVERGED: "FAILED", Status.COLLAPSED: "FAILED",
+           Status.STALLED: "FINISHED",
            Status.INTERRUPTED: "KILLED"}
 ARTIFACTS = ("summary.json", "history.csv", "log.txt")
 # Epochs are sent at most this often (seconds): a batch per epoch costs the
