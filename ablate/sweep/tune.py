@@ -100,9 +100,10 @@ class Choice:
 def request_from(flags: TuneRequest, overrides: Sequence[str], config_dir: Path | None) -> TuneRequest:
     """The command line's request, completed by the preset's `tune.*` entries (the command line wins)."""
     preset = preset_tuning(overrides, config_dir)
-    budget = flags.budget if flags.budget is not None else _int(preset.pop("budget", None), "tune.budget")
-    reruns = flags.rerun_seeds if flags.rerun_seeds is not None else _int(preset.pop("rerun_seeds", None),
-                                                                          "tune.rerun_seeds")
+    budget, reruns = _int(preset.pop("budget", None), "tune.budget"), _int(preset.pop("rerun_seeds", None),
+                                                                           "tune.rerun_seeds")
+    budget = flags.budget if flags.budget is not None else budget
+    reruns = flags.rerun_seeds if flags.rerun_seeds is not None else reruns
     given = {line.split("=", 1)[0].lstrip("+") for line in flags.lines}
     lines = (*flags.lines, *[f"{k}={v}" for k, v in preset.items() if k not in given])
     return TuneRequest(lines, budget, reruns, flags.stall_epochs)
