@@ -184,3 +184,23 @@ def test_kill_9_mid_tuning_resumes_without_retraining_finished_tuning_runs(tmp_p
     for rid, stamp in done.items():
         assert json.loads((runs / rid / "summary.json").read_text())["finished"] == stamp
         assert (runs / rid / "log.txt").read_text().count("starting") == 1  # trained once, never restarted
+
+
+@pytest.mark.slow
+def test_the_report_compares_reruns_only_and_shows_the_tuning(tmp_path, cli):
+    from ablate.report.build import build_report
+
+    result = run_sweep(GRID, results=tmp_path, workers=1, **TUNE)
+    report = build_report([result.sweep_dir])
+    [table] = [s.table for s in report.sections]
+    assert table["runs"].tolist() == [2, 2]  # the reruns, not the tuning runs
+    assert any("compared on the reruns only" in line for line in report.header())
+    [tuning] = report.tuning
+    record = _record(result.sweep_dir)
+    assert [c.chosen for c in tuning.cells] == [c["chosen"] for c in record["cells"]]
+    assert all(len(c.curve) == 2 for c in tuning.cells)
+    md = cli("report", str(result.sweep_dir), "--format", "md")
+    assert md.exit_code == 0 and "## Tuning" in md.output and "k=2" in md.output and "P(" in md.output
+    html = cli("report", str(result.sweep_dir), "--out", str(tmp_path / "out"))
+    assert html.exit_code == 0 and (tmp_path / "out" / "plots" / f"expected-max-{result.sweep_dir.name}.png").exists()
+    assert "Tuning:" in (tmp_path / "out" / "index.html").read_text()

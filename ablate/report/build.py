@@ -23,6 +23,7 @@ from ablate.report.equivalence import MARGIN, Comparison, comparisons
 from ablate.report.family import family_note, other_slices, widen
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by, parse_versus
+from ablate.report.tuning import Tuning, summarise_tuning, tuning_runs
 from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
                                   thin_levels_note, varying)
 from ablate.store.status import Status
@@ -87,6 +88,8 @@ class Report:
     command: str | None = None  # the command line that made it, for a shared page's footer (the CLI sets it)
     # Each compared level: differs, equivalent within a margin, or inconclusive with its power (report.equivalence).
     comparisons: list[Comparison] = field(default_factory=list)
+    # Per tuned sweep read (ablate sweep --tune): chosen settings and expected max against budget.
+    tuning: list[Tuning] = field(default_factory=list)
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -112,7 +115,8 @@ class Report:
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
                      f"p: {test}, Holm-corrected per table")
         lines.append(self.target.describe())
-        return lines + self.notes
+        tuned = [t.header() for t in self.tuning]
+        return lines + tuned + self.notes
 
 
 def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[SweepStatus]:
@@ -183,12 +187,16 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     rank_by = METRICS[metric or default_metric(store.runs)]
     where = list(where or [])
     runs = apply_where(store.runs, where, store.keys) if where else store.runs
+    every = runs
+    runs, tuned_runs = tuning_runs(runs)  # a tuned sweep's tables compare its reruns only
+    tuning = summarise_tuning({s.name: s.tune for s in store.sweeps if s.tune}, tuned_runs, confidence)
     keys = parse_by(by, store.factors)
     factors = varying(runs, store.factors)
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     baselines = parse_versus(list(versus or []), runs, factors)
     runs, target = apply_target(store, runs)
     notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
+    notes += [note for t in tuning for note in t.notes]
     notes += [note for note in [hardware_note(runs, factors)] if note]
 
     def tabulate(keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
@@ -217,5 +225,6 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
             ranked = importance(runs, factors, rank_by.column, rank_by.label, confidence, interactions, bootstrap)
         except (ValueError, np.linalg.LinAlgError) as e:  # a design statsmodels cannot fit: the tables still stand
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
-    return Report(store, runs, _sweep_status(store, runs, bool(where)), factors, fixed, rank_by,
-                  target, sections, marginals, where, confidence, notes, ranked, paired, baselines, comparisons=compared)
+    return Report(store, runs, _sweep_status(store, every, bool(where)), factors, fixed, rank_by,
+                  target, sections, marginals, where, confidence, notes, ranked, paired, baselines, comparisons=compared,
+                  tuning=tuning)

@@ -22,10 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.report.build import Report, Section
-from ablate.report.plots import Plot, diagnostics_name
-from ablate.report.present import (cells, column_groups, diagnostic_caption, diagnostic_cells, diagnostic_numeric,
-                                   grid_caption, importance_caption, importance_columns, importance_rows,
-                                   numeric_columns, pivot_cells, provenance)
+from ablate.report.plots import Plot, diagnostics_name, expected_max_name
+from ablate.report.present import (cells, chosen_cells, column_groups, diagnostic_caption, diagnostic_cells,
+                                   diagnostic_numeric, expected_max_caption, expected_max_cells, grid_caption,
+                                   importance_caption, importance_columns, importance_rows, numeric_columns,
+                                   pivot_cells, provenance)
 from ablate.store import atomic
 
 STYLE = """
@@ -153,9 +154,26 @@ def _footer(report: Report) -> str:
     return f"<footer>{facts}</footer>"
 
 
+def _tuning(report: Report, plots: list[Plot]) -> list[str]:
+    """Per tuned sweep: the setting chosen per cell, expected best val score against budget, its plot."""
+    by_name = {p.name: p for p in plots}
+    parts = []
+    for t in report.tuning:
+        chosen, curve = chosen_cells(t), expected_max_cells(t)
+        parts.append(f'<h2 id="tuning-{_escape(t.sweep)}">Tuning: {_escape(t.sweep)}</h2>')
+        parts.append("<p>Setting chosen per cell on val</p>")
+        parts.append(table_html(chosen, [False] * (1 + len(t.grid)) + [True] * (chosen.shape[1] - 1 - len(t.grid))))
+        parts.append(f"<p>{_escape(expected_max_caption(t))}</p>")
+        parts.append(table_html(curve, [False] + [True] * (curve.shape[1] - 1)))
+        if expected_max_name(t.sweep) in by_name:
+            parts.append(image_html(by_name[expected_max_name(t.sweep)]))
+    return parts
+
+
 def render(report: Report, plots: list[Plot]) -> str:
     names = ", ".join(s.name for s in report.sweeps)
     parts = [f"<h1>ablate report: {_escape(names)}</h1>", _header(report), *_importance(report)]
+    parts += _tuning(report, [p for p in plots if p.group == "tuning"])
     for section in report.sections:
         parts += _section(report, section)
         if section.interaction:

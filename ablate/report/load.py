@@ -19,7 +19,7 @@ from ablate.errors import ConfigError
 from ablate.report.duplicates import drop_duplicate_runs, numbers_differ
 from ablate.store.identity import RESULTS_FORMAT, labels
 from ablate.store.rundir import RunDir
-from ablate.store.sweep_record import read_sweep_record
+from ablate.store.sweep_record import read_sweep_record, run_roles
 from ablate.store.migrate import unchecked_note
 from ablate.store.status import FINISHED, Status
 from ablate.store.tables import METRICS, UNREADABLE, run_factors, run_row, sweep_runs
@@ -50,6 +50,8 @@ class Sweep:
     # Runs whose row was rebuilt from their folder (runs.csv behind it): epochs.csv,
     # written with runs.csv, is behind for them too, so their history.csv is read.
     stale: frozenset[str] = frozenset()
+    # sweep.yaml's `tune` record of a tuned sweep (ablate.sweep.tune): settings tried and chosen per cell; {} if none.
+    tune: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -195,10 +197,13 @@ def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame, str | None]:
     if folders:
         runs, note, stale = reconcile(path, name, keys, runs, folders, problem)
     keys = [k for k in keys if k in runs]
+    # A run's role in a tuned sweep is the plan's (sweep.yaml), whatever runs.csv was written with.
+    roles = run_roles(meta)
+    runs["role"] = runs["run_id"].map(roles).fillna("") if roles else runs.get("role", "")
     planned = max(int(meta.get("planned") or 0), len(runs))
     one_grid = bool(meta) and len(meta.get("grids") or [None]) == 1
-    return (Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid, stale),
-            runs, note)
+    return (Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid, stale,
+                  meta.get("tune") or {}), runs, note)
 
 
 def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from ablate.registry import Registry
 from ablate.report import stats
@@ -371,6 +371,36 @@ PLOTS.add("interactions", plot_interactions, "the cell means of every interactio
 PLOTS.add("numeric", plot_numeric, "the metric against a numeric factor (optim.lr, batch_size, ...), log x when wide")
 PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
 PLOTS.add("diagnostics", plot_diagnostics, "activation std and gradient norm by depth, dead/saturated fraction")
+
+
+def expected_max_name(sweep: str) -> str:
+    return f"expected-max-{sweep}"
+
+
+def plot_expected_max(report: Report, out: Path) -> list[Plot]:
+    """Per tuned sweep: expected best val score against budget k, a line and 95 % band per cell."""
+    plots = []
+    for t in report.tuning:
+        cells = [c for c in t.cells if len(c.curve)]
+        if not cells:
+            continue
+        fig, [ax] = _panels(1)
+        for c, colour in zip(cells, _colours(len(cells))):
+            k = np.arange(1, len(c.curve) + 1)
+            ax.plot(k, c.curve, marker="o", color=colour, label=c.name)
+            if np.isfinite(c.low).any():
+                low, high = _accuracy_band(c.low, c.high)
+                ax.fill_between(k, low, high, color=colour, alpha=0.15, linewidth=0)
+        ax.set_xlabel("settings tried (k)")
+        ax.set_ylabel("expected best val acc")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
+        title = f"{t.sweep}: expected best val accuracy against tuning budget (Dodge et al. 2019), 95 % bootstrap band"
+        plots.append(_save(fig, out, expected_max_name(t.sweep), title, group="tuning"))
+    return plots
+
+
+PLOTS.add("expected_max", plot_expected_max, "a tuned sweep's expected best val accuracy against budget, per cell")
 
 
 def write_plots(report: Report, out: Path) -> list[Plot]:

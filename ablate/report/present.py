@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ablate.report.build import Report, Section
@@ -16,6 +17,7 @@ from ablate.report.convergence import KNOWN
 from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
 from ablate.report.importance import Importance
 from ablate.report.tables import METRICS, Metric
+from ablate.report.tuning import SCORE as TUNING_SCORE, Tuning
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import Reading, Status
 
@@ -283,3 +285,39 @@ def diagnostic_caption(diag: FactorDiagnostics, arrows: bool = True, depths: lis
         shown = f"; depths {', '.join(map(str, depths))} of {every[0]}–{every[-1]}"
     return (f"{diag.factor} — activation std and gradient norm by depth (d0: first conv/linear layer), "
             f"{when}, mean over n runs{shown}")
+
+
+# -- A tuned sweep: per cell the setting chosen on val, and expected best val score against budget.
+
+def chosen_cells(tuning: Tuning) -> pd.DataFrame:
+    """Per cell: the chosen value of each tuned key, its val score, its tuning runs by status."""
+    table = tuning.chosen_table()
+    statuses = [s for s in ("completed", "stalled", "diverged", "failed") if s in table]
+    frame = table[["cell", *tuning.grid]].copy()
+    frame[f"chosen on {TUNING_SCORE}"] = [number(v, ".4f") for v in table[TUNING_SCORE]]
+    frame["tried"] = table["tried"].astype(int).astype(str)
+    for s in statuses:
+        frame[s] = table[s].fillna(0).astype(int).astype(str)
+    return frame
+
+
+def expected_max_cells(tuning: Tuning) -> pd.DataFrame:
+    """Per cell, E[max of k] for k = 1..budget as 'mean [low, high]' (Dodge et al. 2019)."""
+    k_max = max((len(c.curve) for c in tuning.cells), default=0)
+    rows = []
+    for c in tuning.cells:
+        row = [c.name]
+        for k in range(k_max):
+            if k >= len(c.curve):
+                row.append(MISSING)
+            elif np.isfinite(c.low[k]):
+                row.append(f"{c.curve[k]:.4f} [{c.low[k]:.3f}, {c.high[k]:.3f}]")
+            else:
+                row.append(number(c.curve[k], ".4f"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["cell", *[f"k={k + 1}" for k in range(k_max)]])
+
+
+def expected_max_caption(tuning: Tuning) -> str:
+    return (f"{tuning.sweep}: expected best {TUNING_SCORE} of k settings tried (Dodge et al. 2019), "
+            f"with a 95 % bootstrap band over the tuning runs")

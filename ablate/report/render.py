@@ -36,9 +36,10 @@ from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
 from ablate.report.importance import Importance
 from ablate.report.latex import to_latex
-from ablate.report.present import (SPLIT_AT, cells, diagnostic_caption, diagnostic_cells, diagnostic_numeric,
-                                   grid_caption, importance_caption, importance_columns, importance_rows,
-                                   numeric_columns, pivot_cells)
+from ablate.report.present import (SPLIT_AT, cells, chosen_cells, diagnostic_caption, diagnostic_cells,
+                                   diagnostic_numeric, expected_max_caption, expected_max_cells, grid_caption,
+                                   importance_caption, importance_columns, importance_rows, numeric_columns,
+                                   pivot_cells)
 from ablate.store.status import Reading, Status
 
 
@@ -94,6 +95,10 @@ def to_json(report: Report) -> str:
                     "rows": [{k: _clean(v) for k, v in row.items()} for row in s.table.to_dict("records")]}
                    for s in report.sections],
         "diagnostics": _diagnostics_json(report.diagnostics),
+        "tuning": [{"sweep": t.sweep, "grid": t.grid, "budget": t.budget, "rerun_seeds": t.rerun_seeds,
+                    "chosen": [{k: _clean(v) for k, v in row.items()} for row in t.chosen_table().to_dict("records")],
+                    "expected_max": [{k: _clean(v) for k, v in row.items()}
+                                     for row in t.curve_table().to_dict("records")]} for t in report.tuning],
         "importance": None if report.importance is None else {
             "metric": report.importance.metric, "line": report.importance.line(),
             "residual_share": report.importance.residual_share, "runs": report.importance.runs,
@@ -147,6 +152,11 @@ def to_markdown(report: Report) -> str:
         frame = pd.DataFrame(importance_rows(imp), columns=importance_columns(imp))
         parts += ["", "## Which factor matters most", "", f"**{imp.line()}**", "",
                   md_table(frame, [False] + [True] * (frame.shape[1] - 1)), *[f"- {n}" for n in imp.notes]]
+    for t in report.tuning:
+        chosen, curve = chosen_cells(t), expected_max_cells(t)
+        parts += ["", f"## Tuning: {t.sweep}", "", "Setting chosen per cell on val:", "",
+                  md_table(chosen, [False] * (1 + len(t.grid)) + [True] * (chosen.shape[1] - 1 - len(t.grid))),
+                  "", expected_max_caption(t) + ":", "", md_table(curve, [False] + [True] * (curve.shape[1] - 1))]
     for section in report.sections:
         parts += ["", f"## {section.title}", "", md_table(cells(report, section), numeric_columns(report, section))]
         if section.interaction:
@@ -247,11 +257,22 @@ def print_importance(console: Console, imp: Importance | None) -> None:
     console.print()
 
 
+def print_tuning(console: Console, report: Report) -> None:
+    for t in report.tuning:
+        chosen, curve = chosen_cells(t), expected_max_cells(t)
+        console.print(_rich_table(f"{t.sweep} — setting chosen per cell on val", chosen,
+                                  [False] * (1 + len(t.grid)) + [True] * (chosen.shape[1] - 1 - len(t.grid)),
+                                  best_first=False))
+        console.print(Text(expected_max_caption(t), style="bold"))
+        console.print(_rich_table(None, curve, [False] + [True] * (curve.shape[1] - 1), best_first=False))
+
+
 def print_terminal(console: Console, report: Report) -> None:
     for line in report.header():
         console.print(Text(line, style="dim"))
     console.print()
     print_importance(console, report.importance)
+    print_tuning(console, report)
     for section in report.sections:
         console.print()
         _print_section(console, report, section)

@@ -273,7 +273,8 @@ def describe(tuning: Tuning, choices: list[Choice] | None = None, runs: Sequence
     chosen = {id(c.cell): c for c in choices or []}
     cells = []
     for cell in tuning.cells:
-        entry = {"cell": dict(cell.label), "space": cell.space, "tried": [dict(p) for p in cell.points]}
+        entry = {"cell": dict(cell.label), "space": cell.space, "tried": [dict(p) for p in cell.points],
+                 "runs": list(cell.run_ids)}
         choice = chosen.get(id(cell))
         if choice is not None:
             entry |= {"chosen": dict(choice.point) if choice.point else None, "chosen_run": choice.run_id,
