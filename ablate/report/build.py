@@ -113,7 +113,8 @@ class Report:
         test = (f"paired t-test against {against}, over runs matched on {', '.join(PAIRED_BY)} and the "
                 "other factors' levels (csv/json: pairs)" if self.paired else f"Welch t-test against {against}")
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
-                     f"p: {test}, Holm-corrected per table")
+                     f"p: {test}, Holm-corrected per table; P(beats ref): the probability that a run of the level "
+                     f"beats a run of the reference (Bouthillier et al. 2021), {self.confidence:.0%} bootstrap interval")
         lines.append(self.target.describe())
         tuned = [t.header() for t in self.tuning]
         return lines + tuned + self.notes

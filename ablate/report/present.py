@@ -47,6 +47,15 @@ def pvalue(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def prob_cell(row: pd.Series) -> str:
+    """'0.17 [0.00, 0.44]': P(a run of this level beats one of the reference), bootstrap interval."""
+    p = row.get("p_better")
+    if p is None or not math.isfinite(p):
+        return MISSING
+    low, high = row.get("p_better_low"), row.get("p_better_high")
+    return f"{p:.2f} [{low:.2f}, {high:.2f}]" if low is not None and math.isfinite(low) else f"{p:.2f}"
+
+
 def signed(value: float, spec: str) -> str:
     """'+0.0120', '−0.0040'; a difference that rounds to zero is '+0.0000' (a tie),
     not '−0.0000'."""
@@ -115,6 +124,7 @@ def columns(report: Report) -> list[Column]:
         _metric_column(ranking, rank_by),
         Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),
+        Column("P(beats ref) [95 %]", lambda r, rep: prob_cell(r)),
         *[_metric_column(n, m) for n, m in rest["accuracy"]],
         Column("reached target", _reached),
         *[_metric_column(n, m) for n, m in rest["convergence"] + rest["overfitting"]],

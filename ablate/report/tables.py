@@ -161,7 +161,26 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric, confidence
         values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
         table["pairs"], p = _paired_versus(runs, codes, values, reference, eligible, pair_on)
     table["p"], table["p_holm"] = p, stats.holm(p)
+    values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
+    better = _prob_versus(values, codes, reference, eligible, rank_by.higher_is_better, confidence)
+    table["p_better"], table["p_better_low"], table["p_better_high"] = better
     return table.iloc[order].reset_index(drop=True)
+
+
+def _prob_versus(values: np.ndarray, codes: np.ndarray, reference: int | None, eligible: np.ndarray,
+                 higher_is_better: bool, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(a run of each level beats a run of the reference), with its bootstrap interval
+    (stats.prob_better), beside each p; "beats" is lower for a lower-is-better metric."""
+    k = len(eligible)
+    out = np.full((3, k), np.nan)
+    if reference is None:
+        return out[0], out[1], out[2]
+    sign = 1.0 if higher_is_better else -1.0
+    mine = [sign * values[codes == level] for level in range(k)]
+    for level in np.flatnonzero(eligible):
+        if level != reference:
+            out[:, level] = stats.prob_better(mine[level], mine[reference], confidence)
+    return out[0], out[1], out[2]
 
 
 # -- Ranking: how levels are ordered, per kind of metric.
