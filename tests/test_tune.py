@@ -204,3 +204,32 @@ def test_the_report_compares_reruns_only_and_shows_the_tuning(tmp_path, cli):
     html = cli("report", str(result.sweep_dir), "--out", str(tmp_path / "out"))
     assert html.exit_code == 0 and (tmp_path / "out" / "plots" / f"expected-max-{result.sweep_dir.name}.png").exists()
     assert "Tuning:" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_stalled_means_every_one_of_the_last_epochs_near_chance():
+    from ablate.train.loop import STALL_BAND, stalled
+
+    near = [0.1, 0.1 + STALL_BAND / 2, 0.1 - STALL_BAND / 2]
+    assert stalled(near, classes=10, epochs=3)
+    assert not stalled(near, classes=10, epochs=None)  # off unless asked
+    assert not stalled(near[:2], classes=10, epochs=3)  # not enough epochs yet
+    assert not stalled([0.1, 0.1, 0.1 + 2 * STALL_BAND], classes=10, epochs=3)
+    assert stalled([0.9, 0.5, 0.5], classes=2, epochs=2) and not stalled([0.9, 0.5, 0.5], classes=2, epochs=3)
+
+
+@pytest.mark.slow
+def test_stop_stalled_stops_tuning_runs_only_and_counts_them(tmp_path):
+    # init=zeros: every hidden unit stays alike, so the net predicts one class (~0.10 on digits) all along.
+    grid = ["init=zeros", "epochs=5", "device=cpu", "diagnostics=off"]
+    result = run_sweep(grid, results=tmp_path, workers=1, tune=["optim.lr=0.01,0.1"], budget=2, rerun_seeds=1,
+                       stop_stalled=2)
+    runs = pd.read_csv(result.sweep_dir / "runs.csv")
+    tune, rerun = runs[runs["role"] == "tune"], runs[runs["role"] == "rerun"]
+    assert (tune["status"] == "stalled").all() and (tune["epochs_run"] == 2).all()
+    assert (rerun["status"] == "completed").all() and (rerun["epochs_run"] == 5).all()  # a measured run never stops
+    status = json.loads((result.sweep_dir / "runs" / tune["run_id"].iloc[0] / "status.json").read_text())
+    assert "--stop-stalled" in status["error"]
+    from ablate.report.build import build_report
+
+    [tuning] = build_report([result.sweep_dir]).tuning
+    assert tuning.cells[0].statuses == {"stalled": 2}

@@ -21,6 +21,8 @@ from ablate.report.tuning import SCORE as TUNING_SCORE, Tuning
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import Reading, Status
 
+TUNING_STATUSES = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.FAILED)  # a cell's tuning runs, by status
+
 MISSING = "—"  # no value: fewer than two runs for an interval, no completed run, ...
 
 
@@ -302,7 +304,7 @@ def diagnostic_caption(diag: FactorDiagnostics, arrows: bool = True, depths: lis
 def chosen_cells(tuning: Tuning) -> pd.DataFrame:
     """Per cell: the chosen value of each tuned key, its val score, its tuning runs by status."""
     table = tuning.chosen_table()
-    statuses = [s for s in ("completed", "stalled", "diverged", "failed") if s in table]
+    statuses = [s.value for s in TUNING_STATUSES if s.value in table]
     frame = table[["cell", *tuning.grid]].copy()
     frame[f"chosen on {TUNING_SCORE}"] = [number(v, ".4f") for v in table[TUNING_SCORE]]
     frame["tried"] = table["tried"].astype(int).astype(str)

@@ -143,21 +143,8 @@ def tuned_plan(overrides: Sequence[str], config_dir: Path | None, max_cells: int
     """The tuning stage's plan (every tuning run composed and checked) and the tuning it belongs to."""
     check_request(req)
     tune_axes = _tune_axes(req.lines)
-    base = read_grid(list(overrides), config_dir)
-    swept = {k.lstrip("+"): v for k, v in base.axes}
-    for key, values in tune_axes:
-        bare = key.lstrip("+")
-        if bare == REPETITION:
-            raise ConfigError("--tune seed=...: seeds are not a setting to tune; --rerun-seeds N gives the reruns theirs")
-        cli = {o.get_key_element().lstrip("+~") for o in parse_overrides(overrides) if o.is_sweep_override()}
-        if bare in cli:
-            raise ConfigError(f"--tune {key}: {bare} is also swept ({bare}={','.join(swept[bare])}); "
-                              f"a key is either a factor (swept) or a setting tuned per cell, not both")
-    notes = []
-    preset_swept = [k for k, _ in tune_axes if k.lstrip("+") in swept]
-    for key in preset_swept:
-        notes.append(f"--tune {key.lstrip('+')} replaces the preset's grid of it ({','.join(swept[key.lstrip('+')])}): "
-                     "it is tuned per cell instead")
+    swept = {k.lstrip("+"): v for k, v in read_grid(list(overrides), config_dir).axes}
+    notes = _check_tuned_keys(tune_axes, overrides, swept)
     tuned = {k.lstrip("+") for k, _ in tune_axes}
     lines = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in tuned]
     grid = read_grid([*lines, *[f"{k}={','.join(v)}" for k, v in tune_axes]], config_dir)
@@ -168,7 +155,6 @@ def tuned_plan(overrides: Sequence[str], config_dir: Path | None, max_cells: int
         notes.append(f"--tune: the grid's seed={','.join(seeds)} is not used; tuning runs use seed={seed}, "
                      f"reruns seeds {seed + 1}..{seed + req.rerun_seeds}")
     cell_axes = [(k, v) for k, v in grid.axes if k.lstrip("+") not in tuned and k.lstrip("+") != REPETITION]
-    tune_keys = [k for k, _ in grid.axes if k.lstrip("+") in tuned]
     cells_n = math.prod(len(v) for _, v in cell_axes)
     if max_cells is not None and cells_n * req.budget > max_cells:
         raise ConfigError(f"the tuned grid has {cells_n:,} cells × {req.budget} settings, more than --max-cells "
@@ -176,8 +162,34 @@ def tuned_plan(overrides: Sequence[str], config_dir: Path | None, max_cells: int
     tuning = Tuning({k.lstrip("+"): v for k, v in grid.axes if k.lstrip("+") in tuned}, req.budget, seed,
                     tuple(range(seed + 1, seed + 1 + req.rerun_seeds)), [k.lstrip("+") for k, _ in cell_axes],
                     notes=notes, config_dir=config_dir)
+    runs = _tuning_runs(grid, cell_axes, [k for k, _ in grid.axes if k.lstrip("+") in tuned], tuning)
+    plan = Plan(runs, [*tuning.factors, REPETITION], dict(cell_axes), grid.fixed, 0,
+                record={"tune": describe(tuning)}, stall_epochs=req.stall_epochs)
+    return plan, tuning
+
+
+def _check_tuned_keys(tune_axes: list[tuple[str, list[str]]], overrides: Sequence[str],
+                      swept: dict[str, list[str]]) -> list[str]:
+    """A tuned key the command line also sweeps is an error; one the preset sweeps is replaced (a note)."""
+    cli = {o.get_key_element().lstrip("+~") for o in parse_overrides(overrides) if o.is_sweep_override()}
+    notes = []
+    for key, _ in tune_axes:
+        bare = key.lstrip("+")
+        if bare == REPETITION:
+            raise ConfigError("--tune seed=...: seeds are not a setting to tune; --rerun-seeds N gives the reruns theirs")
+        if bare in cli:
+            raise ConfigError(f"--tune {key}: {bare} is also swept ({bare}={','.join(swept[bare])}); "
+                              f"a key is either a factor (swept) or a setting tuned per cell, not both")
+        if bare in swept:
+            notes.append(f"--tune {bare} replaces the preset's grid of it ({','.join(swept[bare])}): "
+                         "it is tuned per cell instead")
+    return notes
+
+
+def _tuning_runs(grid, cell_axes: list[tuple[str, list[str]]], tune_keys: list[str],
+                 tuning: Tuning) -> list[PlannedRun]:
+    """Per cell of the grid, its settings (all, or a seeded sample of `budget`), each composed at the tuning seed."""
     axes = dict(grid.axes)
-    rng_seed = seed  # the sample of settings: the same K for every cell whose grid is the same
     runs, seen = [], set()
     for combo in itertools.product(*[[(k, v) for v in values] for k, values in cell_axes]):
         chosen = dict(combo)
@@ -186,20 +198,19 @@ def tuned_plan(overrides: Sequence[str], config_dir: Path | None, max_cells: int
         cell_lines += [f"{k}={v}" for k, v in combo if grid.applies(k, chosen)]
         keys = [k for k in tune_keys if grid.applies(k, chosen)]
         space = [dict(zip(keys, values)) for values in itertools.product(*[axes[k] for k in keys])]
-        points = space if len(space) <= req.budget else \
-            [space[i] for i in sorted(np.random.default_rng(rng_seed).choice(len(space), req.budget, replace=False))]
+        # Sampled with the tuning seed: every cell whose grid is the same tries the same K settings.
+        picked = sorted(np.random.default_rng(tuning.seed).choice(len(space), tuning.budget, replace=False)) \
+            if len(space) > tuning.budget else range(len(space))
         label = {k.lstrip("+"): v if grid.applies(k, chosen) else NOT_APPLICABLE for k, v in combo}
-        cell = Cell(label, tuple(cell_lines), points, len(space))
+        cell = Cell(label, tuple(cell_lines), [space[i] for i in picked], len(space))
         tuning.cells.append(cell)
-        for point in points:
-            planned = compose(cell, point, seed, TUNE, config_dir)
+        for point in cell.points:
+            planned = compose(cell, point, tuning.seed, TUNE, tuning.config_dir)
             cell.run_ids.append(planned.run_id)
             if planned.run_id not in seen:
                 seen.add(planned.run_id)
                 runs.append(planned)
-    plan = Plan(runs, [*tuning.factors, REPETITION], {**dict(cell_axes)}, grid.fixed, 0,
-                record={"tune": describe(tuning)}, stall_epochs=req.stall_epochs)
-    return plan, tuning
+    return runs
 
 
 def _tune_axes(lines: Sequence[str]) -> list[tuple[str, list[str]]]:
