@@ -33,10 +33,12 @@ def begin_line(total: int, done: int, skipped_failed: int, elsewhere: int, to_ru
 
 
 def finished_line(result: RunResult, factors: Mapping[str, str], n: int, of: int) -> str:
-    acc = result.summary.get("test_acc") if result.summary else None
+    # A tuning run (ablate sweep --tune) is shown by the val score that selects, never by test.
+    metric = "best_val_acc" if factors.get("role") == "tune" else "test_acc"
+    acc = result.summary.get(metric) if result.summary else None
     text = f"[{n}/{of}] {result.run_id} {label(factors)}: {result.status}"
     if acc is not None:
-        text += f" test_acc={acc:.4f}"
+        text += f" {metric}={acc:.4f}"
     if result.error:
         text += f" — {result.error}"
     return text

@@ -74,7 +74,9 @@ class SweepDisplay:
         self.watched.pop(result.run_id, None)
         self.polled = -POLL_SECONDS  # the next redraw reads the runs again: this one has left them
         acc = result.summary.get("test_acc") if result.summary else None
-        if result.status == Status.COMPLETED and acc is not None and (self.best is None or acc > self.best[0]):
+        # A tuning run (ablate sweep --tune) is judged on val, never on test: not a "best so far".
+        if result.status == Status.COMPLETED and acc is not None and factors.get("role") != "tune" and (
+                self.best is None or acc > self.best[0]):
             self.best = (acc, label(factors))
         text = finished_line(result, factors, self.finished_here, self.to_run)
         if self.live is not None:

@@ -141,7 +141,8 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, command: str, workers: int = 1, gp
     # Only a tuning run may stop when stalled (ablate.sweep.tune): a measured run always trains to the end.
     specs = [RunSpec(p.config, sweep_dir / "runs" / p.run_id, resume=True, threads=threads, gpu_share=share,
                      stall_epochs=plan.stall_epochs if p.role == TUNE else None) for p in t.to_run]
-    labels = {p.run_id: p.factors for p in plan.runs}
+    # A tuned sweep's runs show their role, and its tuning runs the val score that selects among them.
+    labels = {p.run_id: {**p.factors, **({"role": p.role} if p.role else {})} for p in plan.runs}
     failures = 0
     if display is not None:
         display.begin(total=len(plan.runs), done=len(t.done), skipped_failed=len(t.failed),
