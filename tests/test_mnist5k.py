@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from ablate.cli.app import app
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data import mnist5k
 from ablate.data.cache import cache_path
 from ablate.data.registry import DATASETS, check_dataset, input_shape

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.config.schema import DataConfig
+from ablate.schema.run import DataConfig
 from ablate.data.cache import Decoded, cached_split
 from ablate.data.registry import DATASETS, Dataset
 from ablate.data.splits import Splits, assemble, val_fraction
