@@ -218,12 +218,7 @@ def sweep(
         if stale:
             note(f"{len(stale)} run folder{'s' if len(stale) != 1 else ''} of {setup.sweep_dir} hold the id an earlier "
                  "version gave them; the sweep moves them to their current id before it runs anything")
-        if setup.tuning is not None:
-            from ablate.cli.plan_view import print_tuned_plan
-
-            print_tuned_plan(out, setup.plan, setup.tuning, setup.sweep_dir)
-        else:
-            print_plan(out, setup.plan, setup.sweep_dir, setup.rounds)
+        print_plan(out, setup.plan, setup.sweep_dir, setup.rounds, setup.tuning)
         return
     command = "ablate sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     display = SweepDisplay(err, launcher=setup.options.launcher)

@@ -20,9 +20,12 @@ from ablate.sweep.tune import SELECT_ON
 RICH_ROWS = 500
 
 
-def print_plan(console: Console, plan: Plan, sweep_dir: Path, rounds=None) -> None:
-    """The plan's runs; with --seeds-until (`rounds`), its first round's, then what the rounds add."""
-    if rounds is not None:
+def print_plan(console: Console, plan: Plan, sweep_dir: Path, rounds=None, tuning=None) -> None:
+    """The plan's runs; with --seeds-until (`rounds`), its first round's, then what the rounds add;
+    with --tune (`tuning`), the tuning runs, then the reruns to come."""
+    if tuning is not None:
+        print_tuned_plan(console, plan, tuning, sweep_dir)
+    elif rounds is not None:
         _print_runs(console, rounds.cut(plan, rounds.start), sweep_dir)
         print_rounds(console, rounds)
     else:
