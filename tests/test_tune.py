@@ -233,3 +233,17 @@ def test_stop_stalled_stops_tuning_runs_only_and_counts_them(tmp_path):
 
     [tuning] = build_report([result.sweep_dir]).tuning
     assert tuning.cells[0].statuses == {"stalled": 2}
+
+
+def test_reruns_of_a_setting_no_longer_chosen_are_superseded_never_compared(tmp_path):
+    from ablate.report.tuning import tuning_runs
+    from ablate.sweep.tune import Choice, rerun_plan
+
+    setup = prepare_sweep(GRID, results=tmp_path, **TUNE)
+    choices = [Choice(c, c.points[0], c.run_ids[0], 0.9, 0) for c in setup.tuning.cells]
+    plan = rerun_plan(setup.plan, setup.tuning, choices, before={"oldrerun0001": "rerun", setup.plan.runs[0].run_id: "tune"})
+    roles = plan.record["tune"]["roles"]
+    assert roles["oldrerun0001"] == "superseded" and list(roles.values()).count("rerun") == 4
+    runs = pd.DataFrame({"run_id": list(roles), "role": list(roles.values())})
+    compared, tuning = tuning_runs(runs)
+    assert set(compared["role"]) == {"rerun"} and set(tuning["role"]) == {"tune"}

@@ -112,6 +112,8 @@ def tuning_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "role" not in runs:
         return runs, runs.iloc[:0]
     tune = runs["role"].eq("tune")
+    runs = runs[~runs["role"].eq("superseded")]  # reruns of a setting no longer chosen: never compared
+    tune = tune[runs.index]
     return runs[~tune].reset_index(drop=True), runs[tune].reset_index(drop=True)
 
 

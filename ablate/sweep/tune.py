@@ -37,10 +37,14 @@ from ablate.runner.identity import run_id
 from ablate.store.rundir import RunDir
 from ablate.store.status import Status
 from ablate.store.summary import finished_summary
+from ablate.store.sweep_record import read_sweep_record, run_roles
 from ablate.store.tables import NOT_APPLICABLE
 from ablate.sweep.plan import Plan, PlannedRun
 
 TUNE, RERUN = "tune", "rerun"  # the roles
+# A rerun of a setting no longer chosen (a tuning run retried with --retry-failed now
+# scores best): kept in the folder, never compared.
+SUPERSEDED = "superseded"
 SELECT_ON = "best_val_acc"  # validation accuracy at the run's best epoch: the only number selection reads
 # Statuses whose runs are scored in selection. A stalled run (--stop-stalled) is a
 # setting that did not learn: scored at the val accuracy it reached. A diverged or
@@ -264,8 +268,9 @@ def val_score(run_dir: Path) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def rerun_plan(plan: Plan, tuning: Tuning, choices: list[Choice]) -> Plan:
-    """The tuning runs and, per cell with a chosen setting, that setting on the rerun seeds."""
+def rerun_plan(plan: Plan, tuning: Tuning, choices: list[Choice], before: dict[str, str] | None = None) -> Plan:
+    """The tuning runs and, per cell with a chosen setting, that setting on the rerun seeds.
+    `before`: the roles sweep.yaml held; a rerun of theirs this plan no longer has is superseded."""
     runs = list(plan.runs)
     seen = {p.run_id for p in runs}
     for choice in choices:
@@ -276,7 +281,10 @@ def rerun_plan(plan: Plan, tuning: Tuning, choices: list[Choice]) -> Plan:
             if planned.run_id not in seen:
                 seen.add(planned.run_id)
                 runs.append(planned)
-    return dataclasses.replace(plan, runs=runs, record={"tune": describe(tuning, choices, runs)})
+    record = describe(tuning, choices, runs)
+    record["roles"] |= {rid: SUPERSEDED for rid, role in (before or {}).items()
+                        if role in (RERUN, SUPERSEDED) and rid not in record["roles"]}
+    return dataclasses.replace(plan, runs=runs, record={"tune": record})
 
 
 def describe(tuning: Tuning, choices: list[Choice] | None = None, runs: Sequence[PlannedRun] = ()) -> dict:
@@ -302,12 +310,14 @@ def run_tuned(plan: Plan, tuning: Tuning, run: Callable[[Plan], Counter], sweep_
     """Tune, select, rerun; a rerun of the command skips what is done at each stage. `stop`
     (after tuning: --max-failures reached) ends it before the reruns."""
     first = dataclasses.replace(plan, record={"tune": describe(tuning, None, plan.runs)})
+    # Until the reruns are planned again, the earlier reruns keep their role.
+    first.record["tune"]["roles"] = {**run_roles(read_sweep_record(sweep_dir)), **first.record["tune"]["roles"]}
     counts = run(first)
     if stop(counts):
         return counts
     choices = select(tuning, sweep_dir)
     on_selected(choices)
-    return run(rerun_plan(plan, tuning, choices))
+    return run(rerun_plan(plan, tuning, choices, run_roles(read_sweep_record(sweep_dir))))
 
 
 def selection_notes(choices: list[Choice]) -> list[str]:
