@@ -64,3 +64,19 @@ def test_tuning_runs_leave_the_tables():
     assert list(compared["run_id"]) == ["c", "d"] and list(tuning["run_id"]) == ["a", "b"]
     untuned = pd.DataFrame({"run_id": ["a"]})
     assert tuning_runs(untuned)[0] is untuned
+
+
+def test_a_tie_at_every_setting_is_no_edge():
+    flat = np.array([0.1, 0.1, 0.1])
+    cell = TunedCell({"act": "sigmoid"}, {"optim.lr": "0.01"}, 0.1, 3, {"completed": 3}, flat, flat, flat)
+    assert edge_notes(Tuning("s", {"optim.lr": ["0.01", "0.1", "1"]}, 3, [1], [cell])) == []
+
+
+def test_a_rising_curve_is_noted_only_where_the_budget_sampled_the_grid():
+    from ablate.report.tuning import rising_notes
+
+    curve = np.array([0.5, 0.7, 0.8])
+    sampled = TunedCell({"norm": "none"}, {"optim.lr": "0.1"}, 0.8, 3, {}, curve, curve, curve, space=9)
+    whole = TunedCell({"norm": "batch"}, {"optim.lr": "0.1"}, 0.8, 3, {}, curve, curve, curve, space=3)
+    [note] = rising_notes(Tuning("s", {"optim.lr": list("123456789")}, 3, [1], [sampled, whole]))
+    assert note.startswith("norm=none") and "k=3" in note

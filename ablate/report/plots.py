@@ -373,6 +373,9 @@ PLOTS.add("gap", plot_gap, "train − validation accuracy per level")
 PLOTS.add("diagnostics", plot_diagnostics, "activation std and gradient norm by depth, dead/saturated fraction")
 
 
+LEGEND_INSIDE = 5  # cells an expected-max legend may list inside its panel
+
+
 def expected_max_name(sweep: str) -> str:
     return f"expected-max-{sweep}"
 
@@ -394,7 +397,11 @@ def plot_expected_max(report: Report, out: Path) -> list[Plot]:
         ax.set_xlabel("settings tried (k)")
         ax.set_ylabel("expected best val acc")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize="small")
+        if len(cells) > LEGEND_INSIDE:  # beside the panel: inside, a long legend hides the curves
+            fig.set_size_inches(PANEL[0] * 1.8, PANEL[1] * 1.3)
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend(fontsize="small")
         title = f"{t.sweep}: expected best val accuracy against tuning budget (Dodge et al. 2019), 95 % bootstrap band"
         plots.append(_save(fig, out, expected_max_name(t.sweep), title, group="tuning"))
     return plots

@@ -30,7 +30,11 @@ from ablate.store.tables import NOT_APPLICABLE
 BOOTSTRAP = 1000  # resamples of the band: percentile bounds to about ±0.01 in probability
 BAND_SEED = 0  # the band is the same on every read of the same runs
 SCORE = "best_val_acc"  # what selection read: never a test number
-SCORED = (Status.COMPLETED.value, Status.STALLED.value)  # as ablate.sweep.tune: diverged and failed have no score
+# The tuning runs a budget curve counts: every one that left a val score. A diverged
+# run is never chosen (ablate.sweep.tune), but it was a setting tried and spent: its
+# best val accuracy before the loss blew up counts, or the curve would flatter a
+# level whose rates often diverge. A failed run left no score.
+SCORED = (Status.COMPLETED.value, Status.STALLED.value, Status.DIVERGED.value)
 
 
 def expected_max(scores, k_max: int | None = None) -> np.ndarray:
@@ -68,6 +72,7 @@ class TunedCell:
     curve: np.ndarray  # E[max_k], k = 1..scored runs
     low: np.ndarray
     high: np.ndarray
+    space: int = 0  # settings in the cell's grid (the budget tried all of them when it is not larger)
 
     @property
     def name(self) -> str:
@@ -137,7 +142,7 @@ def summarise_tuning(records: dict[str, dict], tuning: pd.DataFrame, confidence:
             score = entry.get(SCORE)
             cells.append(TunedCell(dict(entry.get("cell") or {}), chosen, float("nan") if score is None else score,
                                    len(tried), {str(k): int(v) for k, v in statuses.items()},
-                                   expected_max(scored), low, high))
+                                   expected_max(scored), low, high, int(entry.get("space") or 0)))
         result = Tuning(sweep, {k: list(map(str, v)) for k, v in (record.get("grid") or {}).items()},
                         int(record.get("budget") or 0), list(record.get("rerun_seeds") or []), cells)
         result.notes = edge_notes(result) + rising_notes(result)
@@ -149,6 +154,8 @@ def edge_notes(tuning: Tuning) -> list[str]:
     """A chosen numeric value at the end of its grid: the best may lie beyond it."""
     notes = []
     for c in tuning.cells:
+        if len(c.curve) and c.curve[0] == c.curve[-1]:
+            continue  # every setting scored alike (a net at chance at every rate): the choice is a tie, not an edge
         for key, value in (c.chosen or {}).items():
             grid = pd.to_numeric(pd.Series(tuning.grid.get(key, [])), errors="coerce")
             if len(grid) < 3 or grid.isna().any():
@@ -162,10 +169,11 @@ def edge_notes(tuning: Tuning) -> list[str]:
 
 
 def rising_notes(tuning: Tuning) -> list[str]:
-    """Cells whose expected best is still climbing at their full budget."""
+    """Cells whose expected best is still climbing at their full budget, where the budget
+    sampled the grid (a grid tried whole has no more settings to give)."""
     notes = []
     for c in tuning.cells:
-        if len(c.curve) >= 2 and c.curve[-1] - c.curve[-2] > 0.005:  # half an accuracy point per extra setting
+        if c.space > c.tried and len(c.curve) >= 2 and c.curve[-1] - c.curve[-2] > 0.005:  # half an accuracy point per extra setting
             notes.append(f"{c.name}: expected best {SCORE} still rises at k={len(c.curve)} "
                          f"(+{c.curve[-1] - c.curve[-2]:.3f} from k={len(c.curve) - 1}): a larger budget may help it")
     return notes
