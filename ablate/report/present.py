@@ -21,7 +21,7 @@ from ablate.report.tuning import SCORE as TUNING_SCORE, Tuning
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import Reading, Status
 
-TUNING_STATUSES = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.FAILED)  # a cell's tuning runs, by status
+TUNING_STATUSES = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.COLLAPSED, Status.FAILED)  # a cell's tuning runs, by status
 
 MISSING = "—"  # no value: fewer than two runs for an interval, no completed run, ...
 

@@ -31,10 +31,10 @@ BOOTSTRAP = 1000  # resamples of the band: percentile bounds to about ±0.01 in 
 BAND_SEED = 0  # the band is the same on every read of the same runs
 SCORE = "best_val_acc"  # what selection read: never a test number
 # The tuning runs a budget curve counts: every one that left a val score. A diverged
-# run is never chosen (ablate.sweep.tune), but it was a setting tried and spent: its
-# best val accuracy before the loss blew up counts, or the curve would flatter a
+# or collapsed run is never chosen (ablate.sweep.tune), but it was a setting tried and
+# spent: its best val accuracy before the loss blew up (or it fell back) counts, or the curve would flatter a
 # level whose rates often diverge. A failed run left no score.
-SCORED = (Status.COMPLETED.value, Status.STALLED.value, Status.DIVERGED.value)
+SCORED = (Status.COMPLETED.value, Status.STALLED.value, Status.DIVERGED.value, Status.COLLAPSED.value)
 
 
 def expected_max(scores, k_max: int | None = None) -> np.ndarray:
