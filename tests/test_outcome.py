@@ -66,7 +66,8 @@ def test_the_runner_records_a_collapsed_run_with_its_epoch_and_reason(tmp_path):
     rd.path.mkdir()
     session = SimpleNamespace(history=rows, data=SimpleNamespace(shape=InputShape(1, 8, 10)),
                               cfg=SimpleNamespace(target_acc=None), run_id="run", model=nn.Linear(2, 2),
-                              device="cpu", precision="fp32", layout="contiguous", rd=rd, trackers=None)
+                              device="cpu", precision="fp32", layout="contiguous", rd=rd, trackers=None,
+                              stall_epochs=None)
     result = finish(session, [])
     assert (result.status, result.summary["collapsed_epoch"]) == (Status.COLLAPSED, 3)
     assert rd.read_status()["status"] == "collapsed" and "from epoch 3" in rd.read_status()["error"]

@@ -113,8 +113,9 @@ class Report:
         test = (f"paired t-test against {against}, over runs matched on {', '.join(PAIRED_BY)} and the "
                 "other factors' levels (csv/json: pairs)" if self.paired else f"Welch t-test against {against}")
         lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
-                     f"p: {test}, Holm-corrected per table; P(beats ref): the probability that a run of the level "
-                     f"beats a run of the reference (Bouthillier et al. 2021), {self.confidence:.0%} bootstrap interval")
+                     f"p: {test}, Holm-corrected per table")
+        lines.append(f"P(>ref): the probability that a run of the level beats a run of the reference "
+                     f"(Bouthillier et al. 2021), with a {self.confidence:.0%} bootstrap interval")
         lines.append(self.target.describe())
         tuned = [t.header() for t in self.tuning]
         return lines + tuned + self.notes
@@ -164,7 +165,8 @@ def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> lis
 def _widen_families(store: Store, where: list[str], rank_by: Metric, factors: list[str], sections: list[Section],
                     marginals: dict[str, pd.DataFrame], tabulate) -> list[str]:
     """Holm over every slice of --where (report.family): each table's p_holm, and the note saying so."""
-    others = [apply_target(store, rows)[0] for rows in other_slices(store.runs, where)]
+    compared, _ = tuning_runs(store.runs)  # a tuned sweep's tuning runs are in no slice's family
+    others = [apply_target(store, rows)[0] for rows in other_slices(compared, where)]
     if not others:
         return []
     sizes = {}

@@ -55,7 +55,7 @@ def prob_cell(row: pd.Series) -> str:
     if p is None or not math.isfinite(p):
         return MISSING
     low, high = row.get("p_better_low"), row.get("p_better_high")
-    return f"{p:.2f} [{low:.2f}, {high:.2f}]" if low is not None and math.isfinite(low) else f"{p:.2f}"
+    return f"{p:.2f} [{low:.2f},{high:.2f}]" if low is not None and math.isfinite(low) else f"{p:.2f}"
 
 
 def signed(value: float, spec: str) -> str:
@@ -126,7 +126,7 @@ def columns(report: Report) -> list[Column]:
         _metric_column(ranking, rank_by),
         Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),
-        Column("P(beats ref) [95 %]", lambda r, rep: prob_cell(r)),
+        Column("P(>ref)", lambda r, rep: prob_cell(r)),
         *[_metric_column(n, m) for n, m in rest["accuracy"]],
         Column("reached target", _reached),
         *[_metric_column(n, m) for n, m in rest["convergence"] + rest["overfitting"]],

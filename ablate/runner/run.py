@@ -248,7 +248,8 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
 def finish(s: Session, warnings: list[str]) -> RunResult:
     """Summary and final status, from the last epoch whether trained now or before a resume."""
     last = EpochRecord(**s.history[-1])
-    stopped = s.stalled()  # a tuning run stopped near chance (--stop-stalled): it never learnt, so never collapsed
+    # A tuning run stopped near chance (--stop-stalled): it never learnt, so never collapsed.
+    stopped = stalled([h["val_acc"] for h in s.history], s.data.shape.classes, s.stall_epochs)
     fell = None if diverged(last) or stopped else collapsed_epoch(s.history, s.data.shape.classes)
     status = Status.DIVERGED if diverged(last) else Status.STALLED if stopped else \
         Status.COLLAPSED if fell else Status.COMPLETED
