@@ -9,13 +9,10 @@ summed over its runs (summary.json `seconds`, each run's own wall time: the same
 whatever the number of workers) and the sweep's span (first run started to last
 run ended, from status.json: what a user waits for with the workers it had).
 
-Measured on the shared 2-core development VM (2 workers, other engineers' jobs
-beside it, so spans are upper bounds), 2026-12-02, the studies of docs/studies.md
-("Fair comparisons"); untuned twins as docs/studies.md's summary table records them:
-
-  preset        tuned: runs (tune + rerun), train s, span   untuned twin: runs, span
-  bn_lr         32 (20 + 12), see docs/studies.md           108, 6.1 min
-  ...           (the table in docs/studies.md, "Fair comparisons", is the record)
+Measured on the shared 2-core development VM (2 workers, other jobs beside it, so spans
+are upper bounds), 2026-12-02: the table in docs/studies.md §15 ("Cost: tuned against
+untuned"), e.g. saturation-tuned 112 runs (70 tune + 42 rerun), 1,844 training s, span
+1,025 s, against its untuned twin's 42 runs (est. 716 training s): 2.6×.
 """
 
 from __future__ import annotations
