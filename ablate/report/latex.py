@@ -16,6 +16,7 @@ prints as `¡` in the default font encoding), η² is `\\eta^2`.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pandas as pd
 
@@ -35,6 +36,18 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
                  "≥": r"\ensuremath{\geq}", "α": r"\ensuremath{\alpha}", "χ": r"\ensuremath{\chi}"}
 PAIRS = {"η²": r"\ensuremath{\eta^2}", "ω²": r"\ensuremath{\omega^2}"}  # one math group: no gap before the ²
 COLUMN_SEP = "4pt"  # \tabcolsep, LaTeX's default 6pt: what lets the essential columns fit one paper column
+
+
+# A comment is not typeset, so its text is spelled out in ASCII rather than escaped.
+COMMENT_ASCII = {"±": "+/-", "Δ": "delta ", "−": "-", "η": "eta", "ω": "omega", "²": "^2", "×": "x", "→": "->",
+                 "·": "*", "≥": ">=", "≤": "<=", "∞": "inf", "α": "alpha", "χ": "chi", "—": "--", "–": "-",
+                 "…": "...", "’": "'", "“": '"', "”": '"'}
+
+
+def latex_comment(text: object) -> str:
+    """`% ...` in plain ASCII: the file stays ASCII, whatever a note says."""
+    spelled = "".join(COMMENT_ASCII.get(ch, ch) for ch in str(text))
+    return "% " + unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
 
 
 def latex_escape(text: object) -> str:
@@ -88,11 +101,11 @@ def _sections(report: Report) -> list[str]:
 def to_latex(report: Report) -> str:
     """Tables for a paper; the header lines and where the report came from as comments."""
     parts = [r"% ablate report: \input into a document with \usepackage{booktabs,graphicx}"]
-    parts += [f"% {line}" for line in report.header()]
-    parts += [f"% {what}: {value}" for what, value in provenance(report)]
+    parts += [latex_comment(line) for line in report.header()]
+    parts += [latex_comment(f"{what}: {value}") for what, value in provenance(report)]
     parts += _importance(report) + _sections(report)
     if report.diagnostics is not None:
-        parts += ["", f"% {report.diagnostics.describe()}"]
+        parts += ["", latex_comment(report.diagnostics.describe())]
         for f in report.diagnostics.factors:
             frame = diagnostic_cells(f)
             parts += ["", latex_table(frame, diagnostic_numeric(frame), diagnostic_caption(f), wide=True)]
