@@ -76,16 +76,17 @@ def with_flags(options: LaunchOptions, **flags: Any) -> LaunchOptions:
     """`options` with the command line's flags applied; None means "not given", so the file's value stays.
     A flag is for the launchers whose options class has its field (ablate.launch.options)."""
     given = {k: v for k, v in flags.items() if v is not None}
-    known = {f.name for entry in LAUNCHERS.values() for f in dataclasses.fields(entry.options)}
-    if set(given) - known:
-        raise TypeError(f"not launch options: {sorted(set(given) - known)}")
+    owners: dict[str, list[str]] = {}  # option → the launchers whose class has it
+    for name, entry in LAUNCHERS.items():
+        for f in dataclasses.fields(entry.options):
+            owners.setdefault(f.name, []).append(name)
+    if set(given) - set(owners):
+        raise TypeError(f"not launch options: {sorted(set(given) - set(owners))}")
     if "slurm_extra" in given:
         given["slurm_extra"] = tuple(given["slurm_extra"])
-    fields = {f.name for f in dataclasses.fields(options)}
     for flag, value in given.items():
-        if flag not in fields:
-            engines = [name for name, entry in LAUNCHERS.items()
-                       if flag in {f.name for f in dataclasses.fields(entry.options)}]
+        if options.launcher not in owners[flag]:
+            engines = owners[flag]
             shown = " ".join(value) if isinstance(value, tuple) else value
             raise ConfigError(f"--{flag.replace('_', '-')} {shown} is for --launcher {' or '.join(engines)}, but this "
                               f"sweep runs with --launcher {options.launcher}; add --launcher {engines[0]}, or leave it out")

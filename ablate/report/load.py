@@ -52,6 +52,8 @@ class Sweep:
     stale: frozenset[str] = frozenset()
     # sweep.yaml's `tune` record of a tuned sweep (ablate.sweep.tune): settings tried and chosen per cell; {} if none.
     tune: dict = field(default_factory=dict, compare=False)
+    # One line when a sweep last run by an older version holds folders whose id moved (store.migrate).
+    moved: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -203,7 +205,7 @@ def read_sweep(path: Path) -> tuple[Sweep, pd.DataFrame, str | None]:
     planned = max(int(meta.get("planned") or 0), len(runs))
     one_grid = bool(meta) and len(meta.get("grids") or [None]) == 1
     return (Sweep(name, path, planned, tuple(keys), _fixed_overrides(meta.get("overrides")), one_grid, stale,
-                  meta.get("tune") or {}), runs, note)
+                  meta.get("tune") or {}, unchecked_note(path, meta)), runs, note)
 
 
 def _read_table(file: Path) -> tuple[pd.DataFrame | None, str | None]:
@@ -326,7 +328,7 @@ def load(paths: list[Path]) -> Store:
     runs, notes = drop_duplicate_runs(runs, [s.name for s in sweeps])
     merged = len(runs) < before
     runs, formats = newest_format(runs)
-    moved = [note for s in sweeps if (note := unchecked_note(s.path, read_sweep_yaml(s.path)))]
+    moved = [s.moved for s in sweeps if s.moved]
     notes = rebuilt + moved + formats + unreadable_notes(runs) + notes
     # Overfitting: how much better the model does on what it trained on (accuracy points).
     runs["train_val_gap"] = runs["final_train_acc"] - runs["final_val_acc"]

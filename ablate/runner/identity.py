@@ -9,18 +9,11 @@ one experiment into two ids.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ablate.schema.identity import RESULTS_FORMAT, identity_tree, record_id
+from ablate.schema.identity import record_id
 from ablate.schema.run import RunConfig
 
 
-def identity(config: RunConfig) -> dict[str, Any]:
-    """The settings that make the run what it is, and the results format its
-    numbers are in (see ablate.schema.identity)."""
-    return {**identity_tree(config.to_dict()), "results_format": RESULTS_FORMAT}
-
-
 def run_id(config: RunConfig) -> str:
-    """12 hex digits of SHA-256 of `identity(config)` (ablate.schema.identity.record_id)."""
+    """12 hex digits of SHA-256 of the config's identity tree and results format
+    (ablate.schema.identity.record_id: config.yaml's files hash the same way)."""
     return record_id(config.to_dict())

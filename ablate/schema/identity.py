@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ablate.schema.checks import field_types
-from ablate.schema.options import ADDED_LATER, IDENTITY, LEVELS, WAS
+from ablate.schema.options import ADDED_LATER, ENTRIES, IDENTITY, LEVELS, WAS
 from ablate.schema.run import RunConfig
 
 # What a run's numbers mean, recorded in its config.yaml and status.json and
@@ -97,8 +97,8 @@ def _nested(f: dataclasses.Field, tp: Any, value: Any) -> Any:
         return value
     if LEVELS in f.metadata:
         return _prune(f.metadata[LEVELS].cls(value.get("name")), value, level=True)
-    if "entries" in f.metadata:  # aug: {flip: {...}, crop: {...}}
-        entries = f.metadata["entries"]
+    if ENTRIES in f.metadata:  # aug: {flip: {...}, crop: {...}}
+        entries = f.metadata[ENTRIES]
         return {k: _prune(entries[k], v) if k in entries and isinstance(v, Mapping) else v for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _prune(tp, value)

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from ablate.errors import ConfigError
 from ablate.schema.checks import from_mapping
-
-T = TypeVar("T")
 
 ADDED_LATER = "added_later"
 WAS = "was"
 IDENTITY = "identity"
 LEVELS = "levels"
+ENTRIES = "entries"  # a set of named sections (aug): name → the section's class
 
 
 _SAME = object()
@@ -98,13 +97,10 @@ class Levels:
             return value
         if not isinstance(value, Mapping):
             raise ConfigError(f"{self.group} must be a group of settings, got {value!r}")
-        name = value.get("name", _default(self.base, "name"))
+        name = value.get("name", self.base.name)  # a dataclass default is also the class attribute
         return from_mapping(self.cls(name), value, self.group)
 
     def field(self) -> Any:
         """The RunConfig field of this group: parsed by level, its default the base's."""
         return dataclasses.field(default_factory=self.base, metadata={"parse": self.parse, LEVELS: self})
 
-
-def _default(cls: type, name: str) -> Any:
-    return next(f.default for f in dataclasses.fields(cls) if f.name == name)

@@ -20,7 +20,7 @@ from ablate.schema.augs import AUG_PARAMS, aug_to_dict, parse_aug
 from ablate.schema.checks import from_mapping, require
 from ablate.schema.choices import (ACT_LEVELS, DROPOUT_LEVELS, INIT_LEVELS, NORM_LEVELS, ActConfig, DropoutConfig,
                                    InitConfig, NormConfig)
-from ablate.schema.options import added_later, not_identity
+from ablate.schema.options import ENTRIES, added_later, not_identity
 from ablate.errors import ConfigError
 
 
@@ -231,7 +231,7 @@ class RunConfig:
     dropout: DropoutConfig = DROPOUT_LEVELS.field()
     # The augmentation set: frozen parameter objects in application order
     # (ablate.schema.augs); `{flip: {p: 0.5}, crop: {...}}` in YAML.
-    aug: tuple = field(default=(), metadata={"parse": parse_aug, "entries": AUG_PARAMS})
+    aug: tuple = field(default=(), metadata={"parse": parse_aug, ENTRIES: AUG_PARAMS})
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
