@@ -162,7 +162,7 @@ def pair_columns(runs: pd.DataFrame, factors: list[str], keys: list[str]) -> lis
     return [c for c in (*PAIRED_BY, *factors) if c in runs and c not in keys]
 
 
-def _widen_families(store: Store, where: list[str], rank_by: Metric, factors: list[str], sections: list[Section],
+def _widen_families(store: Store, where: list[str], factors: list[str], sections: list[Section],
                     marginals: dict[str, pd.DataFrame], tabulate) -> list[str]:
     """Holm over every slice of --where (report.family): each table's p_holm, and the note saying so."""
     compared, _ = tuning_runs(store.runs)  # a tuned sweep's tuning runs are in no slice's family
@@ -217,7 +217,7 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     else:
         sections = [Section(f, [f], table) for f, table in marginals.items()]
     if where:
-        notes += _widen_families(store, where, rank_by, factors, sections, marginals, tabulate)
+        notes += _widen_families(store, where, factors, sections, marginals, tabulate)
     notes += _table_notes(sections, rank_by)
     compared = comparisons({f: marginals[f] for f in factors if f in marginals}, runs, rank_by.column, margin) \
         if rank_by.kind == "accuracy" else []
