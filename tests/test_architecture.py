@@ -240,7 +240,7 @@ def test_metric_names_come_from_one_list():
 
     row = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "test_acc": 0.5,
            "elapsed": 1.0}
-    assert set(summarize([row], 0.9)) | {"diverged_epoch", "collapsed_epoch", "params"} == set(SUMMARY_METRICS)
+    assert set(summarize([row], 0.9)) | {"diverged_epoch", "collapsed_epoch", "params", "classes"} == set(SUMMARY_METRICS)
     assert METRICS == METRIC_COLUMNS == SUMMARY_METRICS and set(SENT_AT_END) <= set(SUMMARY_METRICS)
 
 

@@ -65,7 +65,7 @@ def test_the_runner_records_a_collapsed_run_with_its_epoch_and_reason(tmp_path):
     rd = RunDir(tmp_path / "run")
     rd.path.mkdir()
     session = SimpleNamespace(history=rows, data=SimpleNamespace(shape=InputShape(1, 8, 10)),
-                              cfg=SimpleNamespace(target_acc=None), run_id="run", model=nn.Linear(2, 2),
+                              cfg=SimpleNamespace(convergence_target=(None, None)), run_id="run", model=nn.Linear(2, 2),
                               device="cpu", precision="fp32", layout="contiguous", rd=rd, trackers=None,
                               stall_epochs=None)
     result = finish(session, [])

@@ -104,7 +104,7 @@ def test_page_has_the_tables_escaped(site):
     assert page.tables == 5 and page.best_rows == 3
     assert "relu&lt;&amp;&gt;" in html and "relu<&>" not in html
     assert 'class="partial"' in html  # one run is still queued
-    assert "default: no target_acc was set" in html
+    assert "no target_acc set and no data.target default recorded" in html
     marginal = Page()
     marginal.feed((site / "marginal" / "index.html").read_text(encoding="utf-8"))
     assert marginal.tables == 1 + 2 * 3 and marginal.best_rows == 2 * 3 and len(marginal.images) == 4  # no heat map

@@ -6,6 +6,8 @@ The expected numbers are computed here from the fixture's own run list
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from scipy import stats as sps
 from ablate.errors import ConfigError
 from ablate.report.build import build_report
 from ablate.report.convergence import DEFAULT_FRACTION
+from ablate.report.present import cells
 from ablate.report.tables import METRICS, level_table
 from helpers.report import Run, holm_reference, norm_act_runs, ramp, write_sweep
 
@@ -154,22 +157,61 @@ def test_by_mistakes(sweep):
         build_report([sweep], by="seed")
 
 
+def km_median(times: list[float], events: list[bool]) -> float:
+    """The product-limit median (Kaplan & Meier 1958) by hand: the first time the
+    survival estimate falls below 1/2; NaN when it never does."""
+    s = 1.0
+    for t in sorted(set(times)):
+        at_risk = sum(x >= t for x in times)
+        s *= 1 - sum(x == t and e for x, e in zip(times, events)) / at_risk
+        if s < 0.5:
+            return t
+    return math.nan
+
+
+def timed(runs: list[Run], keys: list[str], target: float) -> dict[tuple, tuple[list[float], list[bool]]]:
+    """Level → (epochs, reached) of every run that ran to an end (completed or diverged):
+    the first epoch at the target, else its last epoch, censored."""
+    out: dict[tuple, tuple[list, list]] = {}
+    for r in runs:
+        times, events = out.setdefault(tuple(r.levels[k] for k in keys), ([], []))
+        if r.status in ("completed", "diverged") and r.curve:
+            hit = next((e for e, a in enumerate(r.curve, start=1) if a >= target), None)
+            times.append(hit if hit is not None else len(r.curve))
+            events.append(hit is not None)
+    return out
+
+
+def check_censored(table: pd.DataFrame, ref: dict[tuple, tuple[list, list]]) -> None:
+    """Reached counts, Kaplan–Meier medians (epochs, and seconds at 2.5 s an epoch),
+    and the log-rank p against the best level, from scipy."""
+    for (level,), (times, events) in ref.items():
+        assert table.loc[level, "epochs_to_target_n"] == sum(events)  # reached, of the runs with a time
+        assert table.loc[level, "target_known"] == len(times)
+        median = km_median(times, events)
+        assert table.loc[level, "epochs_to_target_median"] == pytest.approx(median, nan_ok=True)
+        assert table.loc[level, "seconds_to_target_median"] == pytest.approx(2.5 * median, nan_ok=True)
+
+
+def logrank_reference(ref, a, b) -> float:
+    def data(level):
+        times, events = ref[(level,)]
+        return sps.CensoredData.right_censored(times, [not e for e in events])
+    return sps.logrank(data(a), data(b)).pvalue
+
+
 def test_convergence_with_the_sweeps_target(sweep, runs):
     report = build_report([sweep])
     assert report.target.value == 0.85 and not report.target.rescored and "target_acc" in report.target.source
-
-    def epochs_to(r):
-        return next((e for e, a in enumerate(r.curve, start=1) if a >= 0.85), None)
-
-    ref = reference(runs, ["norm"], epochs_to)
+    ref = timed(runs, ["norm"], 0.85)
     table = report.sections[0].table.set_index("norm")
-    for (level,), x in ref.items():
-        assert table.loc[level, "epochs_to_target_n"] == len(x)  # reached, out of the completed runs
-        if len(x):
-            assert table.loc[level, "epochs_to_target_mean"] == pytest.approx(x.mean())
-            assert table.loc[level, "seconds_to_target_mean"] == pytest.approx(2.5 * x.mean())
-    assert table.loc["none", "epochs_to_target_n"] == 0  # never reached: counted, not averaged
-    assert table.loc["none", "completed"] == 6
+    check_censored(table, ref)
+    # norm=none's 6 completed runs never get there; its 2 diverged runs did before they blew up:
+    # all 8 are timed, 2 reached, so its median is not reached, only bounded: never averaged.
+    assert table.loc["none", "completed"] == 6 and table.loc["none", "target_known"] == 8
+    assert table.loc["none", "epochs_to_target_n"] == 2 and math.isnan(table.loc["none", "epochs_to_target_median"])
+    assert table.loc["none", "epochs_to_target_bound"] == max(ref[("none",)][0])
+    assert table.loc["group", "target_known"] == 6  # its failed and queued runs have no time
 
 
 @pytest.mark.parametrize("source", ["epochs_csv", "history_files"])
@@ -181,18 +223,34 @@ def test_default_target_rescored_from_history(tmp_path, runs, source):
     best = max(max(r.curve) for r in runs if r.status == "completed")
     target = DEFAULT_FRACTION * best
     assert report.target.value == pytest.approx(target) and report.target.rescored
-    assert "default" in report.target.describe() and "95%" in report.target.describe()
-
-    def epochs_to(r):
-        return next((e for e, a in enumerate(r.curve, start=1) if a >= target), None)
-
-    ref = reference(runs, ["act"], epochs_to)
+    assert "95%" in report.target.describe()
     table = report.sections[1].table.set_index("act")
-    for (level,), x in ref.items():
-        assert table.loc[level, "epochs_to_target_n"] == len(x)
-        assert table.loc[level, "epochs_to_target_mean"] == pytest.approx(x.mean())
-        assert table.loc[level, "seconds_to_target_mean"] == pytest.approx(2.5 * x.mean())
-    assert 0 < table["epochs_to_target_n"].sum() < table["completed"].sum()  # some never get there
+    check_censored(table, timed(runs, ["act"], target))
+    assert 0 < table["epochs_to_target_n"].sum() < table["target_known"].sum()  # some never get there
+
+
+def test_censored_runs_slow_a_level_down(tmp_path):
+    """Survivorship: of fast's 4 runs 2 never get there; slow's all do, later. A mean
+    over the runs that got there calls fast faster (2.0 vs 5.0 epochs); the censored
+    median does not: only half of fast's runs got there, so its median is not
+    reached in the 8 epochs (> 8), and slow, median 5, ranks first."""
+    curves = {"fast": [ramp(0.9, epochs=2, start=0.5)] * 2 + [ramp(0.6, epochs=8, start=0.3)] * 2,
+              "slow": [ramp(0.9, epochs=5, start=0.3)] * 4}
+    runs = [Run({"arm": arm, "seed": str(i)}, list(curve)) for arm, cs in curves.items() for i, curve in enumerate(cs)]
+    for r in runs:
+        r.curve += [r.curve[-1]] * (8 - len(r.curve))  # every run followed for 8 epochs
+    path = write_sweep(tmp_path, "censored", runs, keys=["arm", "seed"], target=0.85)
+    report = build_report([path], metric="epochs_to_target")
+    table = report.sections[0].table.set_index("arm")
+    ref = timed(runs, ["arm"], 0.85)
+    check_censored(table, ref)
+    assert table["rank"].to_dict() == {"slow": 1, "fast": 2}
+    assert table.loc["fast", "p"] == pytest.approx(logrank_reference(ref, "fast", "slow"))
+    assert "log-rank" in " ".join(report.header()) and "Kaplan–Meier" in " ".join(report.header())
+    shown = cells(report, report.sections[0]).set_index("arm")
+    assert shown.loc["slow", "epochs to target (median)"].startswith("5.0")
+    assert shown.loc["fast", "epochs to target (median)"] == "> 8.0"
+    assert shown.loc["fast", "reached target"] == "2/4"
 
 
 def test_lower_is_better_metric_ranks_ascending(tmp_path):

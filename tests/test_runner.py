@@ -40,9 +40,19 @@ def test_run_writes_every_record(tmp_path):
     assert summary["params"] > 0 and summary["device"] == "cpu" and summary["versions"]["torch"]
     if summary["epochs_to_target"] is not None:
         assert float(rows[summary["epochs_to_target"] - 1]["val_acc"]) >= 0.5
+    assert summary["target_acc"] == 0.5 and summary["target_from"] == "target_acc" and summary["classes"] == 10
     status = json.loads(rd.status_file.read_text())
     assert status["status"] == "completed" and status["host"] and status["started"] and status["ended"]
     assert yaml.safe_load(rd.config.read_text())["optim"]["lr"] == config.optim.lr
+
+
+def test_without_target_acc_the_datasets_default_target_is_used(tmp_path):
+    """digits' data.target (conf/data/digits.yaml), not a value that depends on other runs."""
+    config = load_config(FAST)
+    assert config.target_acc is None and config.data.target == 0.89
+    run(RunSpec(config, tmp_path / "r"))
+    summary = json.loads(RunDir(tmp_path / "r").summary.read_text())
+    assert summary["target_acc"] == 0.89 and summary["target_from"] == "data.target"
 
 
 def test_nan_loss_is_diverged_with_its_epoch(tmp_path):

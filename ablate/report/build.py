@@ -24,8 +24,8 @@ from ablate.report.family import family_note, other_slices, widen
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by, parse_versus
 from ablate.report.tuning import Tuning, summarise_tuning, tuning_runs
-from ablate.report.tables import (METRICS, RANKINGS, Metric, applicable, applicable_note, level_table, pivot,
-                                  thin_levels_note, varying)
+from ablate.report.tables import (METRICS, RANKINGS, Metric, all_runs_label, all_runs_note, applicable, applicable_note,
+                                  level_table, pivot, thin_levels_note, unscored_note, varying)
 from ablate.store.status import Status
 
 
@@ -112,8 +112,14 @@ class Report:
             f"{' and '.join(f'{k}={v}' for k, v in self.versus.items())} (--versus), else the best level"
         test = (f"paired t-test against {against}, over runs matched on {', '.join(PAIRED_BY)} and the "
                 "other factors' levels (csv/json: pairs)" if self.paired else f"Welch t-test against {against}")
-        lines.append(f"{rule}; {self.confidence:.0%} Student t intervals over runs; "
-                     f"p: {test}, Holm-corrected per table")
+        intervals = f"{self.confidence:.0%} Student t intervals over runs"
+        if self.rank_by.center == "median":
+            test, intervals = f"log-rank test against {against}", \
+                f"{self.confidence:.0%} intervals of the median (Brookmeyer–Crowley)"
+        lines.append(f"{rule}; {intervals}; p: {test}, Holm-corrected per table")
+        if (label := all_runs_label(self.runs, self.rank_by)) is not None:
+            lines.append(f"'{label}': every finished run of a level, the diverged, collapsed, "
+                         f"stalled and failed ones scored at chance (1/classes); the ranking uses completed runs only")
         lines.append(f"P(>ref): the probability that a run of the level beats a run of the reference "
                      f"(Bouthillier et al. 2021), with a {self.confidence:.0%} bootstrap interval")
         lines.append(self.target.describe())
@@ -140,7 +146,8 @@ def _sweep_status(store: Store, runs: pd.DataFrame, filtered: bool) -> list[Swee
 
 def _table_notes(sections: list[Section], rank_by: Metric) -> list[str]:
     """Per shown table: which levels have too few runs to be ranked."""
-    notes = (thin_levels_note(s.table, s.keys, rank_by) for s in sections)
+    notes = [note for s in sections for note in (thin_levels_note(s.table, s.keys, rank_by),
+                                                 all_runs_note(s.table, s.keys, rank_by))]
     return [note for note in notes if note]
 
 
@@ -198,7 +205,8 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     fixed = {k: str(runs[k].iloc[0]) for k in store.factors if k not in factors}
     baselines = parse_versus(list(versus or []), runs, factors)
     runs, target = apply_target(store, runs)
-    notes = [*store.notes, *target_notes(runs), *design_notes(store), *seed_notes(runs, store.factors)]
+    notes = [*store.notes, *target_notes(runs), *filter(None, [unscored_note(runs)]), *design_notes(store),
+             *seed_notes(runs, store.factors)]
     notes += [note for t in tuning for note in t.notes]
     notes += [note for note in [hardware_note(runs, factors)] if note]
 

@@ -3,11 +3,14 @@
 A run that never reaches the target has no epochs-to-target; it is counted as
 "not reached" and kept out of the mean, never averaged as if it had got there.
 
-The target comes from the sweeps' own `target_acc` when they set one. When
-none did, the report uses DEFAULT_FRACTION of the best run's best validation
-accuracy and says so, and re-scores every run from its per-epoch history
-(epochs.csv) because the stored epochs_to_target columns are empty then. A
-run without such history is "unknown": neither reached nor not reached.
+The target is what the runs measured against: their `target_acc`, or where
+none was set their dataset's fixed default (`data.target` in conf/data/NAME.yaml,
+0.9 × the dataset's usual ceiling), so it never moves when an arm is added. Runs
+made before datasets had a default and never given a target fall back to
+DEFAULT_FRACTION of the best run's best validation accuracy, said so, and are
+re-scored from their per-epoch history (epochs.csv). A run without such history
+is "unknown": neither reached nor not reached. Which target was used is printed
+in every output.
 
 The target is chosen from every run read, before --where, so filtering never
 moves it.
@@ -50,7 +53,7 @@ def choose_target(runs: pd.DataFrame) -> tuple[Target, bool]:
         value = float(set_targets.max())
         uniform = len(set_targets) == 1 and done["target_acc"].notna().all()
         if uniform:
-            return Target(value, "target_acc of the sweep"), True
+            return Target(value, _source(done)), True
         # Sweeps with different (or missing) targets are compared at one target,
         # the strictest, which every run's history can be checked against.
         return Target(value, "highest target_acc among the sweeps", rescored=True), False
@@ -58,9 +61,19 @@ def choose_target(runs: pd.DataFrame) -> tuple[Target, bool]:
     if not np.isfinite(best):
         return Target(None, "no completed runs"), True
     value = DEFAULT_FRACTION * float(best)
-    source = (f"default: no target_acc was set; {DEFAULT_FRACTION:.0%} of the best run's "
-              f"best val acc {best:.4f}, over every run read (before --where)")
+    source = (f"no target_acc set and no data.target default recorded: {DEFAULT_FRACTION:.0%} of the best run's "
+              f"best val acc {best:.4f}, over every run read (before --where); it moves when runs are added")
     return Target(value, source, rescored=True), False
+
+
+def _source(done: pd.DataFrame) -> str:
+    """Where the runs' one target came from, as summary.json's target_from says."""
+    keys = set(done["target_from"].replace("", np.nan).dropna()) if "target_from" in done else set()
+    if keys == {"data.target"}:
+        return "the dataset's fixed default, data.target; set target_acc=... to choose another"
+    if "data.target" in keys:
+        return "target_acc where the sweep set one, else the dataset's default (data.target): the same value"
+    return "target_acc of the sweep"
 
 
 def first_reach(acc: pd.DataFrame, elapsed: pd.DataFrame, target: float) -> pd.DataFrame:

@@ -126,7 +126,7 @@ def interval_figure(report: Report, metric_name: str) -> Figure:
     fig, axes = _panels(len(factors), height=max(PANEL[1], 0.35 * longest + 1.2))
     for ax, factor in zip(axes, factors):
         table = report.marginals[factor]
-        mean = table[f"{metric_name}_mean"].to_numpy(dtype=float)
+        mean = table[f"{metric_name}_{metric.center}"].to_numpy(dtype=float)
         low, high = _drawable(metric_name, table[f"{metric_name}_low"], table[f"{metric_name}_high"])
         y = np.arange(len(table))[::-1]  # the first (best-ranked) level on top
         _points(ax, mean, low, high, y, "tab:blue")
@@ -171,7 +171,7 @@ def plot_gap(report: Report, out: Path) -> list[Plot]:
 def plot_heatmap(report: Report, out: Path) -> list[Plot]:
     plots = []
     for section in (s for s in report.sections if s.interaction):
-        grid = report.pivot(section, f"{report.rank_by.column}_mean").astype(float)
+        grid = report.pivot(section, f"{report.rank_by.column}_{report.rank_by.center}").astype(float)
         rows = [" / ".join(map(str, r)) if isinstance(r, tuple) else str(r) for r in grid.index]
         fig = Figure(figsize=(1.2 * grid.shape[1] + 3, 0.6 * grid.shape[0] + 2), dpi=DPI, layout="constrained")
         ax = fig.subplots()

@@ -16,7 +16,8 @@ from ablate.report.build import Report, Section
 from ablate.report.convergence import KNOWN
 from ablate.report.diagnostics import BY_DEPTH, LABELS, OVER_LAYERS, FactorDiagnostics
 from ablate.report.importance import Importance
-from ablate.report.tables import METRICS, Metric
+from ablate.report.survival import TIMED
+from ablate.report.tables import ALL_RUNS, METRICS, Metric, all_runs_label
 from ablate.report.tuning import SCORE as TUNING_SCORE, Tuning
 from ablate.store.provenance import VERSION, git_commit
 from ablate.store.status import Reading, Status
@@ -81,15 +82,47 @@ class Column:
     numeric: bool = True  # right-aligned
 
 
+def median_cell(median: float, low: float, high: float, bound: float, spec: str) -> str:
+    """'7.0 [6.0, 9.0]': a Kaplan–Meier median and its interval (not symmetric, so
+    both ends); '> 30.0' when more than half the runs never got there in their
+    budget; an end the data do not bound is '∞' (above) or '—' (unknown)."""
+    if median is None or not math.isfinite(median):
+        return f"> {format(bound, spec)}" if bound is not None and math.isfinite(bound) else MISSING
+    if (low is None or not math.isfinite(low)) and (high is None or not math.isfinite(high)):
+        return format(median, spec)
+    top = "∞" if high is not None and math.isinf(high) else number(high, spec)
+    return f"{format(median, spec)} [{number(low, spec)}, {top}]"
+
+
+def level_cell(row: pd.Series, name: str, metric: Metric) -> str:
+    """A level's number of `metric`: mean ± half-width, or the censored median."""
+    if metric.center == "median":
+        return median_cell(row[f"{name}_median"], row[f"{name}_low"], row[f"{name}_high"], row[f"{name}_bound"],
+                           metric.spec)
+    return mean_pm(row[f"{name}_mean"], row[f"{name}_low"], row[f"{name}_high"], metric.spec, row[f"{name}_n"])
+
+
 def _metric_column(name: str, metric: Metric) -> Column:
-    return Column(metric.label, lambda r, rep: mean_pm(r[f"{name}_mean"], r[f"{name}_low"],
-                                                        r[f"{name}_high"], metric.spec, r[f"{name}_n"]))
+    header = f"{metric.label} (median)" if metric.center == "median" else metric.label
+    return Column(header, lambda r, rep: level_cell(r, name, metric))
+
+
+def all_runs_header(report: Report) -> str | None:
+    return all_runs_label(report.runs, report.rank_by)
+
+
+def _all_runs_column(report: Report) -> list[Column]:
+    header = all_runs_header(report)
+    spec = report.rank_by.spec
+    return [] if header is None else [
+        Column(header, lambda r, rep: mean_pm(r[f"{ALL_RUNS}_mean"], r[f"{ALL_RUNS}_low"], r[f"{ALL_RUNS}_high"],
+                                              spec, r[f"{ALL_RUNS}_n"]))]
 
 
 def _reached(row: pd.Series, report: Report) -> str:
     """'3/5': reached / completed runs whose time-to-target is known; runs without
     history are neither, only counted after it ('3/4, 1 unknown'; '—' if all are)."""
-    known, unknown = int(row[KNOWN]), int(row[Status.COMPLETED] - row[KNOWN])
+    known, unknown = int(row[KNOWN]), int(sum(row[s] for s in TIMED) - row[KNOWN])
     if unknown and not known:
         return MISSING
     return f"{int(row['epochs_to_target_n'])}/{known}" + (f", {unknown} unknown" if unknown else "")
@@ -127,6 +160,7 @@ def columns(report: Report) -> list[Column]:
         Column(f"Δ {rank_by.label}", lambda r, rep: delta(r, rank_by.spec)),
         Column("p (Holm)", lambda r, rep: pvalue(r["p_holm"])),
         Column("P(>ref)", lambda r, rep: prob_cell(r)),
+        *_all_runs_column(report),
         *[_metric_column(n, m) for n, m in rest["accuracy"]],
         Column("reached target", _reached),
         *[_metric_column(n, m) for n, m in rest["convergence"] + rest["overfitting"]],
@@ -158,7 +192,9 @@ def column_groups(report: Report, section: Section) -> list[tuple[str, list[int]
     headers = ["rank", *section.keys, *[c.header for c in columns(report)]]
     lead = list(range(1 + len(section.keys)))
     label = report.rank_by.label
-    essential = [headers.index(h) for h in (ESSENTIAL[0], label, f"Δ {label}", ESSENTIAL[1])]
+    ranking = _metric_column(report.rank_by.column, report.rank_by).header
+    first = (ESSENTIAL[0], ranking, f"Δ {label}", ESSENTIAL[1], all_runs_header(report))
+    essential = [headers.index(h) for h in first if h is not None]
     split = headers.index(SPLIT_AT)
     others = [i for i in range(len(lead), split) if i not in essential]
     return [("", lead + essential), ("runs by status and other accuracies", lead + others),
@@ -173,13 +209,9 @@ def numeric_columns(report: Report, section: Section) -> list[bool]:
 def pivot_cells(report: Report, section: Section) -> pd.DataFrame:
     """An interaction as a grid: rows = all keys but the last, columns = the last;
     each cell 'mean ± half-width (n)' of the ranking metric."""
-    name = report.rank_by.column
+    name, metric = report.rank_by.column, report.rank_by
     table = section.table.copy()
-    table["_cell"] = [
-        f"{mean_pm(r[f'{name}_mean'], r[f'{name}_low'], r[f'{name}_high'], report.rank_by.spec)}"
-        f" (n={int(r[f'{name}_n'])})"
-        for _, r in table.iterrows()
-    ]
+    table["_cell"] = [f"{level_cell(r, name, metric)} (n={int(r[f'{name}_n'])})" for _, r in table.iterrows()]
     grid = report.pivot(Section(section.title, section.keys, table), "_cell").fillna(MISSING)
     grid.columns = [str(c) for c in grid.columns]
     return grid
@@ -187,7 +219,9 @@ def pivot_cells(report: Report, section: Section) -> pd.DataFrame:
 
 def grid_caption(report: Report, section: Section) -> str:
     rows = " / ".join(section.keys[:-1])
-    return f"{report.rank_by.label} (mean ± half-width, n): {rows} in rows, {section.keys[-1]} in columns"
+    how = "Kaplan–Meier median [interval], runs that got there" if report.rank_by.center == "median" else \
+        "mean ± half-width, n"
+    return f"{report.rank_by.label} ({how}): {rows} in rows, {section.keys[-1]} in columns"
 
 
 # -- Factor importance: the ANOVA table as cells (the numbers stay in Importance.table).

@@ -36,7 +36,7 @@ from ablate.report.build import Report, Section
 from ablate.report.diagnostics import OVER_LAYERS, WHOLE, Diagnostics, FactorDiagnostics
 from ablate.report.importance import Importance
 from ablate.report.latex import to_latex
-from ablate.report.present import (SPLIT_AT, cells, chosen_cells, diagnostic_caption, diagnostic_cells,
+from ablate.report.present import (cells, column_groups, chosen_cells, diagnostic_caption, diagnostic_cells,
                                    diagnostic_numeric, expected_max_caption, expected_max_cells, grid_caption,
                                    importance_caption, importance_columns, importance_rows, numeric_columns,
                                    pivot_cells)
@@ -198,13 +198,12 @@ def _rich_table(title: str | None, frame, numeric: list[bool], best_first: bool)
 def _print_section(console: Console, report: Report, section: Section) -> None:
     frame = cells(report, section)
     numeric = numeric_columns(report, section)
-    split = list(frame.columns).index(SPLIT_AT)
-    lead = 1 + len(section.keys)  # rank and level columns start both tables
-    console.print(_rich_table(f"{section.title} — {report.rank_by.label}", frame.iloc[:, :split],
-                              numeric[:split], best_first=True))
-    speed = list(range(lead)) + list(range(split, frame.shape[1]))
-    console.print(_rich_table(f"{section.title} — convergence and overfitting", frame.iloc[:, speed],
-                              [numeric[i] for i in speed], best_first=False))
+    # The page-sized groups the HTML and LaTeX use too, so no column is squeezed to nothing
+    # in an 80-column terminal: the ranking metric and its test, runs by status and the
+    # other accuracies, then convergence and overfitting.
+    for i, (title, positions) in enumerate(column_groups(report, section)):
+        console.print(_rich_table(f"{section.title} — {title or report.rank_by.label}", frame.iloc[:, positions],
+                                  [numeric[j] for j in positions], best_first=i == 0))
     if section.interaction:
         grid = pivot_cells(report, section).reset_index()
         rows = len(section.keys) - 1

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ablate.registry import Registry
-from ablate.report import stats
+from ablate.report import stats, survival
 from ablate.report.convergence import KNOWN
+from ablate.report.survival import TIMED
 from ablate.store.status import ENDED, Reading, Status
 from ablate.store.tables import NOT_APPLICABLE
 
@@ -36,6 +37,9 @@ class Metric:
     higher_is_better: bool
     spec: str  # format spec of a value in the tables
     kind: str = "accuracy"  # accuracy | convergence (empty for runs that never reached the target) | overfitting
+    # What a level's number is: the mean over its completed runs, or for a time to
+    # target the Kaplan–Meier median over its runs, censored where they never got there.
+    center: str = "mean"
     # A metric that is another in most sweeps (TTA accuracy without TTA is test_acc):
     # not a column of its own unless some run's value differs from that one's.
     same_as: str | None = None
@@ -55,10 +59,12 @@ METRICS.add("final_val_acc", Metric("final_val_acc", "final val acc", True, ".4f
             "validation accuracy after the last epoch")
 METRICS.add("auc_val_acc", Metric("auc_val_acc", "AUC val acc", True, ".4f"),
             "area under the validation-accuracy curve, per epoch (mean accuracy over epochs)")
-METRICS.add("epochs_to_target", Metric("epochs_to_target", "epochs to target", False, ".1f", "convergence"),
-            "first epoch whose validation accuracy reaches the target")
-METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target", False, ".1f", "convergence"),
-            "training wall time (s) until that epoch")
+METRICS.add("epochs_to_target", Metric("epochs_to_target", "epochs to target", False, ".1f", "convergence", "median"),
+            "first epoch whose validation accuracy reaches the target (per level: the Kaplan–Meier median, "
+            "runs that never got there censored at their last epoch)")
+METRICS.add("seconds_to_target", Metric("seconds_to_target", "seconds to target", False, ".1f", "convergence",
+                                        "median"),
+            "training wall time (s) until that epoch (per level: the Kaplan–Meier median, censored likewise)")
 METRICS.add("train_val_gap", Metric("train_val_gap", "train − val acc", False, ".4f", "overfitting"),
             "final train accuracy minus final validation accuracy (overfitting)")
 
@@ -136,17 +142,14 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric, confidence
         table["divergence_rate"] = np.where(finished > 0, counts[Status.DIVERGED] / finished, np.nan)
 
     completed = runs["status"].eq(Status.COMPLETED).to_numpy()
-    # Completed runs whose time-to-target is known: the "reached target" denominator.
-    known = completed & (runs[KNOWN].to_numpy(dtype=bool) if KNOWN in runs else True)
+    # Runs whose time-to-target is known, reached or not: the "reached target" denominator.
+    known = runs["status"].isin(TIMED).to_numpy() & (runs[KNOWN].to_numpy(dtype=bool) if KNOWN in runs else True)
     table[KNOWN] = np.bincount(codes[known], minlength=k)
     described = {}
     for name, metric in METRICS.items():
-        values = np.where(completed, runs[metric.column].to_numpy(dtype=float), np.nan)
-        d = described[name] = stats.describe(values, codes, k, confidence)
-        table[f"{name}_n"] = d["n"]
-        table[f"{name}_mean"] = d["mean"]
-        table[f"{name}_low"] = d["low"]
-        table[f"{name}_high"] = d["high"]
+        d = described[name] = DESCRIBE[metric.center](runs, metric, codes, k, completed, known, confidence)
+        for part in ("n", metric.center, "low", "high", *(["bound"] if "bound" in d else [])):
+            table[f"{name}_{part}"] = d[part]
 
     table["rank"], order, reference, eligible = rank_levels(table, rank_by)
     if versus is not None and len(keys) == 1 and versus in set(table[keys[0]]):
@@ -154,17 +157,134 @@ def level_table(runs: pd.DataFrame, keys: list[str], rank_by: Metric, confidence
     # The level the others are compared with.
     table["reference"] = np.arange(k) == (-1 if reference is None else reference)
     d = described[rank_by.column]
-    table["diff"] = d["mean"] - d["mean"][reference] if reference is not None else np.nan
-    if pair_on is None:
+    center = d[rank_by.center]
+    table["diff"] = center - center[reference] if reference is not None else np.nan
+    table["p"], better = _versus(runs, codes, d, rank_by, reference, eligible, pair_on, completed, known,
+                                 confidence, table)
+    table["p_holm"] = stats.holm(table["p"].to_numpy())
+    table["p_better"], table["p_better_low"], table["p_better_high"] = better
+    if rank_by.kind == "accuracy":
+        all_runs = stats.describe(scored_at_chance(runs, rank_by), codes, k, confidence)
+        for part in ("n", "mean", "low", "high"):
+            table[f"{ALL_RUNS}_{part}"] = all_runs[part]
+    return table.iloc[order].reset_index(drop=True)
+
+
+# The ranking accuracy over every finished run of a level, the runs that failed to
+# learn (diverged, collapsed, stalled) or to run (failed) scored at chance, 1/classes:
+# beside the completed runs' mean, so a level that only sometimes trains shows it.
+ALL_RUNS = "all_runs"
+AT_CHANCE = (Status.DIVERGED, Status.COLLAPSED, Status.STALLED, Status.FAILED)
+
+
+def chance(runs: pd.DataFrame) -> np.ndarray:
+    """Per run 1/classes: its own summary's classes, else (a run that failed before
+    it had data, or one made before summaries kept classes) its sweep's, when all
+    the sweep's runs that say agree; NaN when nothing says."""
+    classes = pd.to_numeric(runs["classes"], errors="coerce") if "classes" in runs else \
+        pd.Series(np.nan, index=runs.index)
+    sweep = runs["sweep"] if "sweep" in runs else pd.Series("", index=runs.index)
+    per_sweep = classes.groupby(sweep).agg(lambda c: c.dropna().iloc[0] if c.dropna().nunique() == 1 else np.nan)
+    filled = classes.fillna(sweep.map(per_sweep))
+    return 1.0 / filled.to_numpy(dtype=float)
+
+
+def all_runs_label(runs: pd.DataFrame, metric: Metric) -> str | None:
+    """The header of `metric` over all finished runs (ALL_RUNS), when it says something
+    the completed mean does not: some run read ended without learning. Else None."""
+    failures = runs["status"].isin(AT_CHANCE).to_numpy()
+    if metric.kind != "accuracy" or not np.isfinite(chance(runs)[failures]).any():
+        return None
+    return f"{metric.label}, all runs"
+
+
+def unscored_note(runs: pd.DataFrame) -> str | None:
+    """Runs that ended without learning whose chance level nothing records (their sweep's
+    runs were made before summaries kept `classes`): left out of every mean, said so."""
+    unknown = int((runs["status"].isin(AT_CHANCE).to_numpy() & ~np.isfinite(chance(runs))).sum())
+    if not unknown:
+        return None
+    return (f"{unknown} diverged, collapsed or failed runs are in no mean: their runs record no class count "
+            f"(made before ablate kept one), so they cannot be scored at chance; the status columns count them")
+
+
+def all_runs_note(table: pd.DataFrame, keys: list[str], metric: Metric) -> str | None:
+    """'norm: over all runs (failures at chance) none would rank first, 0.61 against batch's 0.58':
+    when the completed-run ranking's best is not the best once failures count."""
+    column = f"{ALL_RUNS}_mean"
+    first = table["rank"].eq(1).fillna(False).to_numpy(dtype=bool) if "rank" in table else []
+    if column not in table or not any(first) or table[column].isna().all():
+        return None
+    best, top = table.loc[first].iloc[0], table.loc[table[column].idxmax()]
+    if top[column] <= best[column] or (table[column] == best[column]).sum() > 1:
+        return None
+    name = ", ".join(f"{k}={top[k]}" for k in keys)
+    ref = ", ".join(f"{k}={best[k]}" for k in keys)
+    spec = metric.spec
+    return (f"counting every finished run, failures at chance, {name} would rank first on {metric.label} "
+            f"({format(top[column], spec)} against {ref}'s {format(best[column], spec)}); the table ranks "
+            f"completed runs")
+
+
+def scored_at_chance(runs: pd.DataFrame, metric: Metric) -> np.ndarray:
+    """`metric` of completed runs, chance for the runs that ended without learning; NaN for pending."""
+    value = runs[metric.column].to_numpy(dtype=float)
+    status = runs["status"]
+    return np.where(status.eq(Status.COMPLETED), value, np.where(status.isin(AT_CHANCE), chance(runs), np.nan))
+
+
+def _versus(runs: pd.DataFrame, codes: np.ndarray, d: dict, rank_by: Metric, reference: int | None,
+            eligible: np.ndarray, pair_on: list[str] | None, completed: np.ndarray, known: np.ndarray,
+            confidence: float, table: pd.DataFrame) -> tuple[np.ndarray, tuple]:
+    """(p of each level against the reference, P(a run beats one of the reference) with its
+    interval). A time to target: log-rank, and a run that never got there is slower than
+    any that did (runs followed for one budget); else Welch, or paired over `pair_on`."""
+    values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
+    if rank_by.center == "median":
+        p = _logrank_versus(d, reference, eligible)
+        time, event = survival.run_times(runs, rank_by.column)
+        # Never got there: slower than any run that did, and tied with another that did not.
+        never = np.nanmax(np.where(known, time, np.nan), initial=0.0) + 1.0
+        values = np.where(known, np.where(event == 1, time, never), np.nan)
+    elif pair_on is None:
         p = _welch_versus(d, reference, eligible)
     else:
-        values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
         table["pairs"], p = _paired_versus(runs, codes, values, reference, eligible, pair_on)
-    table["p"], table["p_holm"] = p, stats.holm(p)
-    values = np.where(completed, runs[rank_by.column].to_numpy(dtype=float), np.nan)
-    better = _prob_versus(values, codes, reference, eligible, rank_by.higher_is_better, confidence)
-    table["p_better"], table["p_better_low"], table["p_better_high"] = better
-    return table.iloc[order].reset_index(drop=True)
+    return p, _prob_versus(values, codes, reference, eligible, rank_by.higher_is_better, confidence)
+
+
+def _completed_mean(runs: pd.DataFrame, metric: Metric, codes: np.ndarray, k: int, completed: np.ndarray,
+                    known: np.ndarray, confidence: float) -> dict:
+    values = np.where(completed, runs[metric.column].to_numpy(dtype=float), np.nan)
+    return stats.describe(values, codes, k, confidence)
+
+
+def _censored_median(runs: pd.DataFrame, metric: Metric, codes: np.ndarray, k: int, completed: np.ndarray,
+                     known: np.ndarray, confidence: float) -> dict:
+    """Per level the Kaplan–Meier median of a time to target (report.survival): every
+    run with a known time counts, those that never got there censored when they ended."""
+    time, event = survival.run_times(runs, metric.column)
+    usable = known & np.isfinite(time)
+    levels = [(time[usable & (codes == g)], event[usable & (codes == g)]) for g in range(k)]
+    medians = [survival.km_median(t, e, confidence) for t, e in levels]
+    return {"n": np.array([int(e.sum()) for _, e in levels]), "median": np.array([m.value for m in medians]),
+            "low": np.array([m.low for m in medians]), "high": np.array([m.high for m in medians]),
+            "bound": np.array([m.bound for m in medians]), "times": levels}
+
+
+# How a level's number is computed, per Metric.center.
+DESCRIBE = {"mean": _completed_mean, "median": _censored_median}
+
+
+def _logrank_versus(d: dict, reference: int | None, eligible: np.ndarray) -> np.ndarray:
+    """The log-rank p of each ranked level's censored times against the reference's."""
+    p = np.full(len(eligible), np.nan)
+    if reference is None:
+        return p
+    for level in np.flatnonzero(eligible):
+        if level != reference:
+            p[level] = survival.logrank(*d["times"][level], *d["times"][reference])
+    return p
 
 
 def _prob_versus(values: np.ndarray, codes: np.ndarray, reference: int | None, eligible: np.ndarray,
@@ -197,19 +317,22 @@ class Ranking:
 
 
 def _by_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
-    mean = table[f"{metric.column}_mean"].to_numpy(dtype=float)
+    mean = table[f"{metric.column}_{metric.center}"].to_numpy(dtype=float)
     return [mean if metric.higher_is_better else -mean]
 
 
-def _by_share_then_mean(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
-    # The mean covers only the runs that got there: one lucky run of five must not
-    # make a level "fast". How many got there comes first, then how fast they did.
+def _by_median_then_share(table: pd.DataFrame, metric: Metric) -> list[np.ndarray]:
+    # Censored runs are in the median (report.survival), so one lucky run of five
+    # cannot make a level "fast". A level whose median is not reached (more than
+    # half never got there) ranks below every level whose median is, then by the
+    # share that got there.
     reached = table[f"{metric.column}_n"].to_numpy(dtype=float)
     known = table[KNOWN].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(known > 0, reached / known, np.nan)
     [speed] = _by_mean(table, metric)
-    return [share, np.where(np.isfinite(speed), speed, -np.inf)]  # none reached: slowest of its share
+    has_median = np.where(known > 0, np.isfinite(speed).astype(float), np.nan)
+    return [has_median, np.where(np.isfinite(speed), speed, -np.inf), share]
 
 
 def _completed_with_value(table: pd.DataFrame, metric: Metric) -> np.ndarray:
@@ -224,9 +347,10 @@ _BY_MEAN = Ranking(_by_mean, _completed_with_value, "completed run", "levels ran
 RANKINGS: dict[str, Ranking] = {
     "accuracy": _BY_MEAN,
     "overfitting": _BY_MEAN,
-    "convergence": Ranking(_by_share_then_mean, _completed_known, "completed run with a known time-to-target",
-                           "levels ranked by the share of completed runs that reached the target, "
-                           "then by mean {label} of those that did (Δ and p compare those means)"),
+    "convergence": Ranking(_by_median_then_share, _completed_known, "run with a known time-to-target",
+                           "levels ranked by the Kaplan–Meier median {label}, runs that never reached it "
+                           "(diverged and collapsed ones too) censored at their last epoch; Δ compares "
+                           "medians, p is a log-rank test"),
 }
 
 

@@ -248,15 +248,18 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
 def finish(s: Session, warnings: list[str]) -> RunResult:
     """Summary and final status, from the last epoch whether trained now or before a resume."""
     last = EpochRecord(**s.history[-1])
+    target, source = s.cfg.convergence_target
     # A tuning run stopped near chance (--stop-stalled): it never learnt, so never collapsed.
     stopped = stalled([h["val_acc"] for h in s.history], s.data.shape.classes, s.stall_epochs)
     fell = None if diverged(last) or stopped else collapsed_epoch(s.history, s.data.shape.classes)
     status = Status.DIVERGED if diverged(last) else Status.STALLED if stopped else \
         Status.COLLAPSED if fell else Status.COMPLETED
     summary = {
-        "run_id": s.run_id, "status": status, **summarize(s.history, s.cfg.target_acc),
+        "run_id": s.run_id, "status": status, **summarize(s.history, target),
+        "target_from": source,
         "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None, "collapsed_epoch": fell,
-        "params": count_params(s.model), "device": str(s.device), "precision": s.precision,
+        "params": count_params(s.model), "classes": s.data.shape.classes,
+        "device": str(s.device), "precision": s.precision,
         "memory_format": s.layout, "host": platform.node(), "finished": now(), "versions": versions(),
         "warnings": warnings,
     }

@@ -62,8 +62,15 @@ class DataConfig:
     # class looks the same mirrored, as photographed objects do; flips are then
     # label-preserving (aug=[flip], eval.tta=flip), as they are not for digits.
     mirror: bool = added_later(False)
+    # Val accuracy that counts as "converged" when the run sets no target_acc: each
+    # dataset's YAML states one (0.9 × its usual ceiling), so epochs-to-target means
+    # the same in every sweep of that dataset and never moves when an arm is added.
+    # Not in the run id: it changes what the summary derives, not what is trained.
+    target: float | None = not_identity(None)
 
     def __post_init__(self) -> None:
+        if self.target is not None:
+            require(0 < self.target <= 1, "data.target", self.target, "in (0, 1]")
         if self.val_fraction is not None:
             require(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction, "in (0, 1)")
         require(0 < self.test_fraction < 1, "data.test_fraction", self.test_fraction, "in (0, 1)")
@@ -263,6 +270,13 @@ class RunConfig:
             raise ConfigError(
                 f"unknown device '{self.device}'; choices: auto, cpu, cuda, cuda:N, mps"
             )
+
+    @property
+    def convergence_target(self) -> tuple[float | None, str | None]:
+        """(the val accuracy epochs-to-target counts to, the key it came from)."""
+        if self.target_acc is not None:
+            return self.target_acc, "target_acc"
+        return (self.data.target, "data.target") if self.data.target is not None else (None, None)
 
     def to_dict(self) -> dict[str, Any]:
         # The chosen trackers only, as `tracker=[...]` composes them (a None section is one not chosen).

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 SUMMARY_METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "best_val_acc_tta",
                    "test_acc_tta", "final_val_acc_tta", "final_val_loss", "final_train_acc", "final_train_loss",
                    "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target", "epochs_run", "seconds",
-                   "diverged_epoch", "collapsed_epoch", "params")
+                   "diverged_epoch", "collapsed_epoch", "params", "classes")
 
 
 def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> dict[str, Any]:
@@ -27,7 +27,8 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
 
     epochs_to_target / seconds_to_target: the first epoch whose validation
     accuracy reaches `target_acc`, and the training wall time until then;
-    None when the run never gets there (never averaged as if it had).
+    None when the run never gets there (the report counts it as censored at
+    its last epoch).
     """
     if not history:
         return {"epochs_run": 0}
@@ -61,6 +62,15 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
     }
 
 
+def config_target(config: dict[str, Any]) -> tuple[float | None, str | None]:
+    """RunConfig.convergence_target, read off a config.yaml's plain tree: (the target,
+    the key it came from: target_acc, or data.target, the dataset's default)."""
+    if config.get("target_acc") is not None:
+        return config["target_acc"], "target_acc"
+    target = (config.get("data") or {}).get("target")
+    return (target, "data.target") if target is not None else (None, None)
+
+
 def finished_summary(rd: "RunDir", write: bool = False) -> dict[str, Any]:
     """A finished run's summary: summary.json, else its numbers recomputed from
     history.csv (written back with `write`: the sweep does, a report only reads);
@@ -74,7 +84,8 @@ def finished_summary(rd: "RunDir", write: bool = False) -> dict[str, Any]:
     last = history[-1]
     blown = not all(math.isfinite(last.get(k) if last.get(k) is not None else math.nan)
                     for k in ("train_loss", "val_loss"))
-    summary = {"run_id": rd.run_id, **summarize(history, (rd.read_config() or {}).get("target_acc")),
+    target, source = config_target(rd.read_config() or {})
+    summary = {"run_id": rd.run_id, **summarize(history, target), "target_from": source,
                "diverged_epoch": int(last["epoch"]) if blown else None, "recomputed_from": "history.csv"}
     if write:
         rd.write_summary(summary)

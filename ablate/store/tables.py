@@ -25,7 +25,8 @@ from ablate.store.sweep_record import read_sweep_record, run_roles
 
 METRICS = SUMMARY_METRICS  # runs.csv's metric columns: every number of summary.json
 # `role`: a run's part in a tuned sweep (tune | rerun; ablate.sweep.tune), from sweep.yaml: the plan's, not the run's.
-TAIL = ("device", "precision", "host", "error", "results_format", "role")
+# `target_from`: which key set target_acc (target_acc, or data.target: the dataset's default), from summary.json.
+TAIL = ("device", "precision", "host", "error", "results_format", "target_from", "role")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
@@ -47,7 +48,8 @@ def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
     row = {"run_id": rd.run_id, "sweep": sweep, "status": state, **factors}
     row.update({m: summary.get(m) for m in METRICS})
     row.update({"device": status.get("device"), "precision": status.get("precision"), "host": status.get("host"),
-                "error": status.get("error"), "results_format": results_format(status)})
+                "error": status.get("error"), "results_format": results_format(status),
+                "target_from": summary.get("target_from")})
     return row
 
 

@@ -22,7 +22,8 @@ import yaml
 
 METRICS = ("test_acc", "best_val_acc", "best_epoch", "final_test_acc", "final_val_acc", "test_acc_tta", "final_val_loss",
            "final_train_acc", "final_train_loss", "auc_val_acc", "target_acc", "epochs_to_target", "seconds_to_target",
-           "epochs_run", "seconds", "diverged_epoch", "params", "device", "precision", "host", "error", "results_format")
+           "epochs_run", "seconds", "diverged_epoch", "params", "classes", "device", "precision", "host", "error",
+           "results_format", "target_from")
 RESULTS_FORMAT = 2  # the store's current format (ablate.store.identity), written by hand here
 SECONDS_PER_EPOCH = 2.5  # wall time of one fake epoch, so seconds-to-target = 2.5 × epochs
 
