@@ -15,8 +15,10 @@ import yaml
 from scipy import stats as sps
 
 from ablate.errors import ConfigError
-from ablate.report.precision import widest
-from ablate.sweep.rounds import SeedRounds, Width, run_rounds, seeded_plan
+from statsmodels.stats.power import TTestIndPower
+
+from ablate.report.precision import lowest_power, widest
+from ablate.sweep.rounds import PowerGoal, SeedRounds, Width, WidthGoal, parse_goal, run_rounds, seeded_plan
 
 FAST = ["epochs=1", "device=cpu"]
 
@@ -72,12 +74,53 @@ def test_the_rounds_stop_at_max_seeds_and_say_it_was_not_reached():
     (["--metric", "final_val_acc"], "--metric goes with --seeds-until W"),
     (["--seeds-until", "0.01", "--metric", "epochs_to_target"], "--metric epochs_to_target is missing for runs"),
     (["--seeds-until", "0.01", "--metric", "best_val_ac"], "unknown metric 'best_val_ac'; did you mean 'best_val_acc'?"),
+    (["--seeds-until", "wide"], "--seeds-until 'wide': --seeds-until takes W"),
+    (["--seeds-until", "power=1.5"], "power must be in (0, 1)"),
+    (["--seeds-until", "power=0.8,margn=0.01"], "unknown margn"),
 ])
 def test_bad_seed_options_are_one_line_and_exit_2(cli, args, message):
     result = cli("sweep", "norm=none,batch", *FAST, *args)
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in result.output and result.output.count("\n") == 1
     assert not Path("results").exists()
+
+
+@pytest.mark.parametrize(("text", "goal"), [
+    ("0.01", WidthGoal(0.01)), (0.02, WidthGoal(0.02)), ("power=0.8", PowerGoal(0.8, 0.01)),
+    ("power=0.9,margin=0.02", PowerGoal(0.9, 0.02)),
+])
+def test_the_goal_is_a_width_or_a_power(text, goal):
+    assert parse_goal(text) == goal
+
+
+def test_the_rounds_stop_when_every_comparison_has_the_power_asked():
+    plan, rounds = seeded_plan(["norm=none,batch", *FAST], None, 1000, "power=0.8", 8, "best_val_acc")
+    powers = iter([0.3, 0.79, 0.81])
+    outcome = run_rounds(plan, rounds, lambda p: Counter(completed=len(p.runs)),
+                         lambda p: Width(next(powers), "norm=none vs batch"))
+    assert outcome.reached and outcome.seeds == 5
+    assert rounds.describe(5, outcome.widest) == {"power": 0.8, "margin": 0.01, "metric": "best_val_acc",
+                                                  "max_seeds": 8, "seeds_per_cell": 5, "lowest_power": 0.81,
+                                                  "lowest_power_level": "norm=none vs batch", "reached": True}
+
+
+def test_the_lowest_power_is_statsmodels_power_at_the_pooled_sd():
+    rng = np.random.default_rng(5)
+    runs = pd.DataFrame({"norm": np.repeat(["none", "batch", "group"], 4), "status": "completed",
+                         "best_val_acc": np.r_[rng.normal(0.90, 0.01, 4), rng.normal(0.95, 0.004, 4),
+                                               rng.normal(0.94, 0.03, 4)]})
+    power, where = lowest_power(runs, ["norm"], "best_val_acc", 0.01)
+    x = {k: g.best_val_acc.to_numpy() for k, g in runs.groupby("norm")}
+
+    def expected(a, b):
+        sd = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
+        return TTestIndPower().power(effect_size=0.01 / sd, nobs1=len(a), alpha=0.05, ratio=len(b) / len(a))
+
+    best = max(x, key=lambda k: x[k].mean())
+    by_level = {f"norm={k} vs {best}": expected(x[k], x[best]) for k in x if k != best}
+    assert where == min(by_level, key=by_level.get) and power == pytest.approx(min(by_level.values()))
+    thin = runs.iloc[:9]  # group has one run: no variance, no power yet
+    assert np.isnan(lowest_power(thin, ["norm"], "best_val_acc", 0.01)[0])
 
 
 def test_the_widest_interval_is_the_reports_student_t_interval():
@@ -103,8 +146,10 @@ def test_the_dry_run_shows_the_first_round_and_what_follows(cli):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "6 runs planned" in text
-    assert ("then one seed more per cell per round (3, 4), up to 5 per cell, while a level's 95% interval of "
-            "test_acc is wider than ±0.01") in text  # test_acc: the report's default metric
+    assert ("then one seed more per cell per round (3, 4), up to 5 per cell, until test_acc reaches "
+            "±0.01") in text  # test_acc: the report's default metric
+    power = cli("sweep", "norm=none,batch", *FAST, "--seeds-until", "power=0.8,margin=0.02", "--dry-run")
+    assert "until test_acc reaches power 80% at ±0.02" in " ".join(power.output.split())
 
 
 @pytest.mark.slow

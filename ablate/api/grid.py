@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ablate.errors import ConfigError
 from ablate.sweep.plan import Plan, default_name, make_plan
-from ablate.sweep.rounds import MAX_SEEDS, REPETITION, SeedRounds, Width, run_rounds, seeded_plan
+from ablate.sweep.rounds import MAX_SEEDS, REPETITION, PowerGoal, SeedRounds, Width, run_rounds, seeded_plan
 from ablate.sweep.tune import TuneRequest, Tuning, check_request, request_from, run_tuned, tuned_plan
 
 
@@ -25,7 +25,7 @@ def report_metric() -> str:
 
 
 def plan_sweep(overrides: Sequence[str], config_dir: Path | None, max_cells: int, fraction: int | None,
-               seeds_until: float | None, max_seeds: int | None, metric: str | None,
+               seeds_until: str | float | None, max_seeds: int | None, metric: str | None,
                tune: TuneRequest = TuneRequest()) -> tuple[Plan, SeedRounds | None, str, Tuning | None]:
     """(the plan, its seed rounds or None, the folder name the same command always gets, its tuning or None)."""
     tune = request_from(tune, overrides, config_dir)
@@ -66,14 +66,17 @@ def run_seed_rounds(setup, run: Callable[[Plan], Counter], max_failures: int | N
                     on_end: Callable[[SeedRounds, object], None]) -> Counter:
     """Round after round until the intervals are narrow enough; the last round's count per status.
     `on_round(rounds, seeds, widest)` after a round another follows, `on_end(rounds, outcome)` at the end."""
-    from ablate.report.precision import sweep_widest
+    from ablate.report.precision import sweep_lowest_power, sweep_widest
     from ablate.store.status import Status
     from ablate.sweep.driver import record_outcome
 
     rounds, sweep_dir = setup.rounds, setup.sweep_dir
 
     def widest(p: Plan) -> Width:
-        found = sweep_widest(sweep_dir, [r.run_id for r in p.runs], rounds.metric)
+        ids = [r.run_id for r in p.runs]
+        if isinstance(rounds.goal, PowerGoal):
+            return Width(*sweep_lowest_power(sweep_dir, ids, rounds.metric, rounds.goal.margin))
+        found = sweep_widest(sweep_dir, ids, rounds.metric)
         return Width(found.halfwidth, found.label)
 
     def stop(counts: Counter) -> bool:  # --max-failures stopped launching: more seeds would only fail too

@@ -101,7 +101,7 @@ class SweepResult:
 
 
 def prepare_sweep(overrides: Sequence[str] = (), *, config_dir: Path | None = None, results: Path | str = "results",
-                  name: str | None = None, fraction: int | None = None, seeds_until: float | None = None,
+                  name: str | None = None, fraction: int | None = None, seeds_until: str | float | None = None,
                   max_seeds: int | None = None, metric: str | None = None, max_cells: int = 100_000,
                   launcher: str = "local", launch_flags: Mapping[str, Any] | None = None,
                   tune: Sequence[str] = (), budget: int | None = None, rerun_seeds: int | None = None,

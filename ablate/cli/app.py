@@ -157,8 +157,10 @@ def sweep(
         "--fraction", min=2,
         help="Run a balanced 1/K of the grid's cells (a fractional factorial design), every seed of each.")
     ] = None,
-    seeds_until: Annotated[Optional[float], typer.Option(
-        "--seeds-until", help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower.")
+    seeds_until: Annotated[Optional[str], typer.Option(
+        "--seeds-until", metavar="W|power=P[,margin=D]",
+        help="Add seeds, one per cell per round, until every level's 95% interval is ±W or narrower, or "
+             "(power=P) until each level compared with its factor's best has power P to see ±D (default 0.01).")
     ] = None,
     max_seeds: Annotated[Optional[int], typer.Option(
         "--max-seeds", min=2, max=MAX_SEEDS,
@@ -186,7 +188,8 @@ def sweep(
 
     Fewer runs: --fraction 2 runs a balanced half of the cells.
 
-    Enough seeds: --seeds-until 0.01 adds seeds until every level's 95% interval is ±0.01 or narrower.
+    Enough seeds: --seeds-until 0.01 adds seeds until every level's 95% interval is ±0.01 or narrower;
+    --seeds-until power=0.8 until every comparison with a factor's best has 80% power to see ±0.01.
 
     Fair comparisons: --tune optim.lr=0.01,0.03,0.1,0.3,1 --budget 5 --rerun-seeds 3 tunes the learning rate
     of every cell with the same budget, on val, and compares the cells' reruns on test.

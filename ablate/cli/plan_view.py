@@ -70,7 +70,7 @@ def print_rounds(console: Console, rounds) -> None:
         text = "no more seeds to add: --max-seeds is the first round's count"
     else:
         text = (f"then one seed more per cell per round ({', '.join(map(str, more))}), up to {rounds.max_seeds} per "
-                f"cell, while a level's 95% interval of {rounds.metric} is wider than ±{rounds.width:g}")
+                f"cell, until {rounds.metric} reaches {rounds.goal.aim()}")
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 

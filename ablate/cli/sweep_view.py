@@ -139,30 +139,24 @@ class SweepDisplay:
 
 # -- --seeds-until: a line per round, and one at the end saying why it stopped
 
-def _width_text(width) -> str:
-    if width.halfwidth != width.halfwidth:  # NaN
-        return f"{width.level} has fewer than two completed runs: no interval yet"
-    return f"widest 95% interval ±{width.halfwidth:.4f} ({width.level})"
-
-
 def round_line(console: Console, rounds, n: int, width) -> None:
     """A round that another follows: `round of 3 seeds per cell (0, 1, 2): ... wider than ±0.01: one seed more`."""
     seeds = ", ".join(map(str, rounds.seeds[:n]))
-    console.print(f"round of {n} seeds per cell ({seeds}): {rounds.metric} {_width_text(width)}, wider than "
-                  f"±{rounds.width:g}: one seed more per cell", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"round of {n} seeds per cell ({seeds}): {rounds.metric} {rounds.goal.state(width)}, short of "
+                  f"{rounds.goal.aim()}: one seed more per cell", highlight=False, markup=False, soft_wrap=True)
 
 
 def rounds_end_line(console: Console, rounds, outcome) -> None:
-    """Why the rounds stopped: the width was reached, --max-seeds was, or --max-failures."""
-    head = f"seeds until ±{rounds.width:g}:"
+    """Why the rounds stopped: the goal was reached, --max-seeds was, or --max-failures."""
+    head = f"seeds until {rounds.goal.aim()}:"
     if outcome.widest is None:
         text = f"{head} stopped by --max-failures at {outcome.seeds} seeds per cell"
     elif outcome.reached:
-        text = (f"{head} reached with {outcome.seeds} seeds per cell: every level's 95% interval of {rounds.metric} "
-                f"is within ±{rounds.width:g} (widest ±{outcome.widest.halfwidth:.4f}, {outcome.widest.level})")
+        text = (f"{head} reached with {outcome.seeds} seeds per cell: {rounds.metric} "
+                f"{rounds.goal.state(outcome.widest)}")
     else:
         text = (f"{head} not reached; stopped at --max-seeds {rounds.max_seeds} seeds per cell: "
-                f"{rounds.metric} {_width_text(outcome.widest)}")
+                f"{rounds.metric} {rounds.goal.state(outcome.widest)}")
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 

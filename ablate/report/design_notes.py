@@ -33,14 +33,20 @@ def describe_design(design: dict) -> str:
 
 
 def describe_seeds(rule: dict) -> str:
-    head = f"seeds added until every level's 95% interval of {rule.get('metric')} was within ±{rule.get('width')}"
+    power = "power" in rule
+    head = (f"seeds added until every level compared with its factor's best had {rule['power']:.0%} power to see "
+            f"±{rule.get('margin')} in {rule.get('metric')}" if power else
+            f"seeds added until every level's 95% interval of {rule.get('metric')} was within ±{rule.get('width')}")
     if rule.get("reached") is None:
         return f"{head}: stopped before the last round was measured, at {rule.get('seeds_per_cell')} seeds per cell"
     if rule.get("reached"):
         return f"{head}: reached with {rule.get('seeds_per_cell')} seeds per cell"
-    widest = rule.get("widest")
-    shown = f"±{widest:.4f}" if isinstance(widest, (int, float)) else "no interval yet"
-    return f"{head}: not reached by --max-seeds {rule.get('max_seeds')} (widest {shown}, {rule.get('widest_level')})"
+    key = "lowest_power" if power else "widest"
+    value = rule.get(key)
+    shown = ("no power yet" if power else "no interval yet") if not isinstance(value, (int, float)) else \
+        f"{value:.0%}" if power else f"±{value:.4f}"
+    return (f"{head}: not reached by --max-seeds {rule.get('max_seeds')} ({key.replace('_', ' ')} {shown}, "
+            f"{rule.get(key + '_level')})")
 
 
 def design_notes(store: Store) -> list[str]:

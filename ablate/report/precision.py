@@ -1,6 +1,7 @@
-"""How precise a study is so far: the widest interval of any level's mean.
+"""How precise a study is so far: the widest interval of any level's mean, or the
+lowest power of any comparison with a factor's best.
 
-`ablate sweep --seeds-until W` asks this after each round. The intervals are
+`ablate sweep --seeds-until W` (or `power=P`) asks this after each round. The intervals are
 the report's own (`stats.describe`: Student t over the completed runs of a
 level, marginal over the other factors), so a sweep stops exactly when the
 level tables of `ablate report` would show every interval within ±W.
@@ -68,6 +69,37 @@ def widest(runs: pd.DataFrame, factors: list[str], column: str, confidence: floa
 
 def _wider(a: Widest, b: Widest) -> bool:
     return math.isnan(a.halfwidth) and not math.isnan(b.halfwidth) or a.halfwidth > b.halfwidth
+
+
+def lowest_power(runs: pd.DataFrame, factors: list[str], metric: str, margin: float) -> tuple[float, str]:
+    """(the lowest power, over every level compared with its factor's best by mean, to see a
+    difference of `margin` at the variance measured; where: `norm=group vs batch`).
+    NaN, with the level, while some level has fewer than two completed runs."""
+    from ablate.report.equivalence import compare
+
+    done = runs[runs["status"].eq(Status.COMPLETED)]
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    lowest = (math.inf, "study")
+    for factor in varying(runs, factors):
+        values = {str(k): g[METRICS[metric].column].dropna().to_numpy(float)
+                  for k, g in applicable(done, [factor]).groupby(factor)}
+        levels = [str(v) for v in applicable(runs, [factor])[factor].unique()]
+        thin = next((lv for lv in levels if len(values.get(lv, ())) < 2), None)
+        if thin is not None:
+            return math.nan, f"{factor}={thin}"
+        best = max(levels, key=lambda lv: sign * values[lv].mean())
+        for level in (lv for lv in levels if lv != best):
+            power = compare(factor, level, best, values[level], values[best], math.nan, margin).power
+            if power < lowest[0]:
+                lowest = (power, f"{factor}={level} vs {best}")
+    return lowest if math.isfinite(lowest[0]) else (1.0, "study")
+
+
+def sweep_lowest_power(path: Path, run_ids: list[str], metric: str, margin: float) -> tuple[float, str]:
+    """lowest_power among the runs `run_ids` of the sweep folder `path`, as the report reads them."""
+    store = load([path])
+    runs = store.runs[store.runs["run_id"].isin(run_ids)]
+    return lowest_power(runs, store.factors, metric, margin)
 
 
 def sweep_widest(path: Path, run_ids: list[str], metric: str, confidence: float = stats.CONFIDENCE) -> Widest:
