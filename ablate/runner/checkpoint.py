@@ -18,18 +18,21 @@ from ablate.store import atomic
 
 def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
          scaler: torch.amp.GradScaler, epoch: int, elapsed: float, history: list[dict],
-         device: torch.device) -> None:
+         device: torch.device, predictions: Any = None) -> None:
+    """`predictions`: the run's store.predictions.Predictions so far (None: none kept)."""
     atomic.torch_save(path, {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
         "epoch": epoch, "elapsed": elapsed, "history": history, "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "predictions": predictions,
     })
 
 
 def load(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-         scaler: torch.amp.GradScaler, device: torch.device) -> tuple[int, float, list[dict]]:
-    """Load the states in place; returns (epochs done, seconds trained, history).
+         scaler: torch.amp.GradScaler, device: torch.device) -> tuple[int, float, list[dict], Any]:
+    """Load the states in place; returns (epochs done, seconds trained, history, predictions or None:
+    a checkpoint written before ablate kept them has none).
 
     Raises whatever a truncated file or one from an incompatible version raises."""
     state = torch.load(path, map_location=device, weights_only=False)
@@ -43,4 +46,4 @@ def load(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, sche
     torch.set_rng_state(state["rng_cpu"].cpu())
     if device.type == "cuda" and state.get("rng_cuda") is not None:
         torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
-    return state["epoch"], state["elapsed"], state["history"]
+    return state["epoch"], state["elapsed"], state["history"], state.get("predictions")
