@@ -73,8 +73,8 @@ class TestSetInterval:
 
     def describe(self) -> str:
         return (f"test set, {self.factor}: {self.images} test images: ±{100 * self.halfwidth:.1f} points at "
-                f"{self.confidence:g} (Wilson, at {self.level}'s {self.accuracy:.4f}); differences within it are "
-                "the test set's own sampling error, which no number of seeds removes")
+                f"{self.confidence:g} (Wilson, at {self.level}'s {self.accuracy:.4f}): the uncertainty the test "
+                "set alone puts on an accuracy, however many seeds")
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ class TestSetComparison:
                 f"Δ {self.delta:+.4f}, {self.confidence:.0%} bootstrap over images and runs "
                 f"[{self.low:+.4f}, {self.high:+.4f}] (seed {SEED})")
         if self.ceiling:
-            text += f"; at the test set's ceiling ({self.ceiling}): more seeds cannot resolve it, more test images could"
+            text += (f"; at the test set's ceiling ({self.ceiling}): more seeds cannot make it a difference beyond "
+                     f"these {self.images} images, more test images could")
         return text
 
 
