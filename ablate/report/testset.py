@@ -186,15 +186,16 @@ def testset(marginals: dict[str, pd.DataFrame], runs: pd.DataFrame, sweep_paths:
             continue
         reference = str(table.loc[table["reference"], factor].iloc[0]) if table["reference"].any() \
             else str(table[factor].iloc[0])
+        # Levels without completed runs are absent: their tables say so, there is nothing to compare.
         arms = {str(k): _arm(g, metric, read) for k, g in completed.groupby(factor)}
-        ref = arms.get(reference)
-        if ref is None:
-            skipped += len(table) - 1
+        others = [str(v) for v in table[factor] if str(v) != reference and str(v) in arms]
+        if reference not in arms or arms[reference] is None:
+            skipped += len(others) if reference in arms else 0
             continue
-        labels, ref_correct = ref
+        labels, ref_correct = arms[reference]
         shown = False
-        for level in (str(v) for v in table[factor] if str(v) != reference):
-            arm = arms.get(level)
+        for level in others:
+            arm = arms[level]
             if arm is None:
                 skipped += 1
             elif not np.array_equal(arm[0], labels):

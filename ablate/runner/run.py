@@ -162,7 +162,8 @@ def _batch_note(batch_size: int, images: int) -> str | None:
 def restore(s: Session) -> bool:
     """Load checkpoint.pt into the session; False (and a log line) when it is unusable."""
     try:
-        s.start_epoch, s.elapsed, s.history, s.predictions = checkpoint.load(s.rd.checkpoint, **s.states())
+        s.start_epoch, s.elapsed, s.history, kept = checkpoint.load(s.rd.checkpoint, **s.states())
+        s.predictions = predictions.Predictions(**kept) if kept else None
     except Exception as e:  # noqa: BLE001 — truncated, or written by an incompatible version
         s.rd.log(f"checkpoint unusable ({type(e).__name__}: {str(e).splitlines()[0]}); starting from scratch")
         return False
