@@ -187,7 +187,7 @@ def test_two_workers_on_separate_scratch_folders_finish_a_12_run_grid_each_run_o
     # The run folders in the bucket are a local sweep's: no lease inside them.
     names = {k.rsplit("/", 1)[-1] for k in s3.keys("grid/g/runs/")}
     assert names == {"config.yaml", "status.json", "history.csv", "summary.json", "checkpoint.pt", "log.txt",
-                     "factors.json"}
+                     "factors.json", "predictions.npz"}
 
 
 # Worker A dies by SIGKILL right after its 3rd checkpoint upload: the bucket then holds

@@ -36,9 +36,11 @@ NOT_UPLOADED = "not uploaded"  # trained here, but the store never got its end
 LOST_LEASE = "lost lease"  # another worker took the run over; this one's results are dropped
 
 # Per epoch: the checkpoint first (a resume needs it), status.json last (what readers go by).
-EPOCH_FILES = ("checkpoint.pt", "history.csv", "diagnostics.csv", "log.txt", "config.yaml", "status.json")
-FINAL_FILES = ("checkpoint.pt", "history.csv", "diagnostics.csv", "log.txt", "config.yaml", "summary.json",
+# predictions.npz changes only at a new best epoch; the checkpoint holds its arrays too.
+EPOCH_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.csv", "log.txt", "config.yaml",
                "status.json")
+FINAL_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.csv", "log.txt", "config.yaml",
+               "summary.json", "status.json")
 CONFIG_ONLY = ("run_id", "results_format")  # config.yaml's record keys that are not RunConfig fields
 
 

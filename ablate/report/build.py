@@ -23,6 +23,7 @@ from ablate.report.equivalence import MARGIN, Comparison, comparisons
 from ablate.report.family import family_note, other_slices, widen
 from ablate.report.load import REPETITION, Store, load
 from ablate.report.select import apply_where, parse_by, parse_versus
+from ablate.report.testset import TestSet, testset
 from ablate.report.tuning import Tuning, summarise_tuning, tuning_runs
 from ablate.report.tables import (METRICS, RANKINGS, Metric, all_runs_label, all_runs_note, applicable, applicable_note,
                                   level_table, pivot, thin_levels_note, unscored_note, varying)
@@ -90,6 +91,8 @@ class Report:
     comparisons: list[Comparison] = field(default_factory=list)
     # Per tuned sweep read (ablate sweep --tune): chosen settings and expected max against budget.
     tuning: list[Tuning] = field(default_factory=list)
+    # Per-image tests and the test set's own interval (report.testset); its lines are among the notes.
+    testset: TestSet = field(default_factory=TestSet)
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -230,6 +233,9 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     compared = comparisons({f: marginals[f] for f in factors if f in marginals}, runs, rank_by.column, margin) \
         if rank_by.kind == "accuracy" else []
     notes += [c.describe() for c in compared]
+    tested = testset({f: marginals[f] for f in factors if f in marginals}, runs, [s.path for s in store.sweeps],
+                     rank_by.column, rank_by.same_as, confidence)
+    notes += tested.lines()
     ranked = None
     if len(factors) >= 2:
         try:
@@ -238,4 +244,4 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, every, bool(where)), factors, fixed, rank_by,
                   target, sections, marginals, where, confidence, notes, ranked, paired, baselines, comparisons=compared,
-                  tuning=tuning)
+                  tuning=tuning, testset=tested)

@@ -95,6 +95,7 @@ def to_json(report: Report) -> str:
                     "rows": [{k: _clean(v) for k, v in row.items()} for row in s.table.to_dict("records")]}
                    for s in report.sections],
         "diagnostics": _diagnostics_json(report.diagnostics),
+        "testset": report.testset.to_json(),
         "tuning": [{"sweep": t.sweep, "grid": t.grid, "budget": t.budget, "rerun_seeds": t.rerun_seeds,
                     "chosen": [{k: _clean(v) for k, v in row.items()} for row in t.chosen_table().to_dict("records")],
                     "expected_max": [{k: _clean(v) for k, v in row.items()}

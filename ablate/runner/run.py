@@ -30,7 +30,8 @@ from ablate.models import build_model, count_params
 from ablate.runner import checkpoint
 from ablate.runner.identity import run_id
 from ablate.runner.spec import ProgressFactory, RunResult, RunSpec
-from ablate.store.summary import summarize
+from ablate.store import predictions
+from ablate.store.summary import scored_epochs, summarize
 from ablate.store.identity import RESULTS_FORMAT
 from ablate.store.provenance import VERSION
 from ablate.store.rundir import RunDir, now
@@ -38,7 +39,7 @@ from ablate.store.status import FINISHED, Status
 from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
 from ablate.train.layout import apply_memory_format
 from ablate.store.outcome import collapsed_epoch
-from ablate.train.loop import STALL_BAND, EpochRecord, diverged, stalled, train
+from ablate.train.loop import STALL_BAND, EpochRecord, Predicted, diverged, stalled, train
 from ablate.train.optim import make_optimizer
 from ablate.train.sched import make_scheduler
 from ablate.train.threads import cpu_threads, oversubscribed_note
@@ -72,6 +73,8 @@ class Session:
     elapsed: float = 0.0
     trackers: Trackers | None = None  # opened by train_session, closed by finish (or by an interruption)
     stall_epochs: int | None = None  # RunSpec.stall_epochs
+    predictions: predictions.Predictions | None = None  # at each scored epoch so far (store.predictions)
+    predicted: Predicted | None = None  # the epoch being recorded's, until on_epoch takes it
 
     def stalled(self) -> bool:
         return stalled([h["val_acc"] for h in self.history], self.data.shape.classes, self.stall_epochs)
@@ -123,7 +126,7 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
         torch.set_num_threads(threads)
     precision = resolve_precision(cfg.precision, device)
     if not resume:
-        for stale in (rd.history, rd.summary, rd.checkpoint, rd.path / "diagnostics.csv"):
+        for stale in (rd.history, rd.summary, rd.checkpoint, rd.predictions, rd.path / "diagnostics.csv"):
             stale.unlink(missing_ok=True)
     rd.write_config(rid, cfg.to_dict())
     started = rd.read_status().get("started") if resume else None  # a resume keeps the first start
@@ -159,13 +162,18 @@ def _batch_note(batch_size: int, images: int) -> str | None:
 def restore(s: Session) -> bool:
     """Load checkpoint.pt into the session; False (and a log line) when it is unusable."""
     try:
-        s.start_epoch, s.elapsed, s.history = checkpoint.load(s.rd.checkpoint, **s.states())
+        s.start_epoch, s.elapsed, s.history, kept = checkpoint.load(s.rd.checkpoint, **s.states())
+        s.predictions = predictions.Predictions(**kept) if kept else None
     except Exception as e:  # noqa: BLE001 — truncated, or written by an incompatible version
         s.rd.log(f"checkpoint unusable ({type(e).__name__}: {str(e).splitlines()[0]}); starting from scratch")
         return False
-    # history.csv is written just before the checkpoint, so a kill between
-    # the two leaves one row the checkpoint doesn't hold: drop it now.
+    # history.csv and predictions.npz are written just before the checkpoint, so a kill
+    # between them leaves one row, and maybe predictions, the checkpoint doesn't hold: undo them now.
     s.rd.write_history(s.history)
+    if s.predictions is not None:
+        predictions.write(s.rd.predictions, s.predictions)
+    else:  # a checkpoint from before predictions were kept: a partial file would not be this run's
+        s.rd.predictions.unlink(missing_ok=True)
     s.rd.log(f"resumed after epoch {s.start_epoch}")
     return True
 
@@ -220,8 +228,10 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
         diagnostics.after_epoch(record.epoch, diverged(record))
         s.history.append(record.__dict__.copy())
         rd.write_history(s.history)
+        keep_predictions(s, record.epoch)
         trackers.epoch(s.history[-1])
-        checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history, **s.states())
+        checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history,
+                        predictions=s.predictions, **s.states())
         rd.write_status(Status.RUNNING, epoch=record.epoch)
         rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
                f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} test_acc {record.test_acc:.4f} "
@@ -240,9 +250,30 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
                     seed=cfg.seed, amp_dtype=autocast_dtype(s.precision), scaler=s.scaler,
                     augment=augmentation(s), tta=cfg.eval.tta, start_epoch=s.start_epoch, elapsed=s.elapsed,
                     on_step=shown.step, on_epoch=lambda r: (on_epoch(r), shown.epoch(r)),
+                    on_predicted=lambda r, predicted: setattr(s, "predicted", predicted),
                     stop=lambda r: s.stalled(),
                 )
     return diagnostics.warnings()
+
+
+def keep_predictions(s: Session, epoch: int) -> None:
+    """When `epoch` is now a test score's scored epoch (store.summary.scored_epochs), its
+    predictions replace that score's in predictions.npz, written before the epoch's checkpoint."""
+    predicted, s.predicted = s.predicted, None
+    if predicted is None:
+        return
+    now_scored = [m for m, e in scored_epochs(s.history).items() if e == epoch]
+    if not now_scored:
+        return
+    dtype = predictions.class_dtype(s.data.shape.classes)
+    old = s.predictions or predictions.Predictions(s.data.eval_split("test")[1].cpu().numpy().astype(dtype), {}, {})
+    guesses = {"test_acc": predicted.plain, "test_acc_tta": predicted.tta}
+    new = {m: guesses[m].numpy().astype(dtype) for m in now_scored if guesses.get(m) is not None}
+    if not new:
+        return
+    s.predictions = predictions.Predictions(old.labels, {**old.predicted, **new},
+                                            {**old.epochs, **{m: epoch for m in new}})
+    predictions.write(s.rd.predictions, s.predictions)
 
 
 def finish(s: Session, warnings: list[str]) -> RunResult:

@@ -22,8 +22,9 @@ from typing import Any
 from ablate.errors import ConfigError
 
 # A run's light files: what a report or ablate.load reads. Never checkpoint.pt
-# (megabytes a run) or log.txt.
-LIGHT_FILES = ("config.yaml", "status.json", "summary.json", "history.csv", "factors.json", "diagnostics.csv")
+# (megabytes a run) or log.txt; predictions.npz is a byte per test image, for the report's per-image tests.
+LIGHT_FILES = ("config.yaml", "status.json", "summary.json", "history.csv", "factors.json", "diagnostics.csv",
+               "predictions.npz")
 # Outside runs/, so the run folders hold exactly what a local sweep's hold (store.lease).
 LEASES = "leases"
 

@@ -2,6 +2,7 @@
 
     config.yaml  status.json  history.csv  summary.json  checkpoint.pt  log.txt
     factors.json  the run's level of each swept key, as the grids that planned it wrote them
+    predictions.npz  the predicted class of each test image at the scored epoch (store.predictions)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ablate.store import atomic
+from ablate.store import atomic, predictions
 from ablate.store.identity import RESULTS_FORMAT
 
 # libyaml's loader where PyYAML has it: ~10× faster for a report over thousands of runs.
@@ -42,6 +43,7 @@ class RunDir:
         self.checkpoint = self.path / "checkpoint.pt"
         self.log_file = self.path / "log.txt"
         self.factors_file = self.path / "factors.json"
+        self.predictions = self.path / predictions.FILE
 
     @property
     def run_id(self) -> str:

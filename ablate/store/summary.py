@@ -32,13 +32,10 @@ def summarize(history: Sequence[dict[str, float]], target_acc: float | None) -> 
     """
     if not history:
         return {"epochs_run": 0}
-    finite = [h for h in history if math.isfinite(h["val_acc"])]
-    best = max(finite, key=lambda h: h["val_acc"]) if finite else None
+    best, best_tta = (_best(history, SCORED_BY[m]) for m in ("test_acc", "test_acc_tta"))
     last = history[-1]
     hit = next((h for h in history if target_acc is not None and h["val_acc"] >= target_acc), None)
     accs = [h["val_acc"] if math.isfinite(h["val_acc"]) else 0.0 for h in history]
-    tta = [h for h in history if h.get("val_acc_tta") is not None and math.isfinite(h["val_acc_tta"])]
-    best_tta = max(tta, key=lambda h: h["val_acc_tta"]) if tta else None
     return {
         "best_val_acc": best["val_acc"] if best else None,
         "best_epoch": int(best["epoch"]) if best else None,
@@ -69,6 +66,22 @@ def config_target(config: dict[str, Any]) -> tuple[float | None, str | None]:
         return config["target_acc"], "target_acc"
     target = (config.get("data") or {}).get("target")
     return (target, "data.target") if target is not None else (None, None)
+
+
+# Each test score and the val column that chooses its epoch: the first epoch of
+# the highest finite value (max keeps the first of equals).
+SCORED_BY = {"test_acc": "val_acc", "test_acc_tta": "val_acc_tta"}
+
+
+def _best(history: Sequence[dict[str, float]], column: str) -> dict[str, float] | None:
+    finite = [h for h in history if h.get(column) is not None and math.isfinite(h[column])]
+    return max(finite, key=lambda h: h[column]) if finite else None
+
+
+def scored_epochs(history: Sequence[dict[str, float]]) -> dict[str, int]:
+    """Each test score's epoch (SCORED_BY): the one its summary value is read at; absent when none."""
+    chosen = {metric: _best(history, column) for metric, column in SCORED_BY.items()}
+    return {metric: int(h["epoch"]) for metric, h in chosen.items() if h is not None}
 
 
 def finished_summary(rd: "RunDir", write: bool = False) -> dict[str, Any]:

@@ -39,24 +39,43 @@ class EpochRecord:
     elapsed: float  # wall time since the run started training, across resumes
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """An epoch's predicted class per test image, on the host, in the split's order:
+    the very argmaxes its test_acc and test_acc_tta count (ablate.store.predictions)."""
+
+    plain: torch.Tensor
+    tta: torch.Tensor | None  # None when eval.tta=none
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, autocast,
-             tta: str = "none") -> tuple[float, float, float | None]:
-    """On the "val" or "test" split: (mean loss, accuracy, accuracy with test-time augmentation or None)."""
+             tta: str = "none", keep: bool = False) -> tuple[float, float, float | None, Predicted | None]:
+    """On the "val" or "test" split: (mean loss, accuracy, accuracy with test-time augmentation or None,
+    the predicted classes when `keep`, else None)."""
     model.eval()
     device = data.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     correct_tta = torch.zeros((), device=device, dtype=torch.long)
+    kept: tuple[list, list] = ([], [])
     for x, y in data.eval_batches(split, batch_size):
         with autocast():
             logits = model(x)
-            if tta != "none":
-                correct_tta += (predict_tta(model, x, tta).argmax(dim=1) == y).sum()
+            guess_tta = predict_tta(model, x, tta).argmax(dim=1) if tta != "none" else None
+        guess = logits.argmax(dim=1)
+        if guess_tta is not None:
+            correct_tta += (guess_tta == y).sum()
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        correct += (logits.argmax(dim=1) == y).sum()
+        correct += (guess == y).sum()
+        if keep:  # kept on the device: one copy to the host per epoch, not one sync per batch
+            kept[0].append(guess)
+            kept[1].append(guess_tta)
     n = len(data.eval_split(split)[1])
-    return loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta != "none" else None)
+    predicted = Predicted(torch.cat(kept[0]).cpu(), torch.cat(kept[1]).cpu() if tta != "none" else None) \
+        if keep and kept[0] else None
+    return (loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta != "none" else None),
+            predicted)
 
 
 def train(
@@ -77,9 +96,11 @@ def train(
     augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_step: Callable[[], None] = lambda: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    on_predicted: Callable[[EpochRecord, Predicted], None] | None = None,
     stop: Callable[[EpochRecord], bool] = lambda record: False,
 ) -> EpochRecord | None:
     """Train from `start_epoch` to `epochs`; returns the last epoch's record.
+    `on_predicted`, when given, gets each epoch's test predictions just before `on_epoch`.
 
     Stops early, after recording the epoch, when the loss is no longer finite:
     the caller reads that as divergence; or when `stop(record)` says so (a
@@ -122,12 +143,14 @@ def train(
             on_step()
         train_loss = loss_sum.item() / seen  # the epoch's one host sync
         train_acc = correct.item() / seen
-        val = evaluate(model, data, "val", eval_batch_size, autocast, tta)
-        test = evaluate(model, data, "test", eval_batch_size, autocast, tta)
+        val = evaluate(model, data, "val", eval_batch_size, autocast, tta)[:3]
+        *test, predicted = evaluate(model, data, "test", eval_batch_size, autocast, tta, keep=on_predicted is not None)
         seconds = time.perf_counter() - started
         elapsed += seconds
         record = EpochRecord(epoch + 1, train_loss, train_acc, *val, *test, optimizer.param_groups[0]["lr"],
                              seconds, elapsed)
+        if on_predicted is not None and predicted is not None:
+            on_predicted(record, predicted)
         on_epoch(record)
         if diverged(record) or stop(record):
             break
