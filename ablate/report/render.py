@@ -202,15 +202,37 @@ def _print_section(console: Console, report: Report, section: Section) -> None:
     # The page-sized groups the HTML and LaTeX use too, so no column is squeezed to nothing
     # in an 80-column terminal: the ranking metric and its test, runs by status and the
     # other accuracies, then convergence and overfitting.
+    lead = 1 + len(section.keys)
     for i, (title, positions) in enumerate(column_groups(report, section)):
-        console.print(_rich_table(f"{section.title} — {title or report.rank_by.label}", frame.iloc[:, positions],
-                                  [numeric[j] for j in positions], best_first=i == 0))
+        for part in _fitting(console, frame, numeric, positions, lead):
+            console.print(_rich_table(f"{section.title} — {title or report.rank_by.label}", frame.iloc[:, part],
+                                      [numeric[j] for j in part], best_first=i == 0))
     if section.interaction:
         grid = pivot_cells(report, section).reset_index()
         rows = len(section.keys) - 1
         # The caption on its own line: a table title would wrap to the (narrow) grid's width.
         console.print(Text(grid_caption(report, section), style="bold"))
         console.print(_rich_table(None, grid, [False] * rows + [True] * (grid.shape[1] - rows), best_first=False))
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    # console.measure caps a table at the console's width: measure it unbounded.
+    return Measurement.get(console, console.options.update(max_width=10**6), table).maximum
+
+
+def _fitting(console: Console, frame: pd.DataFrame, numeric: list[bool], positions: list[int],
+             lead: int) -> list[list[int]]:
+    """`positions` as tables that each fit the console, every one led by the rank and
+    level columns: a narrow terminal gets more tables rather than squeezed cells."""
+    parts, current = [], positions[:lead]
+    for j in positions[lead:]:
+        trial = current + [j]
+        table = _rich_table(None, frame.iloc[:, trial], [numeric[k] for k in trial], best_first=False)
+        if len(current) > lead and _natural_width(console, table) > console.width:
+            parts.append(current)
+            trial = positions[:lead] + [j]
+        current = trial
+    return parts + [current]
 
 
 def _fitted(console: Console, diag: FactorDiagnostics) -> tuple[Table, Text]:
@@ -224,8 +246,7 @@ def _fitted(console: Console, diag: FactorDiagnostics) -> tuple[Table, Text]:
     for arrows, depths in tries:
         frame = diagnostic_cells(diag, arrows, depths)
         table = _rich_table(None, frame, diagnostic_numeric(frame), best_first=False)
-        # Its natural width: console.measure caps a table at the console's width.
-        if Measurement.get(console, console.options.update(max_width=10**6), table).maximum <= console.width:
+        if _natural_width(console, table) <= console.width:
             break
     return table, Text(diagnostic_caption(diag, arrows, depths), style="bold")
 
