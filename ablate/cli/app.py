@@ -106,7 +106,8 @@ def train(
         result = execute_train(setup, fresh=fresh, progress=bar)
     except KeyboardInterrupt:
         done = len(RunDir(setup.run_dir).read_history())
-        err.print(f"interrupted after epoch {done} of {setup.config.epochs} ({setup.run_dir}); "
+        of = f"of {setup.config.epochs}" if setup.config.epochs else f"({setup.config.budget_text} in all)"
+        err.print(f"interrupted after epoch {done} {of} ({setup.run_dir}); "
                   "run the same command again to resume", highlight=False, markup=False)
         raise typer.Exit(130) from None
     if result.status == LOCKED:

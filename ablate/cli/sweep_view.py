@@ -54,7 +54,8 @@ class SweepDisplay:
     def begin(self, total: int, done: int, skipped_failed: int, elsewhere: int, to_run: int, workers: int,
               specs: Sequence[RunSpec] = (), labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.total, self.to_run, self.workers = total, to_run, workers
-        self.watched = {spec.run_dir.name: (spec.run_dir, spec.config.epochs) for spec in specs}
+        # Under budget=steps the epoch count follows from the split: shown as '?'.
+        self.watched = {spec.run_dir.name: (spec.run_dir, spec.config.epochs or "?") for spec in specs}
         self.labels = {rid: label(levels) for rid, levels in (labels or {}).items()}
         self.finished_here = 0
         self.already = done + skipped_failed + elsewhere

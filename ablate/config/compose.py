@@ -431,7 +431,7 @@ def advisories(config: RunConfig) -> list[str]:
     if config.eval.tta in ("five_crop", "ten_crop") and size < TTA_MIN_SIZE:
         notes.append(f"eval.tta={config.eval.tta} on {size}×{size} images shifts its views by "
                      f"{max(1, size // 8)} pixel: little to average (eval.tta=flip still mirrors)")
-    if config.sched.warmup_epochs >= config.epochs:
+    if config.epochs is not None and config.sched.warmup_epochs >= config.epochs:
         notes.append(f"sched.warmup_epochs={config.sched.warmup_epochs:g} is not shorter than epochs={config.epochs}: "
                      "the learning rate does not reach optim.lr before training ends")
     return notes

@@ -39,6 +39,12 @@ def _zeros(w: Tensor, gain: float) -> None:
 
 
 @torch.no_grad()
+def _constant(w: Tensor, gain: float, value: float = 1.0) -> None:
+    # value / fan_in: a unit's output is value × the mean of its inputs (ablate.schema.choices.ConstantInitConfig).
+    w.fill_(value / fans(w)[0])
+
+
+@torch.no_grad()
 def _normal(w: Tensor, gain: float, std: float = 0.01) -> None:
     w.normal_(0.0, std)
 
@@ -88,6 +94,7 @@ def _orthogonal(w: Tensor, gain: float) -> None:
 
 INITS.add("default", None, "the framework's own (PyTorch: kaiming_uniform with a=√5)")
 INITS.add("zeros", _zeros, "all weights 0: units stay identical, the textbook failure")
+INITS.add("constant", _constant, "every weight init.value / fan_in (default 1): signal, but units identical")
 INITS.add("normal", _normal, "N(0, init.std²), init.std default 0.01 (small random)")
 INITS.add("uniform", _uniform, "U(-init.a, init.a), init.a default 0.05")
 INITS.add("xavier_uniform", _xavier_uniform, "Glorot: U(±√(6/(fan_in+fan_out)))")

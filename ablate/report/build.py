@@ -16,7 +16,7 @@ from ablate.errors import ConfigError
 from ablate.report import stats
 from ablate.report.convergence import Target, apply_target, target_notes
 from ablate.report.diagnostics import Diagnostics, summarise
-from ablate.report.hardware import hardware_note
+from ablate.report.hardware import budget_line, hardware_note
 from ablate.report.importance import MIN_BOOTSTRAP, Importance, importance
 from ablate.report.design_notes import design_notes, seed_notes
 from ablate.report.equivalence import MARGIN, Comparison, comparisons
@@ -93,6 +93,7 @@ class Report:
     tuning: list[Tuning] = field(default_factory=list)
     # Per-image tests and the test set's own interval (report.testset); its lines are among the notes.
     testset: TestSet = field(default_factory=TestSet)
+    budget: str | None = None  # "budget: 30 epochs per run" (report.hardware.budget_line); None: not recorded
 
     @cached_property
     def diagnostics(self) -> Diagnostics | None:
@@ -107,7 +108,7 @@ class Report:
 
     def header(self) -> list[str]:
         """The lines every output starts with: what was read, what was counted, how."""
-        lines = [s.describe() for s in self.sweeps]
+        lines = [s.describe() for s in self.sweeps] + ([self.budget] if self.budget else [])
         if self.where:
             lines.append("where " + " and ".join(self.where))
         rule = RANKINGS[self.rank_by.kind].rule.format(label=self.rank_by.label)
@@ -244,4 +245,4 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
             notes.append(f"factor importance not computed: {str(e).splitlines()[0]}")
     return Report(store, runs, _sweep_status(store, every, bool(where)), factors, fixed, rank_by,
                   target, sections, marginals, where, confidence, notes, ranked, paired, baselines, comparisons=compared,
-                  tuning=tuning, testset=tested)
+                  tuning=tuning, testset=tested, budget=budget_line(runs))

@@ -36,6 +36,7 @@ from ablate.store.identity import RESULTS_FORMAT
 from ablate.store.provenance import VERSION
 from ablate.store.rundir import RunDir, now
 from ablate.store.status import FINISHED, Status
+from ablate.train.budget import Budget
 from ablate.train.device import autocast_dtype, resolve_device, resolve_precision
 from ablate.train.layout import apply_memory_format
 from ablate.store.outcome import collapsed_epoch
@@ -68,6 +69,7 @@ class Session:
     scheduler: Any
     scaler: torch.amp.GradScaler
     steps: int  # optimiser steps per epoch
+    budget: Budget  # epochs and optimiser steps in all (ablate.train.budget)
     history: list[dict[str, float]] = field(default_factory=list)
     start_epoch: int = 0
     elapsed: float = 0.0
@@ -145,10 +147,11 @@ def prepare(spec: RunSpec, rd: RunDir, rid: str, resume: bool) -> Session:
     rd.log(f"feature maps {layout} (memory_format={cfg.memory_format})")
     optimizer = make_optimizer(model, cfg.optim, cfg.batch_size)
     steps = data.train_steps(cfg.batch_size)
+    budget = Budget.of(cfg, steps)
     return Session(rd, rid, cfg, device, precision, data, model, layout, optimizer,
-                   scheduler=make_scheduler(optimizer, cfg.sched, steps, cfg.epochs),
+                   scheduler=make_scheduler(optimizer, cfg.sched, steps, budget.epochs, budget.steps),
                    # fp16 needs loss scaling, its scale saved with the checkpoint.
-                   scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps,
+                   scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), steps=steps, budget=budget,
                    stall_epochs=spec.stall_epochs)
 
 
@@ -219,7 +222,8 @@ def train_session(s: Session, progress: ProgressFactory | None) -> list[str]:
 def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
     cfg, rd = s.cfg, s.rd
     trackers = s.trackers
-    diagnostics = RunDiagnostics(cfg.diagnostics, epochs=cfg.epochs, model=s.model, data=s.data, act=cfg.act.name,
+    epochs = s.budget.epochs
+    diagnostics = RunDiagnostics(cfg.diagnostics, epochs=epochs, model=s.model, data=s.data, act=cfg.act.name,
                                  optimizer=s.optimizer, seed=cfg.seed, batch_size=cfg.batch_size,
                                  path=rd.path / "diagnostics.csv", start_epoch=s.start_epoch,
                                  on_tensors=trackers.histograms if trackers.wants_tensors else None)
@@ -233,7 +237,7 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
         checkpoint.save(rd.checkpoint, epoch=record.epoch, elapsed=record.elapsed, history=s.history,
                         predictions=s.predictions, **s.states())
         rd.write_status(Status.RUNNING, epoch=record.epoch)
-        rd.log(f"epoch {record.epoch}/{cfg.epochs} train_loss {record.train_loss:.4f} "
+        rd.log(f"epoch {record.epoch}/{epochs} train_loss {record.train_loss:.4f} "
                f"val_loss {record.val_loss:.4f} val_acc {record.val_acc:.4f} test_acc {record.test_acc:.4f} "
                f"({record.seconds:.2f}s)")
 
@@ -242,11 +246,11 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
     done = bool(s.history) and (diverged(EpochRecord(**s.history[-1])) or s.stalled())
     with closing(diagnostics):
         if not done:
-            bar = progress(cfg.epochs, s.steps, s.start_epoch) if progress else nullcontext(_Silent())
+            bar = progress(epochs, s.steps, s.start_epoch) if progress else nullcontext(_Silent())
             with bar as shown:
                 train(
                     torch.compile(s.model) if cfg.compile else s.model, s.data, s.optimizer, s.scheduler,
-                    epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
+                    epochs=epochs, total_steps=s.budget.steps, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
                     seed=cfg.seed, amp_dtype=autocast_dtype(s.precision), scaler=s.scaler,
                     augment=augmentation(s), tta=cfg.eval.tta, start_epoch=s.start_epoch, elapsed=s.elapsed,
                     on_step=shown.step, on_epoch=lambda r: (on_epoch(r), shown.epoch(r)),
@@ -289,6 +293,9 @@ def finish(s: Session, warnings: list[str]) -> RunResult:
         "run_id": s.run_id, "status": status, **summarize(s.history, target),
         "target_from": source,
         "diverged_epoch": int(last.epoch) if status == Status.DIVERGED else None, "collapsed_epoch": fell,
+        # What the run's length counted; epochs_to_target is in epochs of steps_per_epoch steps either way.
+        "budget": s.cfg.budget_text, "steps_per_epoch": s.steps,
+        "steps_run": min(s.budget.steps, int(last.epoch) * s.steps),
         "params": count_params(s.model), "classes": s.data.shape.classes,
         "device": str(s.device), "precision": s.precision,
         "memory_format": s.layout, "host": platform.node(), "finished": now(), "versions": versions(),

@@ -122,7 +122,21 @@ class UniformInitConfig(InitConfig):
         require(self.a >= 0, "init.a", self.a, ">= 0")
 
 
-INIT_LEVELS = Levels("init", InitConfig, {"normal": NormalInitConfig, "uniform": UniformInitConfig})
+@dataclass(frozen=True)
+class ConstantInitConfig(InitConfig):
+    name: str = "constant"
+    # Every weight of a layer is value / fan_in, so each unit outputs `value` times
+    # the mean of its inputs: the signal keeps its size at any depth and only the
+    # symmetry (every unit of a layer alike) is wrong, unlike zeros, which has no signal.
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.value != 0, "init.value", self.value, "nonzero (init=zeros is the all-zero init)")
+
+
+INIT_LEVELS = Levels("init", InitConfig, {"normal": NormalInitConfig, "uniform": UniformInitConfig,
+                                          "constant": ConstantInitConfig})
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,14 @@ def parse_threads(value: Any) -> int | str:
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
+BUDGETS = ("epochs", "steps")  # what `budget` counts: full passes, or optimiser steps
+DEFAULT_EPOCHS = 30  # RunConfig.epochs' default and conf/config.yaml's
 SEED_LIMIT = 2**32
+
+
+def budget_text(budget: str, epochs: Any, steps: Any) -> str:
+    """A budget in words: "30 epochs", "2000 optimiser steps"."""
+    return f"{steps} optimiser steps" if budget == "steps" else f"{epochs} epochs"
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,14 @@ class RunConfig:
     diagnostics: DiagnosticsConfig = not_identity(default_factory=DiagnosticsConfig)
     tracker: TrackerConfig = not_identity(default_factory=TrackerConfig, parse=parse_tracker)
     seed: int = 0
-    epochs: int = 30
+    # The training budget: `epochs` full passes over the training split, or,
+    # with budget=steps, `steps` optimiser steps whatever the split's size, so
+    # factors that change the data or batch size compare at equal steps (issue
+    # #26). Under a steps budget `epochs` is not used and is recorded as null:
+    # the run's epoch count follows from the split (ablate.train.budget).
+    epochs: int | None = DEFAULT_EPOCHS
+    budget: str = added_later("epochs")
+    steps: int | None = added_later(None)
     batch_size: int = 64
     device: str = not_identity("auto")  # where it runs; precision stays in the id (bf16 moves accuracies)
     precision: str = "auto"
@@ -261,7 +275,7 @@ class RunConfig:
         # Each epoch's data order is seeded with seed × 1,000,003 + epoch (ablate.train.loop), which
         # torch's generators take only within 64 bits: seeds of up to 32 bits keep it there.
         require(abs(self.seed) < SEED_LIMIT, "seed", self.seed, f"between -{SEED_LIMIT} and {SEED_LIMIT} (2**32)")
-        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        self._check_budget()
         require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         if self.target_acc is not None:
             require(0 < self.target_acc <= 1, "target_acc", self.target_acc, "in (0, 1]")
@@ -277,6 +291,28 @@ class RunConfig:
         if self.target_acc is not None:
             return self.target_acc, "target_acc"
         return (self.data.target, "data.target") if self.data.target is not None else (None, None)
+
+    def _check_budget(self) -> None:
+        """Exactly one of epochs and steps is the budget; `budget` says which."""
+        if self.budget not in BUDGETS:
+            raise ConfigError(f"unknown budget '{self.budget}'; choices: {', '.join(BUDGETS)}")
+        if self.budget == "epochs":
+            if self.steps is not None:
+                raise ConfigError(f"steps={self.steps} is set but budget=epochs: set budget=steps to train for "
+                                  f"{self.steps} optimiser steps, or leave steps unset")
+            require(self.epochs is not None and self.epochs >= 1, "epochs", self.epochs, ">= 1 (budget=epochs)")
+            return
+        require(self.steps is not None and self.steps >= 1, "steps", self.steps,
+                ">= 1 optimiser steps (budget=steps)")
+        if self.epochs not in (None, DEFAULT_EPOCHS):
+            raise ConfigError(f"epochs={self.epochs} with budget=steps: the run trains for steps={self.steps} "
+                              f"optimiser steps, not epochs; leave epochs out or set budget=epochs")
+        object.__setattr__(self, "epochs", None)  # not the budget: recorded as null, never hashed as 30
+
+    @property
+    def budget_text(self) -> str:
+        """The budget in words, as the report and the progress lines name it."""
+        return budget_text(self.budget, self.epochs, self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         # The chosen trackers only, as `tracker=[...]` composes them (a None section is one not chosen).

@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ablate.schema.run import budget_text
 from ablate.store import atomic
 from ablate.store.identity import labels, results_format
 from ablate.store.rundir import HISTORY_COLUMNS, RunDir
@@ -26,7 +27,8 @@ from ablate.store.sweep_record import read_sweep_record, run_roles
 METRICS = SUMMARY_METRICS  # runs.csv's metric columns: every number of summary.json
 # `role`: a run's part in a tuned sweep (tune | rerun; ablate.sweep.tune), from sweep.yaml: the plan's, not the run's.
 # `target_from`: which key set target_acc (target_acc, or data.target: the dataset's default), from summary.json.
-TAIL = ("device", "precision", "host", "error", "results_format", "target_from", "role")
+# `budget`: what the run's length counted, in words ("30 epochs", "2000 optimiser steps").
+TAIL = ("device", "precision", "host", "error", "results_format", "target_from", "budget", "role")
 # A factor's cell for a run whose level does not have that option (`norm.groups`
 # of a norm=batch run, in `norm=batch,group norm.groups=1,2`): empty, and never
 # a level of its own in the report.
@@ -49,8 +51,17 @@ def run_row(sweep: str, run_dir: Path, factors: Mapping[str, str]) -> dict:
     row.update({m: summary.get(m) for m in METRICS})
     row.update({"device": status.get("device"), "precision": status.get("precision"), "host": status.get("host"),
                 "error": status.get("error"), "results_format": results_format(status),
-                "target_from": summary.get("target_from")})
+                "target_from": summary.get("target_from"),
+                "budget": summary.get("budget") or config_budget(rd.read_config() or {})})
     return row
+
+
+def config_budget(config: Mapping) -> str | None:
+    """The budget in words from a config.yaml: for a run whose summary does not
+    say (one from before budgets, unfinished, or unreadable); None without one."""
+    if not config.get("epochs") and config.get("budget") != "steps":
+        return None
+    return budget_text(config.get("budget", "epochs"), config.get("epochs"), config.get("steps"))
 
 
 def sweep_runs(sweep_dir: Path, first: Sequence[str] = ()) -> list[str]:

@@ -124,7 +124,7 @@ def confounds(plan: Plan) -> list[str]:
         notes.append("batch_size varies at one optim.lr per step (optim.lr_scaling=none), so the report credits "
                      "batch_size with the change in step size too; optim.lr_scaling=linear or sqrt scales the "
                      "learning rate with the batch")
-    if "data.n_train" in plan.factors:
+    if "data.n_train" in plan.factors and any(p.config.budget == "epochs" for p in plan.runs):
         notes.append(subset_steps_note(plan))
     return notes
 
@@ -135,8 +135,10 @@ def subset_steps_note(plan: Plan) -> str:
     steps = {}
     for planned in plan.runs:
         cfg = planned.config
-        if isinstance(cfg.data.n_train, int):  # a fraction's size is known once the data is loaded
+        # A fraction's size is known once the data is loaded; budget=steps runs take the same steps at any size.
+        if isinstance(cfg.data.n_train, int) and cfg.budget == "epochs":
             steps.setdefault(cfg.data.n_train, max(1, cfg.data.n_train // cfg.batch_size) * cfg.epochs)
     shown = ", ".join(f"{n} images: {s} steps" for n, s in sorted(steps.items()))
     return (f"data.n_train varies at a fixed number of epochs, so smaller subsets also take fewer optimiser steps"
-            f"{f' ({shown})' if shown else ''}; the report credits data.n_train with less training too")
+            f"{f' ({shown})' if shown else ''}; the report credits data.n_train with less training too; "
+            f"budget=steps steps=N compares the sizes at N optimiser steps each")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import islice
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def train(
     scaler: torch.amp.GradScaler | None = None,
     tta: str = "none",
     start_epoch: int = 0,
+    total_steps: int | None = None,
     elapsed: float = 0.0,
     augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_step: Callable[[], None] = lambda: None,
@@ -101,6 +103,8 @@ def train(
 ) -> EpochRecord | None:
     """Train from `start_epoch` to `epochs`; returns the last epoch's record.
     `on_predicted`, when given, gets each epoch's test predictions just before `on_epoch`.
+    `total_steps`: stop the last epoch at that many optimiser steps in all
+    (budget=steps, ablate.train.budget); None: every epoch is a whole pass.
 
     Stops early, after recording the epoch, when the loss is no longer finite:
     the caller reads that as divergence; or when `stop(record)` says so (a
@@ -123,7 +127,10 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for raw, y in data.train_batches(batch_size, order):
+        batches = data.train_batches(batch_size, order)
+        if total_steps is not None:  # every epoch before this one was whole
+            batches = islice(batches, max(0, total_steps - epoch * data.train_steps(batch_size)))
+        for raw, y in batches:
             x, target = data.to_unit(raw), y
             if augment is not None:  # on [0, 1] pixels; target turns soft under mixup/cutmix
                 x, target = augment(x, y, rng)

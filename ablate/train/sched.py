@@ -41,8 +41,10 @@ SCHEDULES.add("onecycle", _onecycle, "rise to optim.lr over sched.pct_start, the
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedConfig, steps_per_epoch: int,
-                   epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
-    total = steps_per_epoch * epochs
+                   epochs: int, total_steps: int | None = None) -> torch.optim.lr_scheduler.LambdaLR:
+    """`total_steps`: the schedule's horizon in optimiser steps (budget=steps);
+    None: `epochs` whole passes. Warmup stays in epochs of this split."""
+    total = steps_per_epoch * epochs if total_steps is None else total_steps
     warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total - 1)
     schedule = SCHEDULES[cfg.name]
 
