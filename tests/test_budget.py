@@ -32,6 +32,15 @@ def test_a_budget_that_is_not_exactly_one_of_epochs_and_steps_is_one_line_naming
     assert names in str(e.value) and "\n" not in str(e.value)
 
 
+def test_the_schema_and_the_listed_choices_agree(cli):
+    from ablate.schema.run import BUDGETS
+    from ablate.train.budget import BUDGET_CHOICES
+
+    assert tuple(BUDGET_CHOICES) == BUDGETS
+    result = cli("list", "budget")
+    assert result.exit_code == 0 and "steps" in result.output and "optimiser steps" in result.output
+
+
 def test_a_steps_budget_records_epochs_as_null_and_moves_no_epochs_run():
     steps = load_config(["budget=steps", "steps=50"])
     assert steps.epochs is None and steps.budget_text == "50 optimiser steps"

@@ -82,9 +82,11 @@ def test_every_preset_runs_one_epoch_of_one_seed(cli, tmp_path):
 
     for name in PRESETS:
         # A digits subset of 200 images; synthetic presets set their own size.
-        on_digits = make_plan([f"experiment={name}"]).runs[0].config.data.name == "digits"
-        small = ["data.n_train=200"] if on_digits else []
-        args = ["sweep", f"experiment={name}", "epochs=1", "seed=0", "diagnostics=off", "--workers", "1",
+        first = make_plan([f"experiment={name}"]).runs[0].config
+        small = ["data.n_train=200"] if first.data.name == "digits" else []
+        # A steps-budget preset is cut to 2 optimiser steps, an epochs one to 1 epoch.
+        short = "steps=2" if first.budget == "steps" else "epochs=1"
+        args = ["sweep", f"experiment={name}", short, "seed=0", "diagnostics=off", "--workers", "1",
                 "--results", str(tmp_path), "--name", name]
         result = cli(*args, *small)
         assert result.exit_code == 0, f"{name}: {result.output}"

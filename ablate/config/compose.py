@@ -44,6 +44,7 @@ from ablate.layers.init import INITS
 from ablate.layers.norm import NORMS, PLACEMENTS
 from ablate.layers.pool import POOLS
 from ablate.models import MODELS, build_model
+from ablate.train.budget import BUDGET_CHOICES
 from ablate.train.device import PRECISION_CHOICES
 from ablate.train.layout import MEMORY_FORMATS
 from ablate.train.optim import LR_SCALINGS, OPTIMIZERS
@@ -69,6 +70,7 @@ CHOICES: dict[str, tuple[Mapping[str, Any], str]] = {
     "sched": (SCHEDULES, "sched.name"),
     "memory_format": (MEMORY_FORMATS, "memory_format"),
     "precision": (PRECISION_CHOICES, "precision"),
+    "budget": (BUDGET_CHOICES, "budget"),
 }
 GROUPS = ("data", "model", "norm", "act", "init", "dropout", "aug", "optim", "sched", "diagnostics", "tracker",
           "experiment")

@@ -21,7 +21,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ablate.registry import Registry
 from ablate.schema.run import RunConfig
+
+# The `budget` choices, for `ablate list budget` and the composition check (the
+# schema checks the same names, ablate.schema.run.BUDGETS, as it imports no registry).
+BUDGET_CHOICES: Registry[None] = Registry("budget")
+BUDGET_CHOICES.add("epochs", None, "epochs=N full passes over the training split (the default)")
+BUDGET_CHOICES.add("steps", None, "steps=N optimiser steps at any data or batch size; the last epoch may be partial")
 
 
 @dataclass(frozen=True)
