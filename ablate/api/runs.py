@@ -207,7 +207,7 @@ def plan_notes(plan: Plan) -> list[str]:
     from ablate.config.compose import advisories
     from ablate.sweep.plan import confounds
 
-    distinct = {(p.config.eval, p.config.data, p.config.sched, p.config.epochs): p.config  # what the advice reads
+    distinct = {(p.config.eval, p.config.data, p.config.aug, p.config.sched, p.config.epochs): p.config  # what the advice reads
                 for p in plan.runs}
     advice = dict.fromkeys(line for config in distinct.values() for line in advisories(config))
     return [*plan.notes, *confounds(plan), *advice]

@@ -32,11 +32,11 @@ import torch
 import yaml
 
 from ablate.schema.checks import from_mapping, require_choice
-from ablate.schema.run import DataConfig, RunConfig
+from ablate.schema.run import CROP_TTAS, DataConfig, RunConfig
 from ablate.data.augment import AUGS, AugContext, build_pipeline
 from ablate.data.registry import DATASETS, PREPROCESS, check_dataset, input_shape
 from ablate.track import require_packages
-from ablate.data.tta import TTAS
+from ablate.data.tta import TTA_PADS, TTAS, make_views
 from ablate.errors import ConfigError, closest, did_you_mean, unknown_choice
 from ablate.layers.act import ACTS
 from ablate.layers.dropout import DROPOUTS
@@ -65,6 +65,7 @@ CHOICES: dict[str, tuple[Mapping[str, Any], str]] = {
     "dropout": (DROPOUTS, "dropout.name"),
     "aug": (AUGS, "aug"),
     "eval.tta": (TTAS, "eval.tta"),
+    "eval.tta_pad": (TTA_PADS, "eval.tta_pad"),
     "optim": (OPTIMIZERS, "optim.name"),
     "optim.lr_scaling": (LR_SCALINGS, "optim.lr_scaling"),
     "sched": (SCHEDULES, "sched.name"),
@@ -427,12 +428,17 @@ TTA_MIN_SIZE = 16
 
 def advisories(config: RunConfig) -> list[str]:
     """Settings that are allowed but buy nothing here, or not what they say: a
-    note, not an error. Reads eval, data, sched and epochs (api.runs.plan_notes)."""
+    note, not an error. Reads eval, data, aug, sched and epochs (api.runs.plan_notes)."""
     notes = []
     size = input_shape(config.data).size
-    if config.eval.tta in ("five_crop", "ten_crop") and size < TTA_MIN_SIZE:
-        notes.append(f"eval.tta={config.eval.tta} on {size}×{size} images shifts its views by "
-                     f"{max(1, size // 8)} pixel: little to average (eval.tta=flip still mirrors)")
+    views = make_views(config.eval.tta, config.eval.tta_pad, config.aug, size)
+    if views is not None and views.name in CROP_TTAS:
+        if size < TTA_MIN_SIZE:
+            notes.append(f"eval.tta={views.name} on {size}×{size} images shifts its views by "
+                         f"{views.padding} pixel: little to average (eval.tta=flip still mirrors)")
+        if not any(a.name == "crop" for a in config.aug):
+            notes.append(f"eval.tta={views.name} without aug crop: its corner views are shifts by {views.padding} "
+                         f"px ({views.mode}) the net never trained on, so it measures robustness to shifts")
     if config.epochs is not None and config.sched.warmup_epochs >= config.epochs:
         notes.append(f"sched.warmup_epochs={config.sched.warmup_epochs:g} is not shorter than epochs={config.epochs}: "
                      "the learning rate does not reach optim.lr before training ends")

@@ -24,6 +24,7 @@ from torch import nn
 from ablate.schema.run import RunConfig
 from ablate.data.augment import AugContext, Pipeline, build_pipeline
 from ablate.data.device import DeviceData, load_data
+from ablate.data.tta import Views, make_views
 from ablate.diagnostics.session import RunDiagnostics
 from ablate.errors import TrackerWarning
 from ablate.models import build_model, count_params
@@ -194,6 +195,14 @@ def augmentation(s: Session) -> Pipeline | None:
     return build_pipeline(s.cfg.aug, AugContext(s.data.shape, s.data.shape.classes, stats_x))
 
 
+def test_views(s: Session) -> Views | None:
+    """eval.tta's views; a zero-padded crop view is black in pixels, as the training crop pads
+    before normalising, so the fill is a black pixel normalised (ablate.data.tta)."""
+    shape = s.data.shape
+    black = s.data.normalize(torch.zeros(1, shape.channels, 1, 1, device=s.device))
+    return make_views(s.cfg.eval.tta, s.cfg.eval.tta_pad, s.cfg.aug, shape.size, black)
+
+
 def _warn(rd: RunDir, message: str, category: type[Warning] = UserWarning) -> None:
     rd.log(message)
     python_warnings.warn(message, category, stacklevel=1)
@@ -252,7 +261,7 @@ def _train_tracked(s: Session, progress: ProgressFactory | None) -> list[str]:
                     torch.compile(s.model) if cfg.compile else s.model, s.data, s.optimizer, s.scheduler,
                     epochs=epochs, total_steps=s.budget.steps, batch_size=cfg.batch_size, eval_batch_size=cfg.eval.batch_size,
                     seed=cfg.seed, amp_dtype=autocast_dtype(s.precision), scaler=s.scaler,
-                    augment=augmentation(s), tta=cfg.eval.tta, start_epoch=s.start_epoch, elapsed=s.elapsed,
+                    augment=augmentation(s), tta=test_views(s), start_epoch=s.start_epoch, elapsed=s.elapsed,
                     on_step=shown.step, on_epoch=lambda r: (on_epoch(r), shown.epoch(r)),
                     on_predicted=lambda r, predicted: setattr(s, "predicted", predicted),
                     stop=lambda r: s.stalled(),

@@ -21,7 +21,7 @@ from typing import Any
 
 from ablate.schema.checks import field_types
 from ablate.schema.options import ADDED_LATER, ENTRIES, IDENTITY, LEVELS, WAS
-from ablate.schema.run import RunConfig
+from ablate.schema.run import CROP_TTAS, RunConfig
 
 # What a run's numbers mean, recorded in its config.yaml and status.json and
 # hashed into its id, so folders of different formats never share an id and a
@@ -55,6 +55,10 @@ def identity_tree(config: Mapping[str, Any]) -> dict[str, Any]:
         # before lr scaling existed keep the ids they always had.
         optim.pop("lr_scaling", None)
         optim.pop("reference_batch_size", None)
+    evaluation = tree.get("eval")
+    if isinstance(evaluation, dict) and evaluation.get("tta", "none") not in CROP_TTAS:
+        # How crops pad changes nothing for TTA without crops: those runs keep their ids.
+        evaluation.pop("tta_pad", None)
     for group, flat in FORMAT_2_FLAT.items():
         node = tree.get(group)
         if isinstance(node, dict):

@@ -152,6 +152,10 @@ class SchedConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     tta: str = "none"  # test-time augmentation; history records val acc with and without it
+    # How five_crop/ten_crop pad (ablate.data.tta.TTA_PADS): train (as aug.crop
+    # does) or reflect (the views of runs before this option, which keep their ids).
+    # Not in the id of eval.tta=none or flip, which have no crops (ablate.schema.identity).
+    tta_pad: str = added_later("train", was="reflect")
     batch_size: int = not_identity(1024)  # evaluation only; no gradients, so much larger than training's
 
     def __post_init__(self) -> None:
@@ -224,6 +228,7 @@ def parse_threads(value: Any) -> int | str:
 
 
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
+CROP_TTAS = ("five_crop", "ten_crop")  # eval.tta levels with crop views (ablate.data.tta): eval.tta_pad applies
 BUDGETS = ("epochs", "steps")  # what `budget` counts: full passes, or optimiser steps
 DEFAULT_EPOCHS = 30  # RunConfig.epochs' default and conf/config.yaml's
 SEED_LIMIT = 2**32

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate.data.device import DeviceData
-from ablate.data.tta import predict_tta
+from ablate.data.tta import Views, predict_tta
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Predicted:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, autocast,
-             tta: str = "none", keep: bool = False) -> tuple[float, float, float | None, Predicted | None]:
+             tta: Views | None = None, keep: bool = False) -> tuple[float, float, float | None, Predicted | None]:
     """On the "val" or "test" split: (mean loss, accuracy, accuracy with test-time augmentation or None,
     the predicted classes when `keep`, else None)."""
     model.eval()
@@ -63,7 +63,7 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, au
     for x, y in data.eval_batches(split, batch_size):
         with autocast():
             logits = model(x)
-            guess_tta = predict_tta(model, x, tta).argmax(dim=1) if tta != "none" else None
+            guess_tta = predict_tta(model, tta(x)).argmax(dim=1) if tta is not None else None
         guess = logits.argmax(dim=1)
         if guess_tta is not None:
             correct_tta += (guess_tta == y).sum()
@@ -73,9 +73,9 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, au
             kept[0].append(guess)
             kept[1].append(guess_tta)
     n = len(data.eval_split(split)[1])
-    predicted = Predicted(torch.cat(kept[0]).cpu(), torch.cat(kept[1]).cpu() if tta != "none" else None) \
+    predicted = Predicted(torch.cat(kept[0]).cpu(), torch.cat(kept[1]).cpu() if tta is not None else None) \
         if keep and kept[0] else None
-    return (loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta != "none" else None),
+    return (loss_sum.item() / n, correct.item() / n, (correct_tta.item() / n if tta is not None else None),
             predicted)
 
 
@@ -91,7 +91,7 @@ def train(
     seed: int,
     amp_dtype: torch.dtype | None,
     scaler: torch.amp.GradScaler | None = None,
-    tta: str = "none",
+    tta: Views | None = None,  # eval.tta's views (ablate.data.tta.make_views); None: no TTA
     start_epoch: int = 0,
     total_steps: int | None = None,
     elapsed: float = 0.0,
