@@ -55,10 +55,10 @@ def test_quoted_list_values_are_one_value_each():
 
 def test_preset_grid_and_command_line_wins():
     _, plan = _grid("experiment=zero_init")
-    assert plan.factors == ["init", "norm", "seed"] and len(plan.runs) == 18
+    assert plan.factors == ["init", "norm", "seed"] and len(plan.runs) == 24  # 4 inits × 2 norms × 3 seeds
     assert {p.config.epochs for p in plan.runs} == {10}
     cells, plan = _grid("experiment=zero_init", "seed=7", "norm=batch,layer")
-    assert len(plan.runs) == 6 and {p.config.seed for p in plan.runs} == {7}
+    assert len(plan.runs) == 8 and {p.config.seed for p in plan.runs} == {7}
     assert {p.config.norm.name for p in plan.runs} == {"batch", "layer"}
 
 
