@@ -42,6 +42,10 @@ EPOCH_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.c
                "status.json")
 FINAL_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.csv", "log.txt", "config.yaml",
                "summary.json", "status.json")
+# While every run left is another worker's: seconds between looks at their leases. Each look is
+# two requests per held run (a listing and a GET of its newest lease): at most a handful of runs,
+# at a sweep's tail, when each idle worker holds nothing else.
+POLL_SECONDS = 2.0
 CONFIG_ONLY = ("run_id", "results_format")  # config.yaml's record keys that are not RunConfig fields
 
 
@@ -164,6 +168,18 @@ def train_claimed(remote: Remote, scratch: Path, rid: str, lease: Lease, retry_f
     return result
 
 
+def wait_for_a_lease(remote: Remote, held: list[str], lease_seconds: float) -> None:
+    """Sleep until one of the `held` runs' leases is free: released (its run ended, or its worker
+    stopped) or lapsed; at most one lease's length, then the caller lists the runs again. Looked at
+    every POLL_SECONDS, so a sweep ends soon after another worker's last run, not up to a lease later."""
+    deadline = time.monotonic() + lease_seconds
+    while held and time.monotonic() < deadline:
+        soonest = min(expires_in(remote, rid) for rid in held)
+        if soonest <= 0:
+            return
+        time.sleep(max(0.2, min(soonest, POLL_SECONDS, deadline - time.monotonic())))
+
+
 def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seconds: float = LEASE_SECONDS,
          retry_failed: bool = False, on_note: Callable[[str], None] | None = None,
          on_result: Callable[[RunResult], None] | None = None, on_claim: Callable[[str], None] | None = None,
@@ -179,12 +195,12 @@ def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seco
         todo = [rid for rid, st in remote_statuses(remote).items() if claimable(st, retry_failed) and rid not in tried]
         if not todo:
             return counts
-        wait = lease_seconds
+        held: list[str] = []  # runs other workers hold right now
         progressed = False
         for rid in todo:
             lease = claim(remote, rid, holder, lease_seconds)
             if lease is None:
-                wait = min(wait, expires_in(remote, rid))
+                held.append(rid)
                 continue
             progressed = True
             tried.add(rid)
@@ -203,4 +219,4 @@ def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seco
             if result.status == NOT_UPLOADED:
                 return counts
         if not progressed:
-            time.sleep(min(max(wait, 0.2), lease_seconds))  # the soonest of the others' leases to lapse
+            wait_for_a_lease(remote, held, lease_seconds)
