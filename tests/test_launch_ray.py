@@ -9,8 +9,10 @@ import importlib.util
 import os
 import re
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +41,7 @@ def _launcher(**options):
 def local_ray():
     """A private Ray instance, started the way `--launcher ray` without --ray-address starts one."""
     ray.shutdown()
-    _launcher()._connect()
+    _launcher().connect()
     yield
     ray.shutdown()
 
@@ -124,6 +126,44 @@ def test_a_results_folder_the_workers_cannot_write_fails_at_start(local_ray, tmp
         with pytest.raises(ConfigError, match=r"results folder .*results is not writable from the cluster's "
                                               r"workers; put it on shared storage \(node .*PermissionError"):
             _launcher().check_writable(sweep_dir)
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A bucket on a real S3 server on loopback; this process's AWS_* point at it. Set after the
+    module's Ray instance started, so its workers reach the server only through what the sweep forwards."""
+    from helpers.s3 import new_bucket, start_server
+
+    server = start_server()
+    yield new_bucket(server, monkeypatch)
+    server.stop()
+
+
+def test_object_store_sweep_on_ray_trains_each_run_once_in_two_scratch_folders(local_ray, s3):
+    import json
+
+    import ablate
+
+    result = ablate.run_sweep(["seed=0,1,2,3", "epochs=2", "data=digits", "device=cpu"], results=s3.uri("ray"),
+                              name="grid", launcher="ray", workers=2, progress=False)
+    assert result.counts == {"completed": 4}, result.counts
+    ids = [p.run_id for p in result.plan.runs]
+    claims = {}
+    for rid in ids:
+        status = json.loads(s3.client().get_object(Bucket=s3.bucket, Key=f"ray/grid/runs/{rid}/status.json")["Body"]
+                            .read())
+        log = s3.client().get_object(Bucket=s3.bucket, Key=f"ray/grid/runs/{rid}/log.txt")["Body"].read().decode()
+        assert status["status"] == "completed", status
+        assert log.count("; starting") == 1 and "resum" not in log, f"{rid} trained more than once:\n{log}"
+        (claims[rid],) = re.findall(r"claimed by worker (\S+) \(lease \d+\), scratch (\S+)", log)
+    holders = {holder for holder, _ in claims.values()}
+    scratches = {scratch for _, scratch in claims.values()}
+    # Two tasks, two Ray worker processes (the holder is host:pid:token), each with its own scratch folder.
+    assert len(holders) == 2 and len({h.split(":")[1] for h in holders}) == 2, claims
+    assert len(scratches) == 2 and {str(Path(s).parent) for s in scratches} <= {tempfile.gettempdir()}, claims
+    assert all(not Path(s).exists() for s in scratches)  # each task removed its scratch at the end
+    names = {k.rsplit("/", 1)[-1] for k in s3.keys("ray/grid/")}
+    assert {"runs.csv", "runs.parquet", "epochs.csv", "sweep.yaml"} <= names
 
 
 def test_fractional_gpus_share_one_gpu(tmp_path):

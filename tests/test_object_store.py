@@ -156,6 +156,60 @@ def test_a_store_without_conditional_writes_is_one_line_before_any_run(cli, tmp_
     assert not Overwrites().find("/b")
 
 
+def test_a_launcher_that_cannot_train_from_a_bucket_is_one_line_before_any_run(cli, s3):
+    line = _one_line_exit_2(cli("sweep", "seed=0", *GRID, "--results", s3.uri("p"), "--launcher", "slurm"))
+    assert "--launcher slurm with object-storage --results is not supported: use local or ray" in line
+    assert s3.keys() == []
+
+
+def _ray_workers():
+    """ablate.launch.ray_workers, or a skip saying why (a failure with ABLATE_REQUIRE_ENGINES=1, as in CI)."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("ABLATE_REQUIRE_ENGINES"):
+            raise RuntimeError('ray is not installed (pip install "ablate[ray]")')
+        pytest.skip('ray is not installed (pip install "ablate[ray]")')
+    import ablate.launch.ray_workers as ray_workers
+
+    return ray_workers
+
+
+def test_ray_asks_the_autoscaler_for_a_task_per_run_left_and_withdraws_it(s3, tmp_path, monkeypatch):
+    """No Ray is started: the request and the task count are what is checked."""
+    from collections import Counter
+
+    from ray.autoscaler import sdk
+
+    from ablate.launch.options import RayOptions
+    from ablate.store.remote import Remote
+
+    ray_workers = _ray_workers()
+    uri = s3.uri("auto", "g")
+    ids = queue(uri, ["seed=0,1,2", *GRID], tmp_path)
+    s3.client().put_object(Bucket=s3.bucket, Key=f"auto/g/runs/{ids[0]}/status.json", Body=b'{"status": "completed"}')
+    requests, started = [], []
+    monkeypatch.setattr(sdk, "request_resources", lambda **kwargs: requests.append(kwargs))
+    monkeypatch.setattr(ray_workers.RayWorkers, "run", lambda self, uri, n, *rest: started.append(n) or Counter())
+    pool = ray_workers.RayWorkers(RayOptions(cpus_per_run=2, gpus_per_run=0.5, ray_address="auto"))
+    bundle = {"CPU": 2.0, "GPU": 0.5}
+    for workers, tasks in ((None, 2), (1, 1), (5, 2)):  # two runs left: never more tasks than runs
+        requests.clear()
+        pool.trainer(Remote(uri), workers)(None)
+        assert requests == [{"bundles": [bundle] * tasks}, {"bundles": []}], (workers, requests)
+        assert started[-1] == tasks
+    assert ray_workers.task_resources(RayOptions()) == {"CPU": 1.0}  # no GPU asked for: none in the bundle
+
+
+def test_ray_tasks_get_the_variables_that_reach_the_store():
+    env = {"AWS_ENDPOINT_URL_S3": "http://10.0.0.5:9000", "AWS_ACCESS_KEY_ID": "k", "FSSPEC_S3_ANON": "false",
+           "GOOGLE_APPLICATION_CREDENTIALS": "/k.json", "AZURE_STORAGE_ACCOUNT_NAME": "a", "HOME": "/root",
+           "PATH": "/bin", "CUDA_VISIBLE_DEVICES": "0"}
+    assert set(_ray_workers().forwarded_env(env)) == {"AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "FSSPEC_S3_ANON",
+                                                      "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_ACCOUNT_NAME"}
+
+
 def test_a_worker_on_a_uri_that_is_not_a_sweep_says_so(cli, s3):
     line = _one_line_exit_2(cli("worker", s3.uri("p", "nothing")))
     assert "is not a sweep" in line

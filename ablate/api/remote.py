@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import ConfigError
+from ablate.registry import Registry
 from ablate.runner.spec import RunResult
 
 
@@ -32,34 +33,69 @@ def sweep_uri(results: str, name: str) -> str:
     return f"{(uri_of(results) or results).rstrip('/')}/{name}"
 
 
+def _here(setup, remote, *, workers: int | None, retry_failed: bool, command: str, display: Any,
+          on_note: Callable[[str], None] | None) -> Counter:
+    """--launcher local: this process trains as one worker, in a temporary scratch folder."""
+    from ablate.sweep.remote import run_remote_sweep, trainer_here
+
+    if workers and workers > 1 and on_note is not None:
+        on_note(f"--workers {workers}: a sweep in object storage trains here as one worker; start more with "
+                f"`ablate worker {setup.remote}` (in other shells or on other machines), or use --launcher ray")
+    with tempfile.TemporaryDirectory(prefix="ablate-scratch-") as scratch:
+        train = trainer_here(remote, Path(scratch), retry_failed=retry_failed, on_note=on_note)
+        return run_remote_sweep(setup.plan, remote, setup.sweep_dir, train, command=command,
+                                retry_failed=retry_failed, display=display, on_note=on_note)
+
+
+def _on_ray(setup, remote, *, workers: int | None, retry_failed: bool, command: str, display: Any,
+            on_note: Callable[[str], None] | None) -> Counter:
+    """--launcher ray: --workers Ray tasks (default one per run left), each `ablate worker` in its own scratch."""
+    from ablate.launch.base import require_extra
+
+    require_extra("ray", "ray")
+    from ablate.launch.ray_workers import RayWorkers
+    from ablate.sweep.remote import run_remote_sweep
+
+    pool = RayWorkers(setup.options)
+    pool.connect()  # before anything is queued: a Ray that cannot start is one line, the bucket untouched
+    train = pool.trainer(remote, workers, retry_failed=retry_failed, on_note=on_note)
+    return run_remote_sweep(setup.plan, remote, setup.sweep_dir, train, command=command,
+                            retry_failed=retry_failed, display=display, on_note=on_note)
+
+
+# Launchers that can train a sweep in object storage: name → (setup, Remote, ...) → count per status.
+REMOTE_LAUNCHERS: Registry[Callable[..., Counter]] = Registry("launcher for object-storage --results")
+REMOTE_LAUNCHERS.add("local", _here, "this process as one worker; more with `ablate worker` elsewhere")
+REMOTE_LAUNCHERS.add("ray", _on_ray, "Ray tasks, each a worker with its own scratch; asks the autoscaler for them")
+
+
 def remote_sweep(results: str, name: str, rounds, options) -> tuple[str, Path]:
     """For prepare_sweep: the sweep's URI, checked, and its local staging folder."""
     from ablate.store.remote import check
 
     if rounds is not None:
         raise ConfigError("--seeds-until needs a local --results folder for now; object storage takes a plain grid")
-    if options.launcher != "local":
-        raise ConfigError(f"--launcher {options.launcher} with object-storage --results is not supported yet: "
-                          "start `ablate worker URI/SWEEP` on each machine instead")
+    if options.launcher not in REMOTE_LAUNCHERS:
+        raise ConfigError(f"--launcher {options.launcher} with object-storage --results is not supported: use "
+                          f"{' or '.join(REMOTE_LAUNCHERS)}, or start `ablate worker URI/SWEEP` on each machine")
     uri = sweep_uri(results, name)
     check(uri)
     return uri, _cache(uri, "staging")
 
 
-def execute_remote_sweep(setup, *, retry_failed: bool = False, command: str = "ablate sweep", display: Any = None,
+def execute_remote_sweep(setup, *, workers: int | None = None, retry_failed: bool = False,
+                         command: str = "ablate sweep", display: Any = None,
                          on_start: Callable[[Any], None] | None = None,
                          on_note: Callable[[str], None] | None = None) -> Counter:
-    """execute_sweep for a sweep in object storage: queue the plan, train as one worker; the count per status."""
+    """execute_sweep for a sweep in object storage: queue the plan, train it with the sweep's launcher
+    (REMOTE_LAUNCHERS); the count per status as the bucket has it."""
     from ablate.store.remote import Remote
-    from ablate.sweep.remote import run_remote_sweep
 
     remote = Remote(setup.remote, on_retry=on_note)
     if on_start is not None:
         on_start(setup.remote)
-    with tempfile.TemporaryDirectory(prefix="ablate-scratch-") as scratch:
-        counts = run_remote_sweep(setup.plan, remote, setup.sweep_dir, Path(scratch), command=command,
-                                  retry_failed=retry_failed, display=display, on_note=on_note)
-    return counts
+    return REMOTE_LAUNCHERS[setup.options.launcher](setup, remote, workers=workers, retry_failed=retry_failed,
+                                                    command=command, display=display, on_note=on_note)
 
 
 def run_worker(uri: str, *, scratch: Path | None = None, retry_failed: bool = False,

@@ -157,11 +157,8 @@ def execute_sweep(setup: SweepSetup, *, workers: int | None = None, runs_per_gpu
     if setup.remote is not None:
         from ablate.api.remote import execute_remote_sweep
 
-        if workers and workers > 1 and on_note is not None:
-            on_note(f"--workers {workers}: a sweep in object storage trains here as one worker; start more with "
-                    f"`ablate worker {setup.remote}` (in other shells or on other machines)")
-        counts = execute_remote_sweep(setup, retry_failed=retry_failed, command=command, display=display,
-                                      on_start=on_start, on_note=on_note)
+        counts = execute_remote_sweep(setup, workers=workers, retry_failed=retry_failed, command=command,
+                                      display=display, on_start=on_start, on_note=on_note)
         return SweepResult(setup.sweep_dir, counts, setup.plan)
     workers, gpus = sweep_workers(setup.plan, workers, runs_per_gpu)
     executor = LAUNCHERS[setup.options.launcher](setup.options, workers, gpus)

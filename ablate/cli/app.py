@@ -128,7 +128,8 @@ def sweep(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", min=1, max=MAX_WORKERS,
         help="Runs in parallel. Default: the cores ÷ each run's threads on CPU (at most 8, never more than "
-             "the runs); GPUs × --runs-per-gpu on CUDA.")] = None,
+             "the runs); GPUs × --runs-per-gpu on CUDA. With --launcher ray and an object-store --results: the Ray "
+             "worker tasks (default one per run left).")] = None,
     runs_per_gpu: Annotated[int, typer.Option(
         "--runs-per-gpu", min=1, max=MAX_WORKERS, help="Runs packed on each GPU.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is already done; run nothing.")] = False,

@@ -50,7 +50,7 @@ class RayLauncher:
         self.options = options
         self.checked: set[Path] = set()  # sweep folders every node has written to
 
-    def _connect(self) -> None:
+    def connect(self) -> None:
         if ray.is_initialized():
             return
         address = self.options.ray_address
@@ -66,6 +66,15 @@ class RayLauncher:
     def _fits(self, resources: dict) -> bool:
         return (resources.get("CPU", 0) >= self.options.cpus_per_run
                 and resources.get("GPU", 0) >= self.options.gpus_per_run)
+
+    def nodes_that_fit(self) -> list[dict]:
+        """The live nodes that can hold one run; ConfigError when none can."""
+        nodes = [n for n in ray.nodes() if n.get("Alive") and self._fits(n.get("Resources", {}))]
+        if not nodes:
+            o = self.options
+            raise ConfigError(f"no node of the Ray cluster has {o.cpus_per_run} CPU(s) and {o.gpus_per_run:g} "
+                              f"GPU(s) free for one run; lower --cpus-per-run / --gpus-per-run")
+        return nodes
 
     def _capacity(self) -> int:
         """Runs the cluster can hold at once; more are not submitted, so a Ctrl-C
@@ -83,12 +92,8 @@ class RayLauncher:
         if sweep_dir in self.checked:
             return
         check_writable_here(sweep_dir)
-        self._connect()
-        nodes = [n for n in ray.nodes() if n.get("Alive") and self._fits(n.get("Resources", {}))]
-        if not nodes:
-            o = self.options
-            raise ConfigError(f"no node of the Ray cluster has {o.cpus_per_run} CPU(s) and {o.gpus_per_run:g} "
-                              f"GPU(s) free for one run; lower --cpus-per-run / --gpus-per-run")
+        self.connect()
+        nodes = self.nodes_that_fit()
         probe = ray.remote(write_probe)
         refs = [probe.options(num_cpus=0, max_retries=1, scheduling_strategy=NodeAffinitySchedulingStrategy(
             n["NodeID"], soft=False)).remote(str(sweep_dir)) for n in nodes]
@@ -109,7 +114,7 @@ class RayLauncher:
         if not specs or not keep_going():
             return
         queue = for_cluster(specs, self.options.cpus_per_run)
-        self._connect()
+        self.connect()
         self.check_writable(sweep_dir_of(queue))  # once per folder: a no-op when the CLI checked it first
         o = self.options
         task = ray.remote(_run_task).options(num_cpus=o.cpus_per_run, num_gpus=o.gpus_per_run,

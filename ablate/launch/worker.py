@@ -29,6 +29,7 @@ from ablate.schema.checks import from_mapping
 from ablate.schema.run import RunConfig
 from ablate.store.lease import LEASE_SECONDS, Lease, claim, default_holder, expires_in
 from ablate.store.remote import Remote, UploadError
+from ablate.store.rundir import RunDir
 from ablate.store.status import ENDED, PENDING, Status
 
 # RunResult.status of runs this worker did not record (not stored statuses).
@@ -41,6 +42,10 @@ EPOCH_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.c
                "status.json")
 FINAL_FILES = ("checkpoint.pt", "history.csv", "predictions.npz", "diagnostics.csv", "log.txt", "config.yaml",
                "summary.json", "status.json")
+# While every run left is another worker's: seconds between looks at their leases. Each look is
+# two requests per held run (a listing and a GET of its newest lease): at most a handful of runs,
+# at a sweep's tail, when each idle worker holds nothing else.
+POLL_SECONDS = 2.0
 CONFIG_ONLY = ("run_id", "results_format")  # config.yaml's record keys that are not RunConfig fields
 
 
@@ -131,8 +136,9 @@ def load_run_config(remote: Remote, rid: str) -> RunConfig:
 
 
 def train_claimed(remote: Remote, scratch: Path, rid: str, lease: Lease, retry_failed: bool,
-                  on_note: Callable[[str], None]) -> RunResult | None:
-    """Train a claimed run in scratch from what the bucket holds; None when it had ended meanwhile."""
+                  on_note: Callable[[str], None], threads: int | None = None) -> RunResult | None:
+    """Train a claimed run in scratch from what the bucket holds; None when it had ended meanwhile.
+    `threads`: a GPU run's host threads (a Ray task's booked CPUs); CPU runs use their own count."""
     status = read_json(remote, f"runs/{rid}/status.json").get("status")
     if status in ENDED and not (retry_failed and status == Status.FAILED):
         return None  # another worker finished it between our listing and our claim
@@ -141,9 +147,12 @@ def train_claimed(remote: Remote, scratch: Path, rid: str, lease: Lease, retry_f
     remote.download(remote.find(f"runs/{rid}"), scratch)
     if status == Status.FAILED:
         (local / "checkpoint.pt").unlink(missing_ok=True)  # --retry-failed starts over, as a local sweep does
+    # Which worker trained it, and where: the run's log in the bucket answers it after the scratch is gone.
+    RunDir(local).log(f"claimed by worker {lease.holder} (lease {lease.generation}), "
+                      f"scratch {Path(scratch).absolute()}")
     uploader = Uploader(remote, local, f"runs/{rid}", lease, on_note)
     try:
-        result = run(RunSpec(load_run_config(remote, rid), local, resume=True), progress=uploader)
+        result = run(RunSpec(load_run_config(remote, rid), local, resume=True, threads=threads), progress=uploader)
     except KeyboardInterrupt:
         if not lease.lost:
             uploader.sync(FINAL_FILES)  # `interrupted`: the next worker resumes it from this checkpoint
@@ -159,9 +168,22 @@ def train_claimed(remote: Remote, scratch: Path, rid: str, lease: Lease, retry_f
     return result
 
 
+def wait_for_a_lease(remote: Remote, held: list[str], lease_seconds: float) -> None:
+    """Sleep until one of the `held` runs' leases is free: released (its run ended, or its worker
+    stopped) or lapsed; at most one lease's length, then the caller lists the runs again. Looked at
+    every POLL_SECONDS, so a sweep ends soon after another worker's last run, not up to a lease later."""
+    deadline = time.monotonic() + lease_seconds
+    while held and time.monotonic() < deadline:
+        soonest = min(expires_in(remote, rid) for rid in held)
+        if soonest <= 0:
+            return
+        time.sleep(max(0.2, min(soonest, POLL_SECONDS, deadline - time.monotonic())))
+
+
 def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seconds: float = LEASE_SECONDS,
          retry_failed: bool = False, on_note: Callable[[str], None] | None = None,
-         on_result: Callable[[RunResult], None] | None = None, on_claim: Callable[[str], None] | None = None) -> Counter:
+         on_result: Callable[[RunResult], None] | None = None, on_claim: Callable[[str], None] | None = None,
+         threads: int | None = None) -> Counter:
     """Claim and train runs until every run of the sweep has ended (waiting out other
     workers' live leases); returns the count per status of the runs this worker trained.
     Stops at the first run it could not upload: the store is not answering."""
@@ -173,19 +195,20 @@ def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seco
         todo = [rid for rid, st in remote_statuses(remote).items() if claimable(st, retry_failed) and rid not in tried]
         if not todo:
             return counts
-        wait = lease_seconds
+        held: list[str] = []  # runs other workers hold right now
         progressed = False
         for rid in todo:
             lease = claim(remote, rid, holder, lease_seconds)
             if lease is None:
-                wait = min(wait, expires_in(remote, rid))
+                held.append(rid)
                 continue
             progressed = True
             tried.add(rid)
             if on_claim is not None:
                 on_claim(rid)
             try:
-                result = train_claimed(remote, Path(scratch), rid, lease.keep_alive(), retry_failed, note)
+                result = train_claimed(remote, Path(scratch), rid, lease.keep_alive(), retry_failed, note,
+                                       threads)
             finally:
                 lease.release()
             if result is None:
@@ -196,4 +219,4 @@ def work(remote: Remote, scratch: Path, *, holder: str | None = None, lease_seco
             if result.status == NOT_UPLOADED:
                 return counts
         if not progressed:
-            time.sleep(min(max(wait, 0.2), lease_seconds))  # the soonest of the others' leases to lapse
+            wait_for_a_lease(remote, held, lease_seconds)

@@ -1,8 +1,9 @@
 """`ablate sweep --results s3://bucket/prefix`: a sweep whose folder is in object storage.
 
 The sweep puts its plan in the bucket (sweep.yaml, and each new run's
-config.yaml, factors.json and a `queued` status.json), then trains as one
-worker (launch.worker) beside any others started with `ablate worker`. The
+config.yaml, factors.json and a `queued` status.json), then trains: as one
+worker (launch.worker) beside any others started with `ablate worker`, or, with
+--launcher ray, as Ray tasks each running that worker (launch.ray_workers). The
 files are written by the same code as a local sweep's, in a staging copy of
 the sweep's light files, and uploaded from there, so the bucket holds the
 local format exactly. A run's queued status.json is created only if absent
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ablate.launch.worker import NOT_UPLOADED, remote_statuses, work
+from ablate.runner.spec import RunResult
 from ablate.store.rundir import RunDir, now
 from ablate.store.remote import Remote, UploadError
 from ablate.store.status import FINISHED, Status
@@ -58,10 +60,24 @@ def publish_tables(remote: Remote, staging: Path) -> None:
         remote.put(name, (staging / name).read_bytes())
 
 
-def run_remote_sweep(plan: Plan, remote: Remote, staging: Path, scratch: Path, *, command: str,
-                     retry_failed: bool = False, display=None, on_note: Callable[[str], None] | None = None,
-                     lease_seconds: float | None = None) -> Counter:
-    """Queue the plan, train as one worker until no run is left, publish the tables; the count per status."""
+# Trains the queued runs, handing each RunResult to its callback as it ends; the count per
+# status of the runs it trained. One worker here (launch.worker.work), or Ray tasks running it.
+Trainer = Callable[[Callable[[RunResult], None] | None], Counter]
+
+
+def trainer_here(remote: Remote, scratch: Path, *, retry_failed: bool = False,
+                 on_note: Callable[[str], None] | None = None, lease_seconds: float | None = None) -> Trainer:
+    """This process as one worker, training in `scratch`."""
+    options = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
+    return lambda on_result: work(remote, scratch, retry_failed=retry_failed, on_note=on_note, on_result=on_result,
+                                  **options)
+
+
+def run_remote_sweep(plan: Plan, remote: Remote, staging: Path, train: Trainer, *, command: str,
+                     retry_failed: bool = False, display=None,
+                     on_note: Callable[[str], None] | None = None) -> Counter:
+    """Queue the plan, train (`train`) until no run is left, publish the tables; the count per status
+    as the bucket has it."""
     enqueue(plan, remote, staging, command)
     statuses = remote_statuses(remote)
     ids = [p.run_id for p in plan.runs]
@@ -71,11 +87,8 @@ def run_remote_sweep(plan: Plan, remote: Remote, staging: Path, scratch: Path, *
         failed = 0 if retry_failed else sum(statuses.get(rid) == Status.FAILED for rid in ids)
         display.begin(total=len(ids), done=done, skipped_failed=failed, elsewhere=0,
                       to_run=len(ids) - done - failed, workers=1)
-    options = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
     try:
-        trained = work(remote, scratch, retry_failed=retry_failed, on_note=on_note,
-                       on_result=(lambda r: display.finished(r, labels.get(r.run_id, {}))) if display else None,
-                       **options)
+        trained = train((lambda r: display.finished(r, labels.get(r.run_id, {}))) if display else None)
     finally:
         counts = final_counts(remote, staging, ids, on_note)
         if display is not None:
