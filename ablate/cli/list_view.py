@@ -24,7 +24,8 @@ def choice_groups() -> dict[str, tuple[Registry, str]]:
 # A study preset's header names its claim and the measured verdict, one line each
 # (`# claim: ...`, `# verdict: ...`); docs/studies.md has the numbers behind it.
 HEADER_FIELDS = ("claim", "verdict")
-VERDICTS = ("reproduced", "not reproduced at this scale", "reversed", "pending")
+# The four verdicts of docs/studies.md (its opening defines each), and "pending" before a preset is measured.
+VERDICTS = ("reproduced", "equivalent", "inconclusive", "reversed", "pending")
 
 
 def preset_header(path: Path) -> dict[str, str]:
