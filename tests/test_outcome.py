@@ -54,8 +54,10 @@ def test_the_runner_records_a_collapsed_run_with_its_epoch_and_reason(tmp_path):
     from torch import nn
 
     from ablate.runner.run import finish
+    from ablate.schema.run import RunConfig
     from ablate.store.rundir import RunDir
     from ablate.shapes import InputShape
+    from ablate.train.budget import Budget
 
     rows = []
     for epoch, (acc, loss) in enumerate([(0.4, 1.6), (0.55, 1.3), (0.1, LN10), (0.1, LN10)], start=1):
@@ -64,10 +66,12 @@ def test_the_runner_records_a_collapsed_run_with_its_epoch_and_reason(tmp_path):
                      "seconds": 1.0, "elapsed": float(epoch)})
     rd = RunDir(tmp_path / "run")
     rd.path.mkdir()
-    session = SimpleNamespace(history=rows, data=SimpleNamespace(shape=InputShape(1, 8, 10)),
-                              cfg=SimpleNamespace(convergence_target=(None, None)), run_id="run", model=nn.Linear(2, 2),
-                              device="cpu", precision="fp32", layout="contiguous", rd=rd, trackers=None,
-                              stall_epochs=None)
+    cfg = RunConfig(epochs=len(rows))  # the real spec, so finish() reads every field it needs
+    steps = 10  # optimiser steps per epoch
+    session = SimpleNamespace(history=rows, data=SimpleNamespace(shape=InputShape(1, 8, 10)), cfg=cfg,
+                              run_id="run", model=nn.Linear(2, 2), device="cpu", precision="fp32",
+                              layout="contiguous", rd=rd, trackers=None, stall_epochs=None, steps=steps,
+                              budget=Budget.of(cfg, steps))
     result = finish(session, [])
     assert (result.status, result.summary["collapsed_epoch"]) == (Status.COLLAPSED, 3)
     assert rd.read_status()["status"] == "collapsed" and "from epoch 3" in rd.read_status()["error"]
