@@ -5,6 +5,8 @@ expected numbers are computed here from scipy's t distributions, by hand."""
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from scipy import stats as sps
 
 from ablate.report.build import build_report
 from ablate.report.equivalence import ALPHA, compare
-from helpers.report import grid_runs, ramp, write_sweep
+from helpers.report import Run, grid_runs, ramp, write_sweep
 
 
 def welch(a, b):
@@ -64,3 +66,27 @@ def test_the_report_says_it_for_each_factor(tmp_path):
     verdicts = {(c.level, c.reference): c.verdict for c in report.comparisons}
     assert verdicts == {("group", "batch"): "equivalent", ("none", "batch"): "differs"}
     assert any(n.startswith("norm: group vs batch equivalent within ±0.01") for n in report.notes)
+
+
+def test_paired_tost_and_power_use_the_differences_by_hand():
+    """--paired: the seed spread (±8 points) is shared by both levels, the differences
+    vary by half a point, so the pairs show equivalence within ±0.01 that independent
+    samples never could; TOST and power by hand on the differences."""
+    spread = np.array([0.60, 0.75, 0.68, 0.82, 0.71])
+    shift = np.array([0.006, -0.004, 0.009, -0.002, 0.003])
+    runs = [Run({"eval.tta": "none", "seed": str(s)}, ramp(v)) for s, v in enumerate(spread)]
+    runs += [Run({"eval.tta": "flip", "seed": str(s)}, ramp(v + d)) for s, (v, d) in enumerate(zip(spread, shift))]
+    path = write_sweep(Path(tempfile.mkdtemp()), "tta", runs, keys=["eval.tta", "seed"])
+    paired = {c.level: c for c in build_report([path], paired=True).comparisons}
+    unpaired = {c.level: c for c in build_report([path]).comparisons}
+    d = -shift  # none − flip (flip is the best level, the reference)
+    se, df = d.std(ddof=1) / math.sqrt(len(d)), len(d) - 1
+    tost = max(sps.t.sf((d.mean() + 0.01) / se, df), sps.t.cdf((d.mean() - 0.01) / se, df))
+    c = paired["none"]
+    assert c.p_equivalent == pytest.approx(tost, rel=1e-6) and c.verdict == "equivalent"
+    effect = 0.01 / d.std(ddof=1)
+    nc = effect * math.sqrt(len(d))
+    crit = sps.t.ppf(1 - ALPHA / 2, df)
+    power = sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc)
+    assert c.power == pytest.approx(power, rel=1e-4)
+    assert unpaired["none"].verdict == "inconclusive"  # the seed spread swamps it without pairing

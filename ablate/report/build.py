@@ -231,8 +231,9 @@ def build_report(paths: list[Path], by: str | None = None, where: list[str] | No
     if where:
         notes += _widen_families(store, where, factors, sections, marginals, tabulate)
     notes += _table_notes(sections, rank_by)
-    compared = comparisons({f: marginals[f] for f in factors if f in marginals}, runs, rank_by.column, margin) \
-        if rank_by.kind == "accuracy" else []
+    pair_on = {f: pair_columns(runs, factors, [f]) for f in factors} if paired else None
+    compared = comparisons({f: marginals[f] for f in factors if f in marginals}, runs, rank_by.column, margin,
+                           pair_on) if rank_by.kind == "accuracy" else []
     notes += [c.describe() for c in compared]
     tested = testset({f: marginals[f] for f in factors if f in marginals}, runs, [s.path for s in store.sweeps],
                      rank_by.column, rank_by.same_as, confidence)

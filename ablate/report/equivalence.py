@@ -11,6 +11,10 @@ with its table's reference (the best level, or --versus's), this says which:
   `margin` at the variance measured (statsmodels' `TTestIndPower`, Cohen's d
   from the pooled sd) and the runs per level it would need for 80 % power.
 
+With `--paired` the same three come from the paired differences (same seed, same
+other factors): `ttost_paired` and the paired t-test's power (`TTestPower`), and
+"runs per level" counts pairs.
+
 An arm whose runs all scored the same (a floor at chance, a ceiling at 1.0)
 has no variance: Welch's test then compares the other arm with a constant, a
 one-sample test, and the line says so. The margin is in the metric's units:
@@ -25,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.power import TTestIndPower
-from statsmodels.stats.weightstats import ttost_ind
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 from ablate.store.status import Status
 
@@ -111,22 +115,68 @@ def _runs_needed(solver: TTestIndPower, d: float) -> int | None:
     return math.ceil(n) if math.isfinite(n) else None
 
 
+def compare_paired(factor: str, level: str, reference: str, differences: np.ndarray, p_holm: float,
+                   margin: float = MARGIN) -> Comparison:
+    """`compare` for paired runs (`ablate report --paired`): `differences` are level − reference
+    per pair (same seed, same other factors). TOST on the differences (statsmodels'
+    `ttost_paired`, as a one-sample TOST) and the power of the paired t-test
+    (`TTestPower`, d = margin / sd of the differences), so the pairing that gave the
+    table's p also gives these."""
+    d = np.asarray(differences, dtype=float)
+    delta, sd = float(d.mean()), float(d.std(ddof=1))
+    if sd == 0:
+        p_eq, power, needed = (0.0 if abs(delta) < margin else 1.0), 1.0, None
+    else:
+        p_eq = float(ttost_paired(d, np.zeros_like(d), -margin, margin)[0])
+        solver, effect = TTestPower(), margin / sd
+        power = float(solver.power(effect_size=effect, nobs=len(d), alpha=ALPHA))
+        needed = _pairs_needed(solver, effect)
+    return Comparison(factor, level, reference, delta, p_holm, p_eq, power, needed, None, margin)
+
+
+def _pairs_needed(solver: TTestPower, d: float) -> int | None:
+    """The fewest pairs with POWER for the paired t-test to see Cohen's d (2 at least)."""
+    if solver.power(effect_size=d, nobs=2, alpha=ALPHA) >= POWER:
+        return 2
+    if solver.power(effect_size=d, nobs=MAX_RUNS, alpha=ALPHA) < POWER:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        n = float(solver.solve_power(effect_size=d, power=POWER, alpha=ALPHA))
+    return math.ceil(n) if math.isfinite(n) else None
+
+
+def _reference(table: pd.DataFrame, factor: str) -> str:
+    return str(table.loc[table["reference"], factor].iloc[0]) if "reference" in table \
+        and table["reference"].any() else str(table[factor].iloc[0])
+
+
 def comparisons(marginals: dict[str, pd.DataFrame], runs: pd.DataFrame, column: str,
-                margin: float = MARGIN) -> list[Comparison]:
-    """One per compared level of each factor's table: its completed runs against the reference's."""
+                margin: float = MARGIN, pair_on: dict[str, list[str]] | None = None) -> list[Comparison]:
+    """One per compared level of each factor's table: its completed runs against the reference's.
+    `pair_on`: per factor, the columns that make two runs a pair (--paired); None: independent."""
     out = []
     completed = runs[runs["status"] == Status.COMPLETED]
     for factor, table in marginals.items():
         if factor not in runs or "p_holm" not in table or len(table) < 2:
             continue
-        reference = str(table.loc[table["reference"], factor].iloc[0]) if "reference" in table \
-            and table["reference"].any() else str(table[factor].iloc[0])
-        values = {str(k): g[column].dropna().to_numpy(dtype=float) for k, g in completed.groupby(factor)}
-        b = values.get(reference, np.array([]))
+        reference = _reference(table, factor)
+        keys = (pair_on or {}).get(factor)
+        by_level = {str(k): g for k, g in completed.groupby(factor)}
+        b = by_level.get(reference)
         for _, row in table.iterrows():
             level = str(row[factor])
-            a = values.get(level, np.array([]))
-            if level == reference or len(a) < 2 or len(b) < 2:
+            a = by_level.get(level)
+            if level == reference or a is None or b is None:
                 continue
-            out.append(compare(factor, level, reference, a, b, float(row["p_holm"]), margin))
+            if keys:
+                pairs = pd.merge(a[[*keys, column]], b[[*keys, column]], on=keys, suffixes=("", "_ref")).dropna()
+                if len(pairs) >= 2:
+                    out.append(compare_paired(factor, level, reference,
+                                              (pairs[column] - pairs[column + "_ref"]).to_numpy(float),
+                                              float(row["p_holm"]), margin))
+                continue
+            x, y = a[column].dropna().to_numpy(float), b[column].dropna().to_numpy(float)
+            if len(x) >= 2 and len(y) >= 2:
+                out.append(compare(factor, level, reference, x, y, float(row["p_holm"]), margin))
     return out
