@@ -20,7 +20,13 @@ import time
 
 import pytest
 
-EPOCHS = 30  # digits epochs of ~30-200 ms each: a run trains for several seconds, long enough to watch
+EPOCHS = 6
+# Epochs long enough to watch on any machine: mnist5k's 3,000 28×28 images in batches
+# of 16 (187 steps) take 0.5-3 s an epoch on 2 cores, quiet or loaded, so the panel's
+# 4 redraws a second see the epoch count move. Digits' epochs (~30 ms on a quiet
+# machine) ran all 30 between two reads of the run's progress, and the test failed
+# whenever the machine was fast.
+SLOW_EPOCHS = ["data=mnist5k", "batch_size=16"]
 REDRAW_WITHIN = 2.0  # seconds: the longest a user may look at an unchanged panel while runs train
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -60,8 +66,8 @@ def through_a_terminal(args: list[str], cwd, timeout: float = 240) -> list[tuple
 
 @pytest.mark.slow
 def test_live_panel_moves_while_runs_train_and_leaves_a_line_per_run(tmp_path):
-    chunks = through_a_terminal(["sweep", "seed=0,1", f"epochs={EPOCHS}", "device=cpu", "--name", "live",
-                                 "--workers", "1"], tmp_path)
+    chunks = through_a_terminal(["sweep", "seed=0,1", f"epochs={EPOCHS}", *SLOW_EPOCHS, "device=cpu", "--name",
+                                 "live", "--workers", "1"], tmp_path)
     plain = [(t, ANSI.sub("", text)) for t, text in chunks]
     first_done = next(t for t, text in plain if re.search(r"\[1/2\] \w+ seed=\d: completed", text))
     panel = [t for t, text in plain if "elapsed " in text]
